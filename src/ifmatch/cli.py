@@ -1,0 +1,160 @@
+"""The ``ifmatch`` command line.
+
+Subcommands register themselves in ``COMMANDS``; each is a module with ``add_arguments(parser)``
+and ``run(args) -> int``, imported only when chosen so ``ifmatch --help`` stays fast and needs no
+optional dependency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ._version import __version__
+from .core import (
+    NotModified,
+    Policy,
+    Proceed,
+    ResourceState,
+    decision_problem,
+    evaluate,
+    format_http_date,
+    parse_etag,
+    parse_http_date,
+)
+
+__all__ = ["main"]
+
+#: name -> (module path, one-line help). Modules provide add_arguments(parser) and run(args).
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def _add_explain(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="show what ifmatch decides for a request against a resource's current state",
+        description="Evaluate a request's preconditions exactly as a protected view would.",
+    )
+    parser.add_argument("method", help="request method, e.g. PUT")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header (repeatable)",
+    )
+    parser.add_argument("--etag", help="the current entity-tag, e.g. '\"v3\"'")
+    parser.add_argument("--last-modified", help="the current Last-Modified, as an HTTP-date")
+    parser.add_argument("--missing", action="store_true", help="the resource does not exist")
+    parser.add_argument(
+        "--no-require", action="store_true", help="do not require preconditions (no 428)"
+    )
+    parser.add_argument(
+        "--accept-weak-echo", action="store_true", help="accept W/ echoes of version tags"
+    )
+    parser.set_defaults(handler=_run_explain)
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    headers: list[tuple[str, str]] = []
+    for raw in args.header:
+        name, sep, value = raw.partition(":")
+        if not sep:
+            print(f"ifmatch explain: header must be 'Name: value', got {raw!r}", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
+    last_modified: datetime | None = None
+    if args.last_modified:
+        last_modified = parse_http_date(args.last_modified)
+        if last_modified is None:
+            print("ifmatch explain: --last-modified is not an HTTP-date", file=sys.stderr)
+            return 2
+    try:
+        etag = parse_etag(args.etag) if args.etag else None
+    except ValueError as error:
+        print(f"ifmatch explain: --etag: {error}", file=sys.stderr)
+        return 2
+    policy = Policy(
+        require_precondition=frozenset() if args.no_require else Policy().require_precondition,
+        accept_weak_echo=args.accept_weak_echo,
+    )
+    resource = ResourceState(etag=etag, last_modified=last_modified, exists=not args.missing)
+    decision = evaluate(args.method, headers, resource, policy, now=datetime.now(UTC))
+    if isinstance(decision, Proceed):
+        print("proceed: perform the method")
+        condition = decision.condition
+        if not condition.is_unconditional:
+            print(f"  the write must still hold: {_describe(condition)}")
+        for warning in decision.warnings:
+            print(f"  warning: {warning}")
+        return 0
+    if isinstance(decision, NotModified):
+        print("304 Not Modified")
+        for name, value in decision.headers:
+            print(f"  {name}: {value}")
+        return 0
+    print(f"{decision.status}")
+    print(json.dumps(decision_problem(decision), indent=2))
+    return 0
+
+
+def _describe(condition: object) -> str:
+    parts = []
+    for name in ("if_match", "if_none_match", "if_unmodified_since"):
+        value = getattr(condition, name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            shown = format_http_date(value)
+        elif isinstance(value, tuple):
+            shown = ", ".join(str(tag) for tag in value) or "(no tag can match)"
+        else:
+            shown = str(value)
+        parts.append(f"{name.replace('_', '-')}: {shown}")
+    return "; ".join(parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for ``ifmatch``."""
+    parser = argparse.ArgumentParser(
+        prog="ifmatch", description="Conditional requests done right: no lost updates."
+    )
+    parser.add_argument("--version", action="version", version=f"ifmatch {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_explain(subparsers)
+    for name, (module_path, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text)
+        sub.set_defaults(command_module=module_path)
+        try:
+            module = importlib.import_module(module_path)
+        except ImportError as error:
+            sub.set_defaults(import_error=error)
+            continue
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ifmatch`` command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import_error = getattr(args, "import_error", None)
+    if import_error is not None:
+        print(
+            f"ifmatch: this command needs optional dependencies ({import_error}). "
+            "Install them with: pip install 'ifmatch[all]'",
+            file=sys.stderr,
+        )
+        return 2
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    result: int = handler(args)
+    return result

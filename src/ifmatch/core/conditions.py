@@ -1,0 +1,86 @@
+"""Reading the four precondition headers out of a request's headers.
+
+Headers come in as plain values: a mapping, or an iterable of ``(name, value)`` pairs (which
+keeps repeated lines apart), with ``str`` or ``bytes`` names and values. Repeated lines of one
+field are joined with ``", "`` as RFC 9110 §5.3 allows for list-based fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from .dates import parse_http_date
+from .etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS, ETagList, parse_etag_list
+
+__all__ = ["HeadersInput", "Preconditions", "join_header_lines"]
+
+HeadersInput = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]]
+
+_WANTED = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+
+
+def _text(value: str | bytes) -> str:
+    # HTTP field values are octets; latin-1 maps each octet to one character, as WSGI does.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def join_header_lines(headers: HeadersInput) -> dict[str, str]:
+    """Return the precondition headers, lower-cased, repeated lines joined with ``", "``."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    joined: dict[str, str] = {}
+    for raw_name, raw_value in pairs:
+        name = _text(raw_name).lower()
+        if name in _WANTED:
+            value = _text(raw_value)
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """The preconditions one request carries, parsed.
+
+    ``None`` means the header is absent. An If-Modified-Since / If-Unmodified-Since that is not
+    a valid HTTP-date is also ``None``: RFC 9110 §13.1.3 and §13.1.4 say to ignore it.
+    """
+
+    if_match: ETagList | None = None
+    if_none_match: ETagList | None = None
+    if_modified_since: datetime | None = None
+    if_unmodified_since: datetime | None = None
+
+    @classmethod
+    def from_headers(
+        cls,
+        headers: HeadersInput,
+        *,
+        max_tags: int = DEFAULT_MAX_TAGS,
+        max_length: int = DEFAULT_MAX_HEADER_LENGTH,
+        now: datetime | None = None,
+    ) -> Preconditions:
+        """Parse the precondition headers of a request.
+
+        Raises:
+            InvalidPreconditionHeader: If-Match or If-None-Match is malformed.
+        """
+        found = join_header_lines(headers)
+        if_match = found.get("if-match")
+        if_none_match = found.get("if-none-match")
+        ims = found.get("if-modified-since")
+        ius = found.get("if-unmodified-since")
+        return cls(
+            if_match=None
+            if if_match is None
+            else parse_etag_list(
+                if_match, header="If-Match", max_tags=max_tags, max_length=max_length
+            ),
+            if_none_match=None
+            if if_none_match is None
+            else parse_etag_list(
+                if_none_match, header="If-None-Match", max_tags=max_tags, max_length=max_length
+            ),
+            if_modified_since=None if ims is None else parse_http_date(ims, now=now),
+            if_unmodified_since=None if ius is None else parse_http_date(ius, now=now),
+        )
