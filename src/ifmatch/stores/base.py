@@ -1,0 +1,179 @@
+"""The compare-and-set protocol every store implements, sync and async.
+
+A store keeps, per resource, an integer ``version`` (bumped by every successful write) and a
+``last_modified`` instant taken from the store's own clock. ``compare_and_set`` applies a change
+only if the stored state satisfies an :class:`Expectation`, checked in the same atomic step as
+the write (one conditional ``UPDATE``, one Lua script, one locked critical section): two writers
+holding the same entity-tag can never both win.
+
+Outcomes::
+
+    WON        the change was applied; ``snapshot`` is the new state
+    LOST       the resource exists but the expectation was false; ``snapshot`` is its current
+               state, read after the failed write (outside its snapshot), for the 412 body
+    NOT_FOUND  there is no such resource (and the write was not a create)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from ..core.dates import to_http_precision
+from ..core.decisions import WriteCondition
+from ..core.etag import ETag, Star
+from ..core.tags import version_etag, version_from_etag
+
+__all__ = [
+    "AsyncVersionStore",
+    "CASResult",
+    "Expectation",
+    "Outcome",
+    "Snapshot",
+    "VersionStore",
+    "next_last_modified",
+]
+
+KeyT = TypeVar("KeyT", contravariant=True)
+
+
+class Outcome(enum.Enum):
+    WON = "won"
+    LOST = "lost"
+    NOT_FOUND = "not-found"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A resource's validators as stored: its version and Last-Modified."""
+
+    version: int
+    last_modified: datetime | None = None
+
+    def etag(self, *, variant: str | None = None) -> ETag:
+        """The strong entity-tag for this version (see ``ifmatch.core.version_etag``)."""
+        return version_etag(self.version, variant=variant)
+
+
+@dataclass(frozen=True, slots=True)
+class CASResult:
+    """What a compare-and-set did."""
+
+    outcome: Outcome
+    snapshot: Snapshot | None = None
+
+    @property
+    def won(self) -> bool:
+        return self.outcome is Outcome.WON
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What the stored state must be for a write to apply.
+
+    Attributes:
+        exists: ``True`` the resource must exist, ``False`` it must not (create-only),
+            ``None`` either.
+        versions: the stored version must be one of these (``None``: any). An empty set can
+            never match: the request named only tags that are not ours.
+        not_versions: the stored version must not be one of these.
+        unmodified_since: the stored Last-Modified must be at or before this instant.
+    """
+
+    exists: bool | None = None
+    versions: frozenset[int] | None = None
+    not_versions: frozenset[int] = frozenset()
+    unmodified_since: datetime | None = None
+
+    @classmethod
+    def from_condition(
+        cls, condition: WriteCondition, *, variant: str | None = None
+    ) -> Expectation:
+        """Translate the core's ``WriteCondition`` into stored-version terms."""
+        exists: bool | None = None
+        versions: frozenset[int] | None = None
+        not_versions: frozenset[int] = frozenset()
+        if isinstance(condition.if_match, Star):
+            exists = True
+        elif condition.if_match is not None:
+            exists = True
+            versions = _versions(condition.if_match, variant)
+        if isinstance(condition.if_none_match, Star):
+            exists = False
+        elif condition.if_none_match is not None:
+            not_versions = _versions(condition.if_none_match, variant)
+        return cls(exists, versions, not_versions, condition.if_unmodified_since)
+
+    @classmethod
+    def version(cls, version: int) -> Expectation:
+        """Expect exactly ``version`` (the body-carried version scheme, 409 on failure)."""
+        return cls(exists=True, versions=frozenset({version}))
+
+    def allows(self, current: Snapshot | None) -> bool:
+        """The reference semantics; SQL and Lua implementations must agree with this."""
+        if current is None:
+            # Only a create-only write (If-None-Match: *) may create; anything else on a
+            # missing resource is NOT_FOUND.
+            return self.exists is False
+        if self.exists is False:
+            return False
+        if self.versions is not None and current.version not in self.versions:
+            return False
+        if current.version in self.not_versions:
+            return False
+        return not (
+            self.unmodified_since is not None
+            and current.last_modified is not None
+            and to_http_precision(current.last_modified) > self.unmodified_since
+        )
+
+
+def _versions(tags: Sequence[ETag], variant: str | None) -> frozenset[int]:
+    found: set[int] = set()
+    for tag in tags:
+        text = version_from_etag(tag, variant=variant)
+        if text is not None and text.isdigit():
+            found.add(int(text))
+    return frozenset(found)
+
+
+def next_last_modified(now: datetime, previous: datetime | None) -> datetime:
+    """The Last-Modified rule: the store's clock truncated to the second, but always at least
+    one second after the previous value, so every version has a distinct HTTP-date."""
+    now = to_http_precision(now)
+    if previous is None:
+        return now
+    return max(now, to_http_precision(previous) + timedelta(seconds=1))
+
+
+class VersionStore(Protocol[KeyT]):
+    """A synchronous compare-and-set store."""
+
+    def read(self, key: KeyT) -> Snapshot | None:
+        """Current validators of ``key``, or ``None`` if it does not exist."""
+
+    def compare_and_set(
+        self, key: KeyT, expect: Expectation, values: Mapping[str, Any]
+    ) -> CASResult:
+        """Apply ``values`` and bump the version iff ``expect`` allows the stored state.
+
+        With ``expect.exists is False`` this creates the resource (version 1) iff it is absent.
+        """
+
+    def compare_and_delete(self, key: KeyT, expect: Expectation) -> CASResult:
+        """Delete ``key`` iff ``expect`` allows the stored state."""
+
+
+class AsyncVersionStore(Protocol[KeyT]):
+    """An asynchronous compare-and-set store."""
+
+    async def read(self, key: KeyT) -> Snapshot | None: ...
+
+    async def compare_and_set(
+        self, key: KeyT, expect: Expectation, values: Mapping[str, Any]
+    ) -> CASResult: ...
+
+    async def compare_and_delete(self, key: KeyT, expect: Expectation) -> CASResult: ...

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services import MARIADB_URL, POSTGRES_URL, Database, redis_url_or_skip, scratch_database
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[Database]:
+    """A fresh PostgreSQL database for this test session."""
+    with scratch_database(POSTGRES_URL, "PostgreSQL") as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def mariadb_db() -> Iterator[Database]:
+    """A fresh MariaDB database for this test session."""
+    with scratch_database(MARIADB_URL, "MariaDB") as db:
+        yield db
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis URL; tests must namespace their keys (use a uuid prefix)."""
+    return redis_url_or_skip()
