@@ -1,0 +1,58 @@
+"""A JSON document as read from a server, together with the validators of that read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.etag import ETag
+from .learning import DEFAULT_LEARNING, LearningConfig, response_validators, self_link
+from .messages import MISSING, Response
+from .validators import Validators
+
+__all__ = ["Document"]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A representation and the validators that came with it.
+
+    A write based on this document carries its validators (``If-Match: <etag>``, or
+    ``If-Unmodified-Since: <last_modified>``), so it succeeds only if nobody changed the
+    resource since this read.
+
+    Attributes:
+        url: the URL it was read from.
+        data: the decoded JSON (treat it as read-only; edit a copy).
+        etag: its entity-tag, or ``None``.
+        last_modified: its Last-Modified, or ``None``.
+    """
+
+    url: str
+    data: Any
+    etag: ETag | None = None
+    last_modified: datetime | None = None
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.etag, self.last_modified)
+
+    @property
+    def self_url(self) -> str:
+        """Where to write it: the HAL ``_links.self.href`` (or ``url`` / ``self`` member),
+        resolved against :attr:`url`; :attr:`url` when it names no link of its own."""
+        if isinstance(self.data, dict):
+            found = self_link(self.data, self.url)
+            if found is not None:
+                return found
+        return self.url
+
+    @classmethod
+    def from_response(
+        cls, url: str, response: Response, config: LearningConfig = DEFAULT_LEARNING
+    ) -> Document:
+        """The document a 2xx response carries (``data`` is ``None`` without a JSON body)."""
+        body = response.json
+        found = response_validators(response, config)
+        return cls(url, None if body is MISSING else body, found.etag, found.last_modified)
