@@ -1,8 +1,9 @@
 """A small ifmatch-protected JSON document API (WSGI) for the client's end-to-end tests.
 
 Preconditions are evaluated by ``ifmatch.core.evaluate`` against the stored version, and every
-write is one conditional statement (``UPDATE ... WHERE id = ? AND version = ?``) on an SQLite
-file shared by all server processes, so several gunicorn workers never lose an update.
+write is one conditional statement (``UPDATE ... WHERE id = ? AND version IN (?)``, the
+decision's ``WriteCondition`` as an ``Expectation``) on an SQLite file shared by all server
+processes, so several gunicorn workers never lose an update.
 
 The first path segment picks how the API talks about versions, to exercise the client on each::
 
@@ -40,7 +41,7 @@ from ifmatch.core import (
     problem,
     version_etag,
 )
-from ifmatch.stores import next_last_modified
+from ifmatch.stores import Expectation, next_last_modified
 
 STYLES = frozenset({"hal", "eve", "plain", "lm", "weak"})
 METADATA = frozenset({"_links", "_etag", "_id", "_embedded", "id", "etag", "_meta"})
@@ -83,28 +84,49 @@ def _now(previous: datetime | None) -> str:
     return next_last_modified(datetime.now(UTC), previous).isoformat()
 
 
-def write(doc_id: str, expected: int | None, row: Row | None, body: dict[str, Any]) -> bool:
-    """The atomic compare-and-set: insert if absent (``expected is None``), else update iff the
-    stored version is still ``expected``."""
+def write(
+    doc_id: str,
+    row: Row | None,
+    body: dict[str, Any],
+    versions: frozenset[int] | None,
+    unmodified_since: datetime | None = None,
+) -> bool:
+    """The atomic compare-and-set. Without a ``row`` insert iff absent; otherwise update iff
+    the stored version is one of ``versions`` (any, for ``None``) and the stored
+    Last-Modified is not after ``unmodified_since``: one statement, checked by SQLite."""
     text = json.dumps(body)
-    if expected is None:
+    if row is None:
         cursor = db().execute(
             "INSERT OR IGNORE INTO docs (id, version, modified, body) VALUES (?, 1, ?, ?)",
             (doc_id, _now(None), text),
         )
-    else:
-        assert row is not None
-        cursor = db().execute(
-            "UPDATE docs SET version = version + 1, modified = ?, body = ? "
-            "WHERE id = ? AND version = ?",
-            (_now(row[1]), text, doc_id, expected),
-        )
+        return cursor.rowcount == 1
+    where, params = _condition(versions, unmodified_since)
+    cursor = db().execute(
+        f"UPDATE docs SET version = version + 1, modified = ?, body = ? WHERE id = ?{where}",
+        (_now(row[1]), text, doc_id, *params),
+    )
     return cursor.rowcount == 1
 
 
-def delete(doc_id: str, expected: int) -> bool:
-    cursor = db().execute("DELETE FROM docs WHERE id = ? AND version = ?", (doc_id, expected))
+def delete(doc_id: str, versions: frozenset[int] | None, unmodified_since: datetime | None) -> bool:
+    where, params = _condition(versions, unmodified_since)
+    cursor = db().execute(f"DELETE FROM docs WHERE id = ?{where}", (doc_id, *params))
     return cursor.rowcount == 1
+
+
+def _condition(
+    versions: frozenset[int] | None, unmodified_since: datetime | None
+) -> tuple[str, list[Any]]:
+    where, params = "", []
+    if versions is not None:
+        # An empty set can never match: the request named only tags that are not ours.
+        where += f" AND version IN ({', '.join('?' * len(versions)) or 'NULL'})"
+        params += sorted(versions)
+    if unmodified_since is not None:
+        where += " AND modified <= ?"
+        params.append(unmodified_since.isoformat())
+    return where, params
 
 
 # -- representations --------------------------------------------------------------------------
@@ -230,7 +252,7 @@ def stored(body: Any) -> dict[str, Any]:
 
 def create(style: str, environ: dict[str, Any]) -> Reply:
     doc_id = uuid.uuid4().hex[:12]
-    write(doc_id, None, None, stored(read_body(environ)))
+    write(doc_id, None, stored(read_body(environ)), None)
     return ok(style, doc_id, "201 Created", environ, location=True)
 
 
@@ -264,14 +286,14 @@ def document(style: str, doc_id: str, method: str, environ: dict[str, Any]) -> R
         return problem_reply(status, body, row, style)
     if method in ("GET", "HEAD"):
         return ok(style, doc_id, "200 OK", environ)
+    expect = Expectation.from_condition(decision.condition)
     if method == "DELETE":
-        assert row is not None
-        if delete(doc_id, row[0]):
+        if delete(doc_id, expect.versions, expect.unmodified_since):
             return Reply("204 No Content")
         return lost(style, doc_id, environ)
     if method == "PUT":
         body = stored(read_body(environ))
-        if write(doc_id, None if row is None else row[0], row, body):
+        if write(doc_id, row, body, expect.versions, expect.unmodified_since):
             return ok(style, doc_id, "201 Created" if row is None else "200 OK", environ)
         return lost(style, doc_id, environ)
     if method == "PATCH":
@@ -289,7 +311,8 @@ def patch(style: str, doc_id: str, row: Row, environ: dict[str, Any]) -> Reply:
         new = apply_json_patch(row[2], body)
     else:
         return Reply("415 Unsupported Media Type", problem(415, "send a merge or JSON patch"))
-    if write(doc_id, row[0], row, stored(new)):
+    # The patch was applied to this version's body, so only this version may be replaced.
+    if write(doc_id, row, stored(new), frozenset({row[0]})):
         return ok(style, doc_id, "200 OK", environ)
     return lost(style, doc_id, environ)
 

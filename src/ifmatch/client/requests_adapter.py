@@ -115,7 +115,7 @@ class IfMatchAdapter(HTTPAdapter):
             built._content = result.content or b""
             built.encoding = get_encoding_from_headers(built.headers)
             built.url = raw.url
-            built.request = original
+            built.request = raw.request
             built.elapsed = raw.elapsed
             built.connection = self
             raw = built
