@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -48,17 +49,19 @@ METADATA = frozenset({"_links", "_etag", "_id", "_embedded", "id", "etag", "_met
 Row = tuple[int, datetime, dict[str, Any]]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
-_connection: tuple[int, sqlite3.Connection] | None = None
+_local = threading.local()
 
 
 def db() -> sqlite3.Connection:
-    """This process's connection (gunicorn forks workers: one connection per process)."""
-    global _connection
-    if _connection is None or _connection[0] != os.getpid():
+    """This thread's connection (gunicorn forks worker processes, and threaded workers serve
+    requests on several threads: one connection per process and thread)."""
+    found: tuple[int, sqlite3.Connection] | None = getattr(_local, "connection", None)
+    if found is None or found[0] != os.getpid():
         conn = sqlite3.connect(os.environ["IFMATCH_CLIENT_DB"], timeout=30, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")
-        _connection = (os.getpid(), conn)
-    return _connection[1]
+        found = (os.getpid(), conn)
+        _local.connection = found
+    return found[1]
 
 
 def init_db(path: str) -> None:

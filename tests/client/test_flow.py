@@ -227,7 +227,7 @@ def test_body_learning_can_be_switched_off() -> None:
     policy = ConditionalRequests(config=FlowConfig(learn_from_bodies=False))
     request = Request("GET", URL)
     response = json_response(200, {"_etag": "abc"})
-    assert not policy.needs_body(request, 200, response.headers)
+    assert not policy.needs_body(request, Response(200, response.headers))
     run(policy, request, Response(200, response.headers))
     assert URL not in policy.store
 
@@ -274,15 +274,15 @@ def test_needs_body() -> None:
     policy = ConditionalRequests()
     get = Request("GET", URL)
     json_headers = (("Content-Type", "application/hal+json"),)
-    assert policy.needs_body(get, 200, json_headers)
-    assert not policy.needs_body(get, 200, (("Content-Type", "image/png"),))
-    assert not policy.needs_body(get, 500, json_headers)
+    assert policy.needs_body(get, Response(200, json_headers))
+    assert not policy.needs_body(get, Response(200, (("Content-Type", "image/png"),)))
+    assert not policy.needs_body(get, Response(500, json_headers))
     problem = (("Content-Type", "application/problem+json"),)
-    assert policy.needs_body(Request("PUT", URL), 412, problem)
+    assert policy.needs_body(Request("PUT", URL), Response(412, problem))
     huge = (*json_headers, ("Content-Length", str(10**9)))
-    assert not policy.needs_body(get, 200, huge)
+    assert not policy.needs_body(get, Response(200, huge))
     cached = ConditionalRequests(cache=ResponseCache())
-    assert cached.needs_body(get, 200, (("Content-Type", "image/png"),))
+    assert cached.needs_body(get, Response(200, (("Content-Type", "image/png"),)))
 
 
 def test_precondition_headers() -> None:

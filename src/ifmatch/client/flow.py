@@ -128,22 +128,30 @@ class ConditionalRequests:
         self.store = store if store is not None else ValidatorStore()
         self.cache = cache
         self.config = config or FlowConfig()
+        # A body that does not contain any tag field's name cannot teach anything: skip
+        # decoding it (the application decodes it anyway; this keeps the flow cheap).
+        self._needles = tuple(f'"{name}"'.encode() for name in self.config.learning.etag_fields)
 
     # -- what the driver must read ------------------------------------------------------------
 
-    def needs_body(self, request: Request, status: int, headers: Iterable[tuple[str, str]]) -> bool:
-        """Whether the driver must read the response body before sending it into the flow.
+    def needs_body(self, request: Request, response: Response) -> bool:
+        """Whether the driver must read the body of ``response`` (received without it) before
+        sending it into the flow.
 
         Error bodies of 409/412/428 are read for the typed errors; 2xx JSON bodies when
         learning from bodies; GET 200 bodies when caching. Others stay unread (streamable).
         """
-        fields = {name.lower(): value for name, value in headers}
-        declared = fields.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.config.max_body_bytes:
+        declared = response.header("content-length")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self.config.max_body_bytes
+        ):
             return False
+        status = response.status
         if self.cache is not None and request.method == "GET" and status == 200:
             return True
-        json_body = "json" in fields.get("content-type", "").lower()
+        json_body = "json" in (response.header("content-type") or "").lower()
         if status in (409, 412, 428):
             return json_body
         return json_body and self.config.learn_from_bodies and 200 <= status < 300
@@ -238,7 +246,7 @@ class ConditionalRequests:
         method, url = request.method, request.url
         vary = vary_names(response.header("vary"))
         validators = header_validators(response)
-        body = response.json if self.config.learn_from_bodies else MISSING
+        body = response.json if self._may_name_tags(response) else MISSING
         if validators.etag is None and body is not MISSING:
             tag = body_etag(body, self.config.learning)
             if tag is not None:
@@ -255,6 +263,14 @@ class ConditionalRequests:
         if body is not MISSING and response.status != 304:
             self._learn_items(body, url)
 
+    def _may_name_tags(self, response: Response) -> bool:
+        content = response.content
+        return (
+            self.config.learn_from_bodies
+            and bool(content)
+            and any(needle in content for needle in self._needles)  # type: ignore[operator]
+        )
+
     def _target(self, request: Request, response: Response) -> str | None:
         if request.method in ("GET", "HEAD", "PUT", "PATCH"):
             return request.url
@@ -267,8 +283,8 @@ class ConditionalRequests:
     def _learn_items(self, body: Any, url: str) -> None:
         learning = self.config.learning
         if isinstance(body, dict):
-            own = self_link(body, url)
             tag = body_etag(body, learning)
+            own = None if tag is None else self_link(body, url)
             if own is not None and tag is not None and normalize_url(own) != normalize_url(url):
                 self.store.learn(own, Validators(tag))
         for item in iter_items(body, learning):

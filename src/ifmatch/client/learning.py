@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
@@ -61,8 +63,13 @@ DEFAULT_LEARNING = LearningConfig()
 
 
 def _parse_tag(value: object) -> ETag | None:
-    if not isinstance(value, str):
-        return None
+    return _parse_tag_text(value) if isinstance(value, str) else None
+
+
+# Pure functions of short strings that repeat from response to response: memoized, so that
+# learning costs the flow a dictionary lookup, not a parse, per response.
+@lru_cache(maxsize=1024)
+def _parse_tag_text(value: str) -> ETag | None:
     try:
         # A bare token (Eve's hex ``_etag``) is read as a strong tag, as the core reads it.
         return parse_etag(value)
@@ -70,11 +77,16 @@ def _parse_tag(value: object) -> ETag | None:
         return None
 
 
+@lru_cache(maxsize=1024)
+def _parse_date(value: str) -> datetime | None:
+    return parse_http_date(value)
+
+
 def header_validators(response: Response) -> Validators:
     """The ``ETag`` and ``Last-Modified`` of a response; unparsable values count as absent."""
     etag = _parse_tag(response.header("etag"))
     raw_date = response.header("last-modified")
-    return Validators(etag, None if raw_date is None else parse_http_date(raw_date))
+    return Validators(etag, None if raw_date is None else _parse_date(raw_date))
 
 
 def body_etag(body: Any, config: LearningConfig = DEFAULT_LEARNING) -> ETag | None:

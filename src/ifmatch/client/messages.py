@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
@@ -97,7 +96,6 @@ class Request:
         return Request(self.method, self.url, kept + tuple(pairs), self.content)
 
 
-@dataclass(frozen=True)
 class Response:
     """A response a flow received (or built from its cache).
 
@@ -109,30 +107,73 @@ class Response:
         revalidated: built from the conditional-GET cache after a 304 Not Modified.
     """
 
-    status: int
-    headers: Headers = ()
-    content: bytes | None = None
-    revalidated: bool = field(default=False)
+    # A plain slotted class rather than a dataclass: one is built per request, and the header
+    # index and decoded body are computed at most once, lazily.
+    __slots__ = ("_fields", "_json", "content", "headers", "revalidated", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Headers = (),
+        content: bytes | None = None,
+        revalidated: bool = False,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self.revalidated = revalidated
+        self._fields: dict[str, str] | None = None
+        self._json: Any = _UNDECODED
+
+    def __repr__(self) -> str:
+        size = "unread" if self.content is None else f"{len(self.content)} bytes"
+        return f"<Response {self.status}, {len(self.headers)} fields, {size}>"
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The header fields by lower-case name, repeated lines joined with ``", "``."""
+        fields = self._fields
+        if fields is None:
+            fields = {}
+            for name, value in self.headers:
+                key = name.lower()
+                fields[key] = f"{fields[key]}, {value}" if key in fields else value
+            self._fields = fields
+        return fields
 
     def header(self, name: str) -> str | None:
         """The value of header ``name``, or ``None``."""
-        return find_header(self.headers, name)
+        return self.fields.get(name.lower())
+
+    def with_content(self, content: bytes) -> Response:
+        """The same response with its body read."""
+        read = Response(self.status, self.headers, content, self.revalidated)
+        read._fields = self._fields
+        return read
 
     @property
     def ok(self) -> bool:
         """A 2xx status."""
         return 200 <= self.status < 300
 
-    @cached_property
+    @property
     def json(self) -> Any:
         """The body decoded as JSON, or :data:`MISSING` when it is absent, not read, not
         labelled as JSON, or not valid JSON."""
+        if self._json is _UNDECODED:
+            self._json = self._decode()
+        return self._json
+
+    def _decode(self) -> Any:
         if not self.content or not is_json_media_type(self.header("content-type")):
             return MISSING
         try:
             return json.loads(self.content)
         except ValueError:
             return MISSING
+
+
+_UNDECODED = object()
 
 
 @dataclass(frozen=True, slots=True)

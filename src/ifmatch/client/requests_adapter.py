@@ -74,10 +74,9 @@ class IfMatchAdapter(HTTPAdapter):
                 cert=cert,
                 proxies=proxies,
             )
-            read = self.policy.needs_body(outgoing, raw.status_code, raw.headers.items())
-            received = Response(
-                raw.status_code, tuple(raw.headers.items()), raw.content if read else None
-            )
+            received = Response(raw.status_code, tuple(raw.headers.items()))
+            if self.policy.needs_body(outgoing, received):
+                received = received.with_content(raw.content)
             try:
                 outgoing = flow.send(received)
             except StopIteration as done:

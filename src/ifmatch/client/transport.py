@@ -27,6 +27,11 @@ __all__ = ["AsyncIfMatchTransport", "IfMatchTransport"]
 REVALIDATED_EXTENSION = "ifmatch.revalidated"
 
 
+def _text_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    # Field values are octets; latin-1 maps each to one character (as WSGI does).
+    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw])
+
+
 class _Driver:
     """What the sync and async transports share: converting between httpx and flow values."""
 
@@ -52,7 +57,7 @@ class _Driver:
 
     @staticmethod
     def to_flow(request: httpx.Request) -> Request:
-        return Request(request.method, str(request.url), tuple(request.headers.multi_items()))
+        return Request(request.method, str(request.url), _text_headers(request.headers))
 
     @staticmethod
     def to_httpx(outgoing: Request, ours: Request, original: httpx.Request) -> httpx.Request:
@@ -70,14 +75,10 @@ class _Driver:
             extensions={k: v for k, v in original.extensions.items() if k == "timeout"},
         )
 
-    def wants_body(self, outgoing: Request, raw: httpx.Response) -> bool:
-        return self.policy.needs_body(outgoing, raw.status_code, raw.headers.multi_items())
-
     @staticmethod
-    def to_flow_response(raw: httpx.Response, read: bool) -> Response:
-        return Response(
-            raw.status_code, tuple(raw.headers.multi_items()), raw.content if read else None
-        )
+    def head(raw: httpx.Response) -> Response:
+        """The flow's view of a response whose body has not been read."""
+        return Response(raw.status_code, _text_headers(raw.headers))
 
     @staticmethod
     def rebuild(result: Response, raw: httpx.Response, original: httpx.Request) -> httpx.Response:
@@ -141,10 +142,9 @@ class IfMatchTransport(httpx.BaseTransport):
         outgoing = next(flow)
         while True:
             raw = self._inner.handle_request(driver.to_httpx(outgoing, ours, request))
-            read = driver.wants_body(outgoing, raw)
-            if read:
-                raw.read()
-            received = driver.to_flow_response(raw, read)
+            received = driver.head(raw)
+            if driver.policy.needs_body(outgoing, received):
+                received = received.with_content(raw.read())
             try:
                 outgoing = flow.send(received)
             except StopIteration as done:
@@ -202,10 +202,9 @@ class AsyncIfMatchTransport(httpx.AsyncBaseTransport):
         outgoing = next(flow)
         while True:
             raw = await self._inner.handle_async_request(driver.to_httpx(outgoing, ours, request))
-            read = driver.wants_body(outgoing, raw)
-            if read:
-                await raw.aread()
-            received = driver.to_flow_response(raw, read)
+            received = driver.head(raw)
+            if driver.policy.needs_body(outgoing, received):
+                received = received.with_content(await raw.aread())
             try:
                 outgoing = flow.send(received)
             except StopIteration as done:

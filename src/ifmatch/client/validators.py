@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.etag import ETag
@@ -40,6 +41,7 @@ class Validators:
         return self.etag is not None or self.last_modified is not None
 
 
+@lru_cache(maxsize=4096)
 def normalize_url(url: str) -> str:
     """The form URLs are stored under: lower-case scheme and host, no default port, no
     fragment, an empty path as ``/``."""
