@@ -69,7 +69,10 @@ BASE = "http://api.test/v1/docs?page=2"
         ({"_links": {"self": {"href": "/v1/docs/1"}}}, "http://api.test/v1/docs/1"),
         ({"_links": {"self": [{"href": "/v1/docs/2"}]}}, "http://api.test/v1/docs/2"),
         ({"_links": {"self": {"href": "docs/3"}}}, "http://api.test/v1/docs/3"),  # Eve
-        ({"links": {"self": "http://other.test/x"}}, "http://other.test/x"),  # JSON:API
+        ({"links": {"self": "/v1/docs/x"}}, "http://api.test/v1/docs/x"),  # JSON:API
+        ({"links": {"self": "http://other.test/x"}}, None),  # another origin: never
+        ({"url": "https://api.test/v1/docs/4"}, None),  # another scheme is another origin
+        ({"url": "http://other.test/x", "id": 8}, "http://api.test/v1/docs/8"),
         ({"url": "http://api.test/v1/docs/4/"}, "http://api.test/v1/docs/4/"),  # DRF
         ({"self": "/v1/docs/5"}, "http://api.test/v1/docs/5"),
         ({"id": 6}, "http://api.test/v1/docs/6"),
@@ -88,6 +91,8 @@ def test_item_url_keeps_the_trailing_slash_style() -> None:
 
 def test_self_link() -> None:
     assert self_link({"_links": {}}, BASE) is None
+    assert self_link({"url": "/v1/docs/1"}, BASE) == "http://api.test/v1/docs/1"
+    assert self_link({"url": "/v1/docs/1"}, BASE, links_only=True) is None
 
 
 @pytest.mark.parametrize(

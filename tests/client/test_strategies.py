@@ -134,6 +134,18 @@ def test_write_request_targets_the_self_link() -> None:
     assert write_request(base, {}).url == "http://api.test/docs/3"
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"url": "https://elsewhere.test/page", "title": "a bookmark"},  # a field, not a link
+        {"url": "/docs/other"},
+        {"_links": {"self": {"href": "http://evil.test/docs/1"}}},  # another origin
+    ],
+)
+def test_writes_never_follow_a_url_field_or_another_origin(data: Any) -> None:
+    assert write_request(Document(URL, data, ETag("v1")), data).url == URL
+
+
 def test_write_request_falls_back_to_last_modified_and_refuses_without_a_validator() -> None:
     from datetime import UTC, datetime
 

@@ -40,10 +40,13 @@ class Document:
 
     @property
     def self_url(self) -> str:
-        """Where to write it: the HAL ``_links.self.href`` (or ``url`` / ``self`` member),
-        resolved against :attr:`url`; :attr:`url` when it names no link of its own."""
+        """Where to write it: the HAL ``_links.self.href`` (or JSON:API ``links.self``) on the
+        same origin, resolved against :attr:`url`; :attr:`url` when it names no such link.
+
+        Plain ``url`` / ``self`` members are not followed for writes: a document may well have a
+        ``url`` field that names something else."""
         if isinstance(self.data, dict):
-            found = self_link(self.data, self.url)
+            found = self_link(self.data, self.url, links_only=True)
             if found is not None:
                 return found
         return self.url

@@ -284,7 +284,7 @@ class ConditionalRequests:
         learning = self.config.learning
         if isinstance(body, dict):
             tag = body_etag(body, learning)
-            own = None if tag is None else self_link(body, url)
+            own = None if tag is None else self_link(body, url, links_only=True)
             if own is not None and tag is not None and normalize_url(own) != normalize_url(url):
                 self.store.learn(own, Validators(tag))
         for item in iter_items(body, learning):

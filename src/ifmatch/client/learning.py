@@ -30,6 +30,7 @@ from .validators import Validators
 
 __all__ = [
     "LearningConfig",
+    "same_origin",
     "body_etag",
     "header_validators",
     "item_url",
@@ -120,19 +121,36 @@ def _href(link: Any) -> str | None:
     return link if isinstance(link, str) and link else None
 
 
-def self_link(item: Mapping[str, Any], base_url: str) -> str | None:
-    """The absolute URL an object names as itself: HAL ``_links.self.href``, JSON:API
-    ``links.self``, or a ``url`` / ``self`` member, resolved against ``base_url``."""
+def same_origin(a: str, b: str) -> bool:
+    """Whether two absolute URLs share scheme, host and port (RFC 6454 origins)."""
+    first, second = urlsplit(a), urlsplit(b)
+    return (
+        first.scheme.lower() == second.scheme.lower()
+        and first.netloc.lower() == second.netloc.lower()
+    )
+
+
+def self_link(item: Mapping[str, Any], base_url: str, *, links_only: bool = False) -> str | None:
+    """The absolute URL an object names as itself, on the origin of ``base_url``: HAL
+    ``_links.self.href``, JSON:API ``links.self``, or (unless ``links_only``) a ``url`` /
+    ``self`` member, resolved against ``base_url``. A link to another origin is ignored: a
+    tag is never learned for, nor a write sent to, a server other than the one that spoke."""
+    candidates: list[str] = []
     for container in ("_links", "links"):
         links = item.get(container)
         if isinstance(links, Mapping):
             href = _href(links.get("self"))
             if href is not None:
-                return urljoin(base_url, href)
-    for name in ("url", "self"):
-        href = _href(item.get(name))
-        if href is not None:
-            return urljoin(base_url, href)
+                candidates.append(href)
+    if not links_only:
+        for name in ("url", "self"):
+            href = _href(item.get(name))
+            if href is not None:
+                candidates.append(href)
+    for href in candidates:
+        found = urljoin(base_url, href)
+        if same_origin(found, base_url):
+            return found
     return None
 
 
