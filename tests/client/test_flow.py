@@ -167,6 +167,20 @@ def test_a_write_response_without_a_validator_forgets_the_stale_tag() -> None:
     assert policy.store.get(URL) is None
 
 
+def test_a_representation_without_validators_forgets_the_old_tag() -> None:
+    policy = ConditionalRequests()
+    policy.store.learn(URL, Validators(ETag("v1")))
+    run(policy, Request("GET", URL), Response(200, (("Content-Type", "text/plain"),), b"x"))
+    assert URL not in policy.store
+
+
+def test_a_304_without_validators_keeps_the_tag() -> None:
+    policy = ConditionalRequests()
+    policy.store.learn(URL, Validators(ETag("v1")))
+    run(policy, Request("GET", URL, (("If-None-Match", '"v1"'),)), Response(304))
+    assert policy.store.get(URL) == Validators(ETag("v1"))
+
+
 def test_a_failed_write_keeps_the_tag_it_was_sent_with() -> None:
     policy = ConditionalRequests()
     policy.store.learn(URL, Validators(ETag("v1")))

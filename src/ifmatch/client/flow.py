@@ -243,7 +243,7 @@ class ConditionalRequests:
             self._learn(request, response)
 
     def _learn(self, request: Request, response: Response) -> None:
-        method, url = request.method, request.url
+        url = request.url
         vary = vary_names(response.header("vary"))
         validators = header_validators(response)
         body = response.json if self._may_name_tags(response) else MISSING
@@ -254,9 +254,10 @@ class ConditionalRequests:
         target = self._target(request, response)
         if target is not None:
             if target == url:
-                if validators or method in ("PUT", "PATCH"):
-                    # An empty result forgets: a successful write without a validator leaves
-                    # the old tag stale.
+                if validators or response.status != 304:
+                    # Empty validators forget: a successful write without a validator leaves
+                    # the old tag stale, and a representation without one has no tag to echo.
+                    # (A 304 without validators says nothing new.)
                     self.store.learn(url, validators, vary=vary, request_headers=request.headers)
             elif validators:
                 self.store.learn(target, validators)

@@ -143,7 +143,10 @@ class Response:
 
     def header(self, name: str) -> str | None:
         """The value of header ``name``, or ``None``."""
-        return self.fields.get(name.lower())
+        fields = self._fields
+        if fields is None:
+            fields = self.fields
+        return fields.get(name.lower())
 
     def with_content(self, content: bytes) -> Response:
         """The same response with its body read."""

@@ -64,8 +64,14 @@ class _Driver:
         if outgoing is ours:
             return original
         if outgoing.content is None:
-            # The application's request with preconditions added: keep its body stream.
-            original.headers = httpx.Headers(list(outgoing.headers))
+            # The application's request with preconditions added: keep its body stream, and
+            # add only the new lines when nothing else changed (the common, cheap case).
+            known = len(ours.headers)
+            if outgoing.headers[:known] == ours.headers:
+                for name, value in outgoing.headers[known:]:
+                    original.headers[name] = value
+            else:
+                original.headers = httpx.Headers(list(outgoing.headers))
             return original
         return httpx.Request(
             outgoing.method,
