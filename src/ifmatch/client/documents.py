@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from ..core.etag import ETag
 from .learning import DEFAULT_LEARNING, LearningConfig, response_validators, self_link
@@ -50,6 +51,19 @@ class Document:
             if found is not None:
                 return found
         return self.url
+
+    def link(self, rel: str) -> str | None:
+        """The absolute URL of the HAL link relation ``rel`` (``_links.<rel>.href``), or
+        ``None``. Follow it with ``client.read(doc.link("next"))``; writes to it carry the
+        tag of *that* resource, never this one's."""
+        links = self.data.get("_links") if isinstance(self.data, dict) else None
+        if not isinstance(links, dict):
+            return None
+        target = links.get(rel)
+        if isinstance(target, list) and target:
+            target = target[0]
+        href = target.get("href") if isinstance(target, dict) else None
+        return urljoin(self.url, href) if isinstance(href, str) and href else None
 
     @classmethod
     def from_response(
