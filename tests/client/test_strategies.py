@@ -341,19 +341,3 @@ def test_save_version_conflict_is_typed() -> None:
     server = Server(Response(409))
     with pytest.raises(VersionConflict):
         server.drive(save_flow(BASE, {}))
-
-
-def test_document_links() -> None:
-    data = {
-        "_links": {
-            "self": {"href": "/docs/1"},
-            "next": {"href": "/docs/2"},
-            "author": [{"href": "http://people.test/ada"}],
-            "broken": {"title": "no href"},
-        }
-    }
-    document = Document("http://api.test/docs/1?x=1", data, ETag("v1"))
-    assert document.link("next") == "http://api.test/docs/2"
-    assert document.link("author") == "http://people.test/ada"
-    assert document.link("broken") is None and document.link("missing") is None
-    assert Document(URL, [1, 2]).link("self") is None
