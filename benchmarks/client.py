@@ -140,7 +140,10 @@ def summary(values: list[float]) -> str:
 
 
 def overhead(url: str, rounds: int, count: int) -> None:
-    print(f"\n== per-request overhead: {rounds} rounds x {count} requests per arm, interleaved ==")
+    print(
+        f"\n== per-request overhead: {rounds} rounds x {count} requests per arm, "
+        "interleaved A/B, B/A =="
+    )
     target = create(url, {"n": 0, "text": "x" * 200})
     with httpx.Client() as plain, httpx.Client(transport=IfMatchTransport()) as wrapped:
         loops = [("GET", get_loop, get_loop), ("GET+PUT", write_loop_plain, write_loop_transport)]
@@ -157,20 +160,35 @@ def overhead(url: str, rounds: int, count: int) -> None:
                     rate, cpu = measure(loop, http, target, count)
                     rates[arm].append(rate)
                     cpus[arm].append(cpu)
-            ratios = [b / a for a, b in zip(rates["A"], rates["B"], strict=True)]
-            ratio = statistics.median(rates["B"]) / statistics.median(rates["A"])
-            print(f"{name:8} plain httpx       req/s {summary(rates['A'])}")
-            print(f"{name:8} IfMatchTransport  req/s {summary(rates['B'])}")
-            print(
-                f"{name:8} throughput ratio transport/plain: {ratio:.3f} "
-                f"(per-round: median {statistics.median(ratios):.3f}, "
-                f"min {min(ratios):.3f}, max {max(ratios):.3f})"
-            )
-            cpu_a, cpu_b = statistics.median(cpus["A"]), statistics.median(cpus["B"])
-            print(
-                f"{name:8} client CPU per request: plain {cpu_a:.0f} us, transport {cpu_b:.0f} us "
-                f"(+{cpu_b - cpu_a:.0f} us, CPU ratio plain/transport {cpu_a / cpu_b:.3f})"
-            )
+            report(name, rates, cpus)
+
+
+def report(name: str, rates: dict[str, list[float]], cpus: dict[str, list[float]]) -> None:
+    ratios = [b / a for a, b in zip(rates["A"], rates["B"], strict=True)]
+    print(f"{name:8} plain httpx       req/s {summary(rates['A'])}")
+    print(f"{name:8} IfMatchTransport  req/s {summary(rates['B'])}")
+    print(
+        f"{name:8} throughput ratio transport/plain: "
+        f"medians {ratio(rates, statistics.median):.3f}, "
+        f"best rounds {ratio(rates, max):.3f}, per-round median {statistics.median(ratios):.3f} "
+        f"(quartiles {quantile(ratios, 0.25):.3f}-{quantile(ratios, 0.75):.3f})"
+    )
+    cpu_a, cpu_b = statistics.median(cpus["A"]), statistics.median(cpus["B"])
+    low_a, low_b = min(cpus["A"]), min(cpus["B"])
+    print(
+        f"{name:8} client CPU us/request: plain median {cpu_a:.0f} (min {low_a:.0f}), "
+        f"transport median {cpu_b:.0f} (min {low_b:.0f}); added: median {cpu_b - cpu_a:+.0f}, "
+        f"min-to-min {low_b - low_a:+.0f}"
+    )
+
+
+def ratio(rates: dict[str, list[float]], pick: Callable[[list[float]], float]) -> float:
+    return pick(rates["B"]) / pick(rates["A"])
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # -- contention -------------------------------------------------------------------------------
@@ -252,11 +270,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args()
-    rounds, count, seconds = (3, 100, 1.0) if args.quick else (9, 400, 3.0)
+    rounds, count, seconds = (6, 50, 1.0) if args.quick else (40, 100, 3.0)
     print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}, {os.cpu_count()} CPUs")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with server(workers=2, threads=8) as url:
         overhead(url, rounds, count)
-        contention(url, max(1, rounds // 3) if args.quick else 3, seconds)
+        contention(url, 1 if args.quick else 3, seconds)
+    print("load average at end:   {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 
