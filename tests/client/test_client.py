@@ -191,3 +191,34 @@ async def test_async_client_strategies() -> None:
             await client.put("/docs/2", json={})
         assert client.store is client.transport.store
     assert api.body("1") == {"title": "Mine", "body": "theirs", "n": 6}
+
+
+def test_mounted_transports_run_the_flow_too() -> None:
+    api = FakeAPI()
+    api.put_doc("1", {"n": 0})
+    mounted = httpx.MockTransport(api)
+    with Client(mounts={"http://other.test": mounted}) as client:
+        client.get("http://other.test/docs/1")
+        client.put("http://other.test/docs/1", json={"n": 1})
+    assert api.requests[-1].headers["If-Match"] == '"v1"'
+    assert api.body("1") == {"n": 1}
+
+
+def test_transport_options_reach_the_inner_transport() -> None:
+    import ssl
+
+    with Client(verify=False) as client:
+        inner = client.transport._inner
+        assert isinstance(inner, httpx.HTTPTransport)
+        context = inner._pool._ssl_context
+        assert context is not None and context.verify_mode == ssl.CERT_NONE
+
+
+@pytest.mark.asyncio
+async def test_async_mounts_run_the_flow_too() -> None:
+    api = FakeAPI()
+    api.put_doc("1", {"n": 0})
+    async with AsyncClient(mounts={"http://other.test": httpx.MockTransport(api)}) as client:
+        await client.get("http://other.test/docs/1")
+        await client.delete("http://other.test/docs/1")
+    assert api.requests[-1].headers["If-Match"] == '"v1"'

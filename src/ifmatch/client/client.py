@@ -24,7 +24,7 @@ import httpx
 from .cache import ResponseCache
 from .documents import Document
 from .errors import raise_for_conflict
-from .flow import FlowConfig
+from .flow import ConditionalRequests, FlowConfig
 from .messages import Request, Response, Sleep
 from .patch import JSON_PATCH_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE, PatchFormat
 from .strategies import Backoff, OnConflict, StrategyFlow, read_flow, save_flow, update_flow
@@ -48,6 +48,32 @@ def _precondition_headers(headers: Any, *, create: bool, overwrite: bool) -> htt
         # §13.1.1: If-Match: * is true for any current representation: the last writer wins.
         merged["If-Match"] = "*"
     return merged
+
+
+# httpx.Client options that configure its default transport; httpx ignores them when a
+# transport is passed, so the client builds the inner transport from them itself.
+_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+
+def _transport_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs[name] for name in _TRANSPORT_OPTIONS if name in kwargs}
+
+
+def _wrap_mounts(
+    http: httpx.Client | httpx.AsyncClient,
+    policy: ConditionalRequests,
+    wrap: Callable[[Any, ConditionalRequests], Any],
+    kind: type,
+) -> None:
+    """Run the flow on the client's mounted transports too (``mounts=``, and the proxies
+    httpx mounts from ``HTTP_PROXY`` / ``ALL_PROXY``): otherwise requests routed through them
+    would skip it. httpx has no public API to reach them after construction."""
+    mounts = getattr(http, "_mounts", None)
+    if not isinstance(mounts, dict):
+        return
+    for pattern, mounted in list(mounts.items()):
+        if mounted is not None and not isinstance(mounted, kind):
+            mounts[pattern] = wrap(mounted, policy)
 
 
 def _to_response(raw: httpx.Response) -> Response:
@@ -141,9 +167,16 @@ class Client(_Base):
         **kwargs: Any,
     ) -> None:
         self._common(config, backoff, rng)
-        self.transport = IfMatchTransport(transport, store=store, cache=cache, config=self.config)
+        inner = transport or httpx.HTTPTransport(**_transport_options(kwargs))
+        self.transport = IfMatchTransport(inner, store=store, cache=cache, config=self.config)
         self.http: httpx.Client = httpx.Client(
             base_url=base_url, transport=self.transport, **kwargs
+        )
+        _wrap_mounts(
+            self.http,
+            self.transport.policy,
+            lambda mounted, policy: IfMatchTransport(mounted, policy=policy),
+            IfMatchTransport,
         )
 
     @property
@@ -308,11 +341,16 @@ class AsyncClient(_Base):
         **kwargs: Any,
     ) -> None:
         self._common(config, backoff, rng)
-        self.transport = AsyncIfMatchTransport(
-            transport, store=store, cache=cache, config=self.config
-        )
+        inner = transport or httpx.AsyncHTTPTransport(**_transport_options(kwargs))
+        self.transport = AsyncIfMatchTransport(inner, store=store, cache=cache, config=self.config)
         self.http: httpx.AsyncClient = httpx.AsyncClient(
             base_url=base_url, transport=self.transport, **kwargs
+        )
+        _wrap_mounts(
+            self.http,
+            self.transport.policy,
+            lambda mounted, policy: AsyncIfMatchTransport(mounted, policy=policy),
+            AsyncIfMatchTransport,
         )
 
     @property
