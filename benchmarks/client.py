@@ -1,13 +1,14 @@
 """Client benchmark: the transport's per-request cost, and updates/s under contention.
 
-Against one local server (gunicorn, 2 processes x 4 threads with keep-alive, the
-ifmatch-protected test app from ``tests/client/server_app.py`` on SQLite):
+First, the transport's own CPU cost per request, in process over ``httpx.MockTransport``
+(no network noise). Then, against one local server (gunicorn, 2 processes x 8 threads with
+keep-alive, the ifmatch-protected test app from ``tests/client/server_app.py`` on SQLite):
 
-1. Overhead: the same request loop through a plain ``httpx.Client`` (A) and through one with
-   ``IfMatchTransport`` (B), interleaved A/B/B/A over several rounds. Two loops: GET of one
-   document, and a read-modify-write cycle (GET then PUT with If-Match; A tracks the ETag by
-   hand, B lets the transport do it). Reports requests/s (median, min-max), the B/A ratio,
-   and the client process's CPU time per request, which a loaded machine disturbs less.
+1. Overhead: the same requests through a plain ``httpx.Client`` (A) and through one with
+   ``IfMatchTransport`` (B), alternating request by request, in several blocks. Two
+   operations: GET of one document, and a read-modify-write cycle (GET then PUT with If-Match;
+   A tracks the ETag by hand, B lets the transport do it). Reports requests/s (from each
+   block's median latency), the B/A ratio per block, and the client's CPU time per request.
 2. Contention: 1, 4 and 16 writers, each with its own ``Client``, calling
    ``client.update(url, increment)`` on one document for a fixed time. Reports updates/s,
    attempts per update, and checks that the final count equals the acknowledged updates.
@@ -101,36 +102,42 @@ def create(url: str, body: dict[str, Any]) -> str:
 
 
 # -- overhead ---------------------------------------------------------------------------------
+#
+# The two arms alternate request by request (A B, B A, A B, ...), so a change of machine load
+# hits both alike; each block reports the median latency of each arm. The throughput ratio is
+# the ratio of median latencies: requests run one after another, so throughput is 1/latency.
 
 
-def get_loop(http: httpx.Client, target: str, count: int) -> None:
-    for _ in range(count):
-        http.get(target).raise_for_status()
+def get_once(http: httpx.Client, target: str) -> int:
+    http.get(target).raise_for_status()
+    return 1
 
 
-def write_loop_plain(http: httpx.Client, target: str, count: int) -> None:
-    """GET + PUT cycles, tracking the ETag by hand."""
-    for _ in range(count // 2):
-        read = http.get(target)
-        doc = read.json()
-        put = http.put(target, json={"n": doc["n"] + 1}, headers={"If-Match": read.headers["ETag"]})
-        put.raise_for_status()
+def cycle_plain(http: httpx.Client, target: str) -> int:
+    """GET then PUT, tracking the ETag by hand."""
+    read = http.get(target)
+    put = http.put(
+        target, json={"n": read.json()["n"] + 1}, headers={"If-Match": read.headers["ETag"]}
+    )
+    put.raise_for_status()
+    return 2
 
 
-def write_loop_transport(http: httpx.Client, target: str, count: int) -> None:
-    """GET + PUT cycles, the transport adding If-Match."""
-    for _ in range(count // 2):
-        doc = http.get(target).json()
-        http.put(target, json={"n": doc["n"] + 1}).raise_for_status()
+def cycle_transport(http: httpx.Client, target: str) -> int:
+    """GET then PUT, the transport adding If-Match."""
+    document = http.get(target).json()
+    http.put(target, json={"n": document["n"] + 1}).raise_for_status()
+    return 2
 
 
-def measure(
-    loop: Callable[[httpx.Client, str, int], None], http: httpx.Client, target: str, count: int
-) -> tuple[float, float]:
-    """Return (requests/s of wall time, client CPU microseconds per request)."""
+Operation = Callable[[httpx.Client, str], int]
+
+
+def timed(operation: Operation, http: httpx.Client, target: str) -> tuple[float, float]:
+    """Return (wall seconds, CPU seconds) per request of one operation."""
     wall, cpu = time.perf_counter(), time.process_time()
-    loop(http, target, count)
-    return count / (time.perf_counter() - wall), (time.process_time() - cpu) / count * 1e6
+    requests = operation(http, target)
+    return (time.perf_counter() - wall) / requests, (time.process_time() - cpu) / requests
 
 
 def summary(values: list[float]) -> str:
@@ -139,28 +146,73 @@ def summary(values: list[float]) -> str:
     )
 
 
-def overhead(url: str, rounds: int, count: int) -> None:
+def overhead(url: str, blocks: int, pairs: int) -> None:
     print(
-        f"\n== per-request overhead: {rounds} rounds x {count} requests per arm, "
-        "interleaved A/B, B/A =="
+        f"\n== per-request overhead: {blocks} blocks x {pairs} operations per arm, "
+        "alternating A/B request by request =="
     )
     target = create(url, {"n": 0, "text": "x" * 200})
     with httpx.Client() as plain, httpx.Client(transport=IfMatchTransport()) as wrapped:
-        loops = [("GET", get_loop, get_loop), ("GET+PUT", write_loop_plain, write_loop_transport)]
-        for name, loop_a, loop_b in loops:
-            measure(loop_a, plain, target, 50)  # warm connections and caches
-            measure(loop_b, wrapped, target, 50)
+        cases = [("GET", get_once, get_once), ("GET+PUT", cycle_plain, cycle_transport)]
+        for name, plain_op, transport_op in cases:
+            for _ in range(20):  # warm connections and caches
+                plain_op(plain, target)
+                transport_op(wrapped, target)
             rates: dict[str, list[float]] = {"A": [], "B": []}
             cpus: dict[str, list[float]] = {"A": [], "B": []}
-            for index in range(rounds):
-                arms = [("A", loop_a, plain), ("B", loop_b, wrapped)]
-                if index % 2:
-                    arms.reverse()  # A/B then B/A: drift hits both arms alike
-                for arm, loop, http in arms:
-                    rate, cpu = measure(loop, http, target, count)
-                    rates[arm].append(rate)
-                    cpus[arm].append(cpu)
+            for _ in range(blocks):
+                walls: dict[str, list[float]] = {"A": [], "B": []}
+                cpu_block: dict[str, list[float]] = {"A": [], "B": []}
+                for index in range(pairs):
+                    arms = [("A", plain_op, plain), ("B", transport_op, wrapped)]
+                    if index % 2:
+                        arms.reverse()
+                    for arm, operation, http in arms:
+                        wall, cpu = timed(operation, http, target)
+                        walls[arm].append(wall)
+                        cpu_block[arm].append(cpu)
+                for arm in ("A", "B"):
+                    rates[arm].append(1 / statistics.median(walls[arm]))
+                    cpus[arm].append(statistics.median(cpu_block[arm]) * 1e6)
             report(name, rates, cpus)
+
+
+def in_process(blocks: int, count: int) -> None:
+    """The transport's own CPU cost, without a network: the same requests answered in
+    process by ``httpx.MockTransport``, plain (A) and wrapped (B), alternating in blocks."""
+    print(f"\n== transport CPU cost without a network: {blocks} blocks x {count} requests ==")
+    body = b'{"n": 1, "text": "' + b"x" * 200 + b'", "_links": {"self": {"href": "/docs/1"}}}'
+    headers = [
+        ("Server", "bench"),
+        ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("ETag", '"v1"'),
+        ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+    ]
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=body))
+    with (
+        httpx.Client(transport=mock) as plain,
+        httpx.Client(transport=IfMatchTransport(mock)) as wrapped,
+    ):
+        for method in ("GET", "PUT"):
+            costs: dict[str, list[float]] = {"A": [], "B": []}
+            for index in range(blocks + 1):
+                arms = [("A", plain), ("B", wrapped)]
+                if index % 2:
+                    arms.reverse()
+                for arm, http in arms:
+                    start = time.process_time()
+                    for _ in range(count):
+                        http.request(method, "http://bench.test/docs/1", json={"n": 2})
+                    if index:  # block 0 warms up
+                        costs[arm].append((time.process_time() - start) / count * 1e6)
+            added = [b - a for a, b in zip(costs["A"], costs["B"], strict=True)]
+            print(
+                f"{method:4} plain httpx {statistics.median(costs['A']):6.1f} us/request, "
+                f"with IfMatchTransport {statistics.median(costs['B']):6.1f} us/request: "
+                f"added {summary(added)} us"
+            )
 
 
 def report(name: str, rates: dict[str, list[float]], cpus: dict[str, list[float]]) -> None:
@@ -168,27 +220,14 @@ def report(name: str, rates: dict[str, list[float]], cpus: dict[str, list[float]
     print(f"{name:8} plain httpx       req/s {summary(rates['A'])}")
     print(f"{name:8} IfMatchTransport  req/s {summary(rates['B'])}")
     print(
-        f"{name:8} throughput ratio transport/plain: "
-        f"medians {ratio(rates, statistics.median):.3f}, "
-        f"best rounds {ratio(rates, max):.3f}, per-round median {statistics.median(ratios):.3f} "
-        f"(quartiles {quantile(ratios, 0.25):.3f}-{quantile(ratios, 0.75):.3f})"
+        f"{name:8} throughput ratio transport/plain: median {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f} over {len(ratios)} blocks)"
     )
     cpu_a, cpu_b = statistics.median(cpus["A"]), statistics.median(cpus["B"])
-    low_a, low_b = min(cpus["A"]), min(cpus["B"])
     print(
-        f"{name:8} client CPU us/request: plain median {cpu_a:.0f} (min {low_a:.0f}), "
-        f"transport median {cpu_b:.0f} (min {low_b:.0f}); added: median {cpu_b - cpu_a:+.0f}, "
-        f"min-to-min {low_b - low_a:+.0f}"
+        f"{name:8} client CPU per request: plain {cpu_a:.0f} us, transport {cpu_b:.0f} us "
+        f"(added {cpu_b - cpu_a:+.0f} us)"
     )
-
-
-def ratio(rates: dict[str, list[float]], pick: Callable[[list[float]], float]) -> float:
-    return pick(rates["B"]) / pick(rates["A"])
-
-
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # -- contention -------------------------------------------------------------------------------
@@ -269,13 +308,19 @@ def contention(url: str, rounds: int, seconds: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--part", choices=("all", "overhead", "contention"), default="all", help="what to run"
+    )
     args = parser.parse_args()
-    rounds, count, seconds = (6, 50, 1.0) if args.quick else (40, 100, 3.0)
+    blocks, pairs, seconds = (2, 100, 1.0) if args.quick else (7, 500, 3.0)
     print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}, {os.cpu_count()} CPUs")
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with server(workers=2, threads=8) as url:
-        overhead(url, rounds, count)
-        contention(url, 1 if args.quick else 3, seconds)
+        if args.part in ("all", "overhead"):
+            in_process(blocks, 200 if args.quick else 2000)
+            overhead(url, blocks, pairs)
+        if args.part in ("all", "contention"):
+            contention(url, 1 if args.quick else 3, seconds)
     print("load average at end:   {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 

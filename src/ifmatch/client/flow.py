@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from ..core.dates import format_http_date
-from ..core.etag import weak_match
+from ..core.etag import ETag, weak_match
 from .cache import ResponseCache
 from .errors import PreconditionFailed
 from .learning import (
@@ -168,7 +168,16 @@ class ConditionalRequests:
         if request.method == "GET" and self.cache is not None:
             return (yield from self._cached_get(request))
         if request.method in self.config.write_methods and not has_precondition(request.headers):
-            request = yield from self._make_conditional(request)
+            known = self.store.get(request.url, request.headers)
+            if known is not None:
+                headers = precondition_headers(known)
+                if headers:
+                    # The request has no precondition line yet, so these are simply added.
+                    request = Request(
+                        request.method, request.url, request.headers + headers, request.content
+                    )
+                elif known.etag is not None and self.config.reread_weak:
+                    request = yield from self._reread_strong(request, known.etag)
         response = yield request
         self.observe(request, response)
         return response
@@ -187,17 +196,10 @@ class ConditionalRequests:
             self.cache.store(request.url, request.headers, response, header_validators(response))
         return response
 
-    def _make_conditional(self, request: Request) -> Generator[Request, Response, Request]:
-        known = self.store.get(request.url, request.headers)
-        if known is None:
-            return request
-        headers = precondition_headers(known)
-        if headers:
-            return request.with_headers(*headers)
-        if known.etag is None or not self.config.reread_weak:
-            return request
-        # Only a weak tag: a compressing proxy may have weakened the origin's strong tag
-        # (nginx does for gzip). Ask for the identity coding to see the strong form.
+    def _reread_strong(self, request: Request, weak: ETag) -> Generator[Request, Response, Request]:
+        """Only a weak tag is known, and no date: a compressing proxy may have weakened the
+        origin's strong tag (nginx does for gzip). Ask for the identity coding to see the
+        strong form, and use it only if it names the version that was read."""
         probe_headers = tuple(
             line for line in request.headers if line[0].lower() not in _CONTENT_FIELDS
         ) + (("Accept-Encoding", "identity"),)
@@ -206,7 +208,7 @@ class ConditionalRequests:
         fresh = response_validators(response, self.config.learning)
         if response.status != 200 or fresh.etag is None:
             return request
-        if not weak_match(fresh.etag, known.etag):
+        if not weak_match(fresh.etag, weak):
             # The resource changed since it was read: writing now would overwrite that change.
             # The store keeps the old tag, so a blind retry fails the same way.
             body = response.json
