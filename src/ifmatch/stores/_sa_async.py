@@ -90,7 +90,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
 
     async def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
         """Delete ``key`` iff ``expect`` holds."""
-        item = Item(key, expect, {})
+        item = Item(key, expect, {}, deleting=True)
         return await self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
 
     async def compare_and_set_many(
@@ -125,7 +125,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(await self.read(item.key), creating=item.expect.exists is False)
+        return self._missed(await self.read(item.key), creating=item.creating)
 
     async def _one_in_session(
         self, session: AsyncSession, item: Item, plan_for: Callable[[Dialect], Plan]

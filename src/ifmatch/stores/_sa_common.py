@@ -35,6 +35,11 @@ class Item:
     key: Any
     expect: Expectation
     values: dict[Column[Any], Any]
+    deleting: bool = False
+
+    @property
+    def creating(self) -> bool:
+        return self.expect.exists is False and not self.deleting
 
 
 class StoreBase(Generic[K]):
@@ -129,8 +134,7 @@ def settle(
     settled: list[CASResult] = []
     for index, (item, result) in enumerate(zip(items, results, strict=True)):
         if result is None:
-            creating = item.expect.exists is False
-            settled.append(StoreBase._missed(fresh[index], creating=creating))
+            settled.append(StoreBase._missed(fresh[index], creating=item.creating))
         elif applied:
             settled.append(result)
         else:

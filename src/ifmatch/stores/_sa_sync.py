@@ -113,7 +113,7 @@ class SQLAlchemyStore(StoreBase[K]):
 
     def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
         """``DELETE FROM t WHERE key = :key AND <expectation> [RETURNING …]``."""
-        item = Item(key, expect, {})
+        item = Item(key, expect, {}, deleting=True)
         return self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
 
     def compare_and_set_many(
@@ -154,7 +154,7 @@ class SQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(self.read(item.key), creating=item.expect.exists is False)
+        return self._missed(self.read(item.key), creating=item.creating)
 
     def _one_in_session(
         self, session: Session, item: Item, plan_for: Callable[[Dialect], Plan]

@@ -43,6 +43,7 @@ class MemoryStore:
     def compare_and_set(
         self, key: Hashable, expect: Expectation, values: Mapping[str, Any]
     ) -> CASResult:
+        _check_values(values)
         with self._lock:
             return self._compare_and_set(key, expect, values)
 
@@ -54,6 +55,8 @@ class MemoryStore:
     ) -> list[CASResult]:
         """Apply several compare-and-sets under one lock (see ``BulkVersionStore``)."""
         batch = list(items)
+        for _, _, values in batch:
+            _check_values(values)
         with self._lock:
             saved = dict(self._records)
             results = [self._compare_and_set(key, expect, values) for key, expect, values in batch]
@@ -96,3 +99,10 @@ class MemoryStore:
                 return CASResult(Outcome.LOST, record[0])
             del self._records[key]
             return CASResult(Outcome.WON, record[0])
+
+
+def _check_values(values: Mapping[str, Any]) -> None:
+    # The same rule as the database stores, whose records hold these next to the values.
+    for name in ("version", "last_modified"):
+        if name in values:
+            raise ValueError(f"{name!r} is managed by the store and cannot be set")
