@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ifmatch.stores import Expectation, StoreUnavailable
 from ifmatch.stores.redis import AsyncRedisStore, RedisStore
@@ -84,7 +86,7 @@ def test_scripts_are_reloaded_after_the_script_cache_is_flushed(redis_url: str) 
 
 
 def test_an_unreachable_server_is_store_unavailable() -> None:
-    client = redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry_on_error=[])
+    client = redis.Redis(port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     with pytest.raises(StoreUnavailable):
         RedisStore(client).compare_and_set("k", Expectation(), {"body": "x"})
     with pytest.raises(StoreUnavailable):
