@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    scoped_session,
+    sessionmaker,
+)
 from sqlalchemy.orm.exc import StaleDataError
 
 from ifmatch.stores import ConfigurationError, Expectation, Outcome
@@ -292,3 +299,14 @@ def test_a_core_table_works_too(tmp_path: Any) -> None:
 def test_unknown_fields_are_refused(sqlite_factory: sessionmaker[Session]) -> None:
     with pytest.raises(KeyError, match="no column 'colour'"):
         SQLAlchemyStore(Doc, sqlite_factory).compare_and_set("k", Expectation(), {"colour": 1})
+
+
+def test_a_scoped_session_is_resolved_on_each_call(sqlite_factory: sessionmaker[Session]) -> None:
+    registry = scoped_session(sqlite_factory)
+    store = SQLAlchemyStore(Doc, registry)  # builds no session yet
+    assert not registry.registry.has()
+    assert store.compare_and_set("scoped", Expectation(exists=False), {"body": "a"}).won
+    registry.commit()
+    registry.remove()
+    assert store.read("scoped").version == 1  # type: ignore[union-attr]
+    registry.remove()

@@ -54,8 +54,8 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             self._factory = session
             bind = session.kw.get("bind")
         elif isinstance(session, async_scoped_session):
-            self._session = session
-            bind = session.bind
+            self._session = session  # checked on first use, inside its scope
+            bind = None
         elif isinstance(session, AsyncSession):
             self._session = lambda: session
             bind = session.bind

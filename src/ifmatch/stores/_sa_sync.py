@@ -66,8 +66,10 @@ class SQLAlchemyStore(StoreBase[K]):
             self._factory = session
             bind = session.kw.get("bind")
         elif isinstance(session, scoped_session):
+            # Checked on first use: creating the scoped session now could happen outside the
+            # scope it belongs to (e.g. outside a Flask application context).
             self._session = session
-            bind = _bind_of(session())
+            bind = None
         elif isinstance(session, Session):
             self._session = lambda: session
             bind = _bind_of(session)

@@ -67,6 +67,26 @@ class Snapshot:
         """The strong entity-tag for this version (see ``ifmatch.core.version_etag``)."""
         return version_etag(self.version, variant=variant)
 
+    def last_modified_for(self, date: datetime) -> datetime | None:
+        """The Last-Modified to send in a response whose Date is ``date``, or ``None``.
+
+        Stores move Last-Modified one second past the previous value when a resource changes
+        twice within a second, so under sustained fast writes it can run ahead of the clock.
+        RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
+        date that is later than the server's time of message origination (Date)." Such a value
+        is omitted, not clamped: a clamped date would name an instant the resource did not
+        have, and the ETag is still sent.
+
+        Args:
+            date: the response's Date (aware).
+
+        Returns:
+            ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
+        """
+        if self.last_modified is None or self.last_modified > to_http_precision(date):
+            return None
+        return self.last_modified
+
 
 @dataclass(frozen=True, slots=True)
 class CASResult:
