@@ -146,10 +146,10 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         return result
 
     async def _attempt(self, session: AsyncSession, item: Item, plan: Plan) -> CASResult | None:
-        if plan.statement is None:
+        if plan.bound is None:
             return None
         try:
-            result: Any = await session.execute(plan.statement)
+            result: Any = await session.execute(*plan.bound)
         except IntegrityError as exc:
             if plan.creating and is_duplicate_key(exc):
                 return None

@@ -24,7 +24,7 @@ FRESH_LEVELS = frozenset({"READ COMMITTED", "READ UNCOMMITTED", "AUTOCOMMIT"})
 class Plan:
     """One guarded statement to run, and how to read its outcome."""
 
-    statement: Executable | None  # None: no row can match; only read the current state
+    bound: tuple[Executable, dict[str, Any]] | None  # None: no row can match; only read
     returning: bool
     creating: bool = False
     deleting: bool = False
@@ -76,8 +76,8 @@ class StoreBase(Generic[K]):
 
     def _set_plan(self, item: Item, dialect: Dialect) -> Plan:
         if item.expect.exists is False:
-            statement = self._spec.insert(item.key, item.values, dialect)
-            return Plan(statement, dialect.insert_returning, creating=True)
+            insert = self._spec.insert(item.key, item.values, dialect)
+            return Plan(insert, dialect.insert_returning, creating=True)
         update = self._spec.update(item.key, item.expect, item.values, dialect)
         return Plan(update, dialect.update_returning)
 

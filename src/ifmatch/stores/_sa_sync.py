@@ -178,10 +178,10 @@ class SQLAlchemyStore(StoreBase[K]):
 
     def _attempt(self, session: Session, item: Item, plan: Plan) -> CASResult | None:
         """Run one guarded statement; the result if it won, ``None`` if it matched nothing."""
-        if plan.statement is None:
+        if plan.bound is None:
             return None
         try:
-            result: CursorResult[Any] = session.execute(plan.statement)  # type: ignore[assignment]
+            result: CursorResult[Any] = session.execute(*plan.bound)  # type: ignore[assignment]
         except IntegrityError as exc:
             if plan.creating and is_duplicate_key(exc):
                 return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     insert,
     inspect,
@@ -161,6 +162,9 @@ class TableSpec:
     last_modified: Column[Any] | None
     columns: Mapping[str, Column[Any]]  # attribute (or column) name -> column
     mapper: Mapper[Any] | None
+    # Statements built once per shape (dialect, which conditions, which columns), then run with
+    # bound parameters: building and keying a statement costs more than running it.
+    _templates: dict[tuple[Any, ...], Executable] = field(default_factory=dict, compare=False)
 
     @property
     def aware(self) -> bool:
@@ -190,22 +194,26 @@ class TableSpec:
         return value.replace(tzinfo=None) if self.naive_for(dialect) else value
 
     def conditions(
-        self, key: Any, expect: Expectation, dialect: Dialect
+        self, expect: Expectation, dialect: Dialect, params: dict[str, Any]
     ) -> list[ColumnElement[bool]] | None:
-        """The WHERE clause of a guarded UPDATE/DELETE, or ``None`` if no row can match."""
+        """The WHERE clause of a guarded UPDATE/DELETE (its bound values go into ``params``),
+        or ``None`` if no existing row can match."""
         if expect.exists is False or expect.versions == frozenset():
             return None
-        where: list[ColumnElement[bool]] = [self.key == key]
+        where: list[ColumnElement[bool]] = [self.key == bindparam("ifm_key")]
         if expect.versions is not None:
-            where.append(self.version.in_(sorted(expect.versions)))
+            where.append(self.version.in_(bindparam("ifm_versions", expanding=True)))
+            params["ifm_versions"] = sorted(expect.versions)
         if expect.not_versions:
-            where.append(self.version.not_in(sorted(expect.not_versions)))
+            where.append(self.version.not_in(bindparam("ifm_not_versions", expanding=True)))
+            params["ifm_not_versions"] = sorted(expect.not_versions)
         if expect.unmodified_since is not None and self.last_modified is not None:
             # allows(): trunc(last_modified) <= since  <=>  last_modified < since + 1s, and a
             # resource without a modification date ignores If-Unmodified-Since (RFC 9110 §13.1.4).
             limit = self.db_datetime(expect.unmodified_since, dialect) + timedelta(seconds=1)
             lm = self.last_modified
-            where.append(or_(lm.is_(None), lm < limit))
+            where.append(or_(lm.is_(None), lm < bindparam("ifm_since")))
+            params["ifm_since"] = limit
         return where
 
     def returned(self) -> list[Column[Any]]:
@@ -216,32 +224,56 @@ class TableSpec:
 
     def update(
         self, key: Any, expect: Expectation, values: Mapping[Column[Any], Any], dialect: Dialect
-    ) -> Executable | None:
-        where = self.conditions(key, expect, dialect)
+    ) -> Bound | None:
+        """``UPDATE … SET values, version + 1, Last-Modified rule WHERE key AND expectation``."""
+        params: dict[str, Any] = {"ifm_key": key}
+        shape = ("update", dialect.name, _shape(expect), *_value_shape(values, params))
+        statement = self._templates.get(shape)
+        if statement is None:
+            where = self.conditions(expect, dialect, {})
+            if where is None:
+                return None
+            changes: dict[Column[Any], Any] = {**_bound(values), self.version: self.version + 1}
+            if self.last_modified is not None:
+                naive = self.naive_for(dialect)
+                changes[self.last_modified] = NextLastModified(self.last_modified, naive=naive)
+            built = update(self.table).where(and_(*where)).values(changes)
+            statement = built.returning(*self.returned()) if dialect.update_returning else built
+            self._remember(shape, statement, values)
+        if self.conditions(expect, dialect, params) is None:
+            return None
+        return statement, params
+
+    def delete(self, key: Any, expect: Expectation, dialect: Dialect) -> Bound | None:
+        params: dict[str, Any] = {"ifm_key": key}
+        where = self.conditions(expect, dialect, params)
         if where is None:
             return None
-        changes: dict[Column[Any], Any] = {**values, self.version: self.version + 1}
-        if self.last_modified is not None:
-            naive = self.naive_for(dialect)
-            changes[self.last_modified] = NextLastModified(self.last_modified, naive=naive)
-        statement = update(self.table).where(and_(*where)).values(changes)
-        if dialect.update_returning:
-            return statement.returning(*self.returned())
-        return statement
+        shape = ("delete", dialect.name, _shape(expect))
+        statement = self._templates.get(shape)
+        if statement is None:
+            built = delete(self.table).where(and_(*where))
+            statement = built.returning(*self.returned()) if dialect.delete_returning else built
+            self._remember(shape, statement, {})
+        return statement, params
 
-    def delete(self, key: Any, expect: Expectation, dialect: Dialect) -> Executable | None:
-        where = self.conditions(key, expect, dialect)
-        if where is None:
-            return None
-        statement = delete(self.table).where(and_(*where))
-        if dialect.delete_returning:
-            return statement.returning(*self.returned())
-        return statement
-
-    def insert(self, key: Any, values: Mapping[Column[Any], Any], dialect: Dialect) -> Executable:
+    def insert(self, key: Any, values: Mapping[Column[Any], Any], dialect: Dialect) -> Bound:
         """Create-only: an INSERT that does nothing (or fails with a duplicate key) if the key
         exists. PostgreSQL and SQLite use ``ON CONFLICT (key) DO NOTHING``."""
-        row: dict[Column[Any], Any] = {**values, self.key: key, self.version: 1}
+        params: dict[str, Any] = {"ifm_key": key}
+        shape = ("insert", dialect.name, *_value_shape(values, params))
+        statement = self._templates.get(shape)
+        if statement is None:
+            statement = self._insert(values, dialect)
+            self._remember(shape, statement, values)
+        return statement, params
+
+    def _insert(self, values: Mapping[Column[Any], Any], dialect: Dialect) -> Executable:
+        row: dict[Column[Any], Any] = {
+            **_bound(values),
+            self.key: bindparam("ifm_key"),
+            self.version: 1,
+        }
         if self.last_modified is not None:
             row[self.last_modified] = DbNow(naive=self.naive_for(dialect))
         statement: Any
@@ -259,6 +291,13 @@ class TableSpec:
         if dialect.insert_returning:
             return cast(Executable, statement.returning(*self.returned()))
         return cast(Executable, statement)
+
+    def _remember(
+        self, shape: tuple[Any, ...], statement: Executable, values: Mapping[Any, Any]
+    ) -> None:
+        # SQL expressions among the values are part of the statement: not reusable.
+        if not any(isinstance(value, ClauseElement) for value in values.values()):
+            self._templates[shape] = statement
 
     def select_snapshot(self, key: Any) -> Select[Any]:
         return select(*self.returned()).where(self.key == key)
@@ -292,6 +331,39 @@ class TableSpec:
                 f"the {dialect.name}+{dialect.driver} driver does not report reliable row "
                 "counts, so a conditional UPDATE cannot tell a win from a loss"
             )
+
+
+Bound = tuple[Executable, dict[str, Any]]
+
+
+def _shape(expect: Expectation) -> tuple[bool, bool, bool, bool]:
+    return (
+        expect.exists is False or expect.versions == frozenset(),
+        expect.versions is not None,
+        bool(expect.not_versions),
+        expect.unmodified_since is not None,
+    )
+
+
+def _value_shape(values: Mapping[Column[Any], Any], params: dict[str, Any]) -> tuple[Any, ...]:
+    """The columns being set (part of a template's identity); plain values go into ``params``."""
+    names: list[Any] = []
+    for column, value in values.items():
+        if isinstance(value, ClauseElement):
+            names.append((column.key, id(value)))
+        else:
+            names.append(column.key)
+            params[f"ifm_v_{column.key}"] = value
+    return tuple(names)
+
+
+def _bound(values: Mapping[Column[Any], Any]) -> dict[Column[Any], Any]:
+    return {
+        column: value
+        if isinstance(value, ClauseElement)
+        else bindparam(f"ifm_v_{column.key}", type_=column.type)
+        for column, value in values.items()
+    }
 
 
 def utc(value: datetime | None) -> datetime | None:
