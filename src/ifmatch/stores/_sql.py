@@ -40,6 +40,9 @@ from .errors import ConfigurationError
 
 __all__ = ["DbNow", "NextLastModified", "TableSpec", "is_retryable_conflict", "table_spec"]
 
+Params = dict[str, Any]
+Bound = tuple[Executable, Params]
+
 CLOCK_DIALECTS = frozenset({"postgresql", "mysql", "mariadb", "sqlite"})
 
 # PostgreSQL: serialization_failure, deadlock_detected.
@@ -193,28 +196,35 @@ class TableSpec:
         value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return value.replace(tzinfo=None) if self.naive_for(dialect) else value
 
-    def conditions(
-        self, expect: Expectation, dialect: Dialect, params: dict[str, Any]
-    ) -> list[ColumnElement[bool]] | None:
-        """The WHERE clause of a guarded UPDATE/DELETE (its bound values go into ``params``),
-        or ``None`` if no existing row can match."""
+    def condition_params(self, key: Any, expect: Expectation, dialect: Dialect) -> Params | None:
+        """The bound values of a guarded WHERE clause, or ``None`` if no existing row can match
+        (create-only, or an If-Match that names none of our versions)."""
         if expect.exists is False or expect.versions == frozenset():
             return None
-        where: list[ColumnElement[bool]] = [self.key == bindparam("ifm_key")]
+        params: Params = {"ifm_key": key}
         if expect.versions is not None:
-            where.append(self.version.in_(bindparam("ifm_versions", expanding=True)))
             params["ifm_versions"] = sorted(expect.versions)
         if expect.not_versions:
-            where.append(self.version.not_in(bindparam("ifm_not_versions", expanding=True)))
             params["ifm_not_versions"] = sorted(expect.not_versions)
         if expect.unmodified_since is not None and self.last_modified is not None:
-            # allows(): trunc(last_modified) <= since  <=>  last_modified < since + 1s, and a
-            # resource without a modification date ignores If-Unmodified-Since (RFC 9110 §13.1.4).
+            # allows(): trunc(last_modified) <= since  <=>  last_modified < since + 1s.
             limit = self.db_datetime(expect.unmodified_since, dialect) + timedelta(seconds=1)
+            params["ifm_since"] = limit
+        return params
+
+    def conditions(self, params: Params) -> ColumnElement[bool]:
+        """The guarded WHERE clause for the parameters ``condition_params`` produced."""
+        where: list[ColumnElement[bool]] = [self.key == bindparam("ifm_key")]
+        if "ifm_versions" in params:
+            where.append(self.version.in_(bindparam("ifm_versions", expanding=True)))
+        if "ifm_not_versions" in params:
+            where.append(self.version.not_in(bindparam("ifm_not_versions", expanding=True)))
+        if "ifm_since" in params and self.last_modified is not None:
+            # A resource without a modification date ignores If-Unmodified-Since (RFC 9110
+            # §13.1.4: "if the resource does not have a modification date available").
             lm = self.last_modified
             where.append(or_(lm.is_(None), lm < bindparam("ifm_since")))
-            params["ifm_since"] = limit
-        return where
+        return and_(*where)
 
     def returned(self) -> list[Column[Any]]:
         columns = [self.version]
@@ -226,33 +236,29 @@ class TableSpec:
         self, key: Any, expect: Expectation, values: Mapping[Column[Any], Any], dialect: Dialect
     ) -> Bound | None:
         """``UPDATE … SET values, version + 1, Last-Modified rule WHERE key AND expectation``."""
-        params: dict[str, Any] = {"ifm_key": key}
-        shape = ("update", dialect.name, _shape(expect), *_value_shape(values, params))
+        params = self.condition_params(key, expect, dialect)
+        if params is None:
+            return None
+        shape = ("update", dialect.name, *params, "|", *_value_shape(values, params))
         statement = self._templates.get(shape)
         if statement is None:
-            where = self.conditions(expect, dialect, {})
-            if where is None:
-                return None
             changes: dict[Column[Any], Any] = {**_bound(values), self.version: self.version + 1}
             if self.last_modified is not None:
                 naive = self.naive_for(dialect)
                 changes[self.last_modified] = NextLastModified(self.last_modified, naive=naive)
-            built = update(self.table).where(and_(*where)).values(changes)
+            built = update(self.table).where(self.conditions(params)).values(changes)
             statement = built.returning(*self.returned()) if dialect.update_returning else built
             self._remember(shape, statement, values)
-        if self.conditions(expect, dialect, params) is None:
-            return None
         return statement, params
 
     def delete(self, key: Any, expect: Expectation, dialect: Dialect) -> Bound | None:
-        params: dict[str, Any] = {"ifm_key": key}
-        where = self.conditions(expect, dialect, params)
-        if where is None:
+        params = self.condition_params(key, expect, dialect)
+        if params is None:
             return None
-        shape = ("delete", dialect.name, _shape(expect))
+        shape = ("delete", dialect.name, *params)
         statement = self._templates.get(shape)
         if statement is None:
-            built = delete(self.table).where(and_(*where))
+            built = delete(self.table).where(self.conditions(params))
             statement = built.returning(*self.returned()) if dialect.delete_returning else built
             self._remember(shape, statement, {})
         return statement, params
@@ -260,7 +266,7 @@ class TableSpec:
     def insert(self, key: Any, values: Mapping[Column[Any], Any], dialect: Dialect) -> Bound:
         """Create-only: an INSERT that does nothing (or fails with a duplicate key) if the key
         exists. PostgreSQL and SQLite use ``ON CONFLICT (key) DO NOTHING``."""
-        params: dict[str, Any] = {"ifm_key": key}
+        params: Params = {"ifm_key": key}
         shape = ("insert", dialect.name, *_value_shape(values, params))
         statement = self._templates.get(shape)
         if statement is None:
@@ -331,18 +337,6 @@ class TableSpec:
                 f"the {dialect.name}+{dialect.driver} driver does not report reliable row "
                 "counts, so a conditional UPDATE cannot tell a win from a loss"
             )
-
-
-Bound = tuple[Executable, dict[str, Any]]
-
-
-def _shape(expect: Expectation) -> tuple[bool, bool, bool, bool]:
-    return (
-        expect.exists is False or expect.versions == frozenset(),
-        expect.versions is not None,
-        bool(expect.not_versions),
-        expect.unmodified_since is not None,
-    )
 
 
 def _value_shape(values: Mapping[Column[Any], Any], params: dict[str, Any]) -> tuple[Any, ...]:
