@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ifmatch.core import ResourceState, evaluate, format_http_date, version_etag  # noqa: E402
+from ifmatch.core import ResourceState, evaluate, format_http_date, version_etag
 
 LAST_MODIFIED = datetime(2026, 11, 22, 10, 30, 15, tzinfo=UTC)
 ETAG = version_etag(42)

@@ -12,7 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from conformance import CASES, Case, render_headers  # noqa: E402
-
 from ifmatch.core import (  # noqa: E402
     NotModified,
     Policy,
