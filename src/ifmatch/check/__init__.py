@@ -10,13 +10,21 @@ requests with httpx, to a live server or to an in-process WSGI/ASGI app::
         report = check(client, "http://127.0.0.1:8000/documents/1", Options(write=True))
     print(report.verdict.label)
 
-This package needs the ``check`` extra (httpx; rich for the table).
+``check`` and ``acheck`` need the ``check`` extra (httpx); they are imported on first use, so
+importing this package (or ``ifmatch.check.command``, for ``ifmatch --help``) loads no HTTP
+library.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .context import Options
-from .drivers import acheck, check
 from .model import Evidence, ProbeResult, Report, Status, Verdict
 from .report import render_json, render_text
+
+if TYPE_CHECKING:
+    from .drivers import acheck, check
 
 __all__ = [
     "Evidence",
@@ -30,3 +38,11 @@ __all__ = [
     "render_json",
     "render_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("check", "acheck"):
+        from . import drivers
+
+        return getattr(drivers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
