@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .model import ProbeResult, Report, Status, Verdict
 
@@ -72,8 +72,19 @@ def _footer(report: Report) -> str:
     return f"{len(report.results)} probes in {report.elapsed:.1f} s: {counts}"
 
 
-def render_text(report: Report, *, evidence: bool = True, width: int = 100) -> str:
-    """The report as plain text (no colour, no table)."""
+def render_text(
+    report: Report,
+    *,
+    evidence: Literal["all", "problems", "none"] = "all",
+    width: int = 100,
+) -> str:
+    """The report as plain text (no colour, no table).
+
+    Args:
+        report: what to render.
+        evidence: show the exchanges of every probe, only of those that did not pass, or none.
+        width: where to wrap the explanations.
+    """
     lines = [f"ifmatch check {report.url}", f"  {headline(report)}", ""]
     indent = " " * 8
     for result in report.results:
@@ -81,7 +92,7 @@ def render_text(report: Report, *, evidence: bool = True, width: int = 100) -> s
         lines += textwrap.wrap(
             result.detail, width, initial_indent=indent, subsequent_indent=indent
         )
-        if evidence:
+        if evidence == "all" or (evidence == "problems" and result.status is not Status.PASS):
             lines += [indent + line for item in result.evidence for line in item.lines()]
     if report.results:
         lines += ["", f"  {_footer(report)}"]
@@ -103,10 +114,10 @@ def render_rich(report: Report, console: Console) -> None:
     console.print(Text(headline(report), style="dim"))
     if report.results:
         table = Table(show_lines=True, expand=True)
-        table.add_column("Probe", ratio=2)
+        table.add_column("Probe", no_wrap=True)
         table.add_column("Result", no_wrap=True)
-        table.add_column("What happened (evidence)", ratio=6)
-        table.add_column("RFC", ratio=1)
+        table.add_column("What happened (evidence)", ratio=1)
+        table.add_column("RFC", min_width=9, max_width=16)
         for result in report.results:
             detail = Text(result.detail)
             for item in result.evidence:
