@@ -83,11 +83,7 @@ def _result(probe: Probe, finding: Finding) -> ProbeResult:
 
 
 def _skip_reason(ctx: Context, probe: Probe) -> str | None:
-    if not probe.writes:
-        return None
-    if not ctx.options.write:
-        return "Read-only run: pass --write to run the write probes."
-    if probe is RESTORE:
+    if not probe.writes or probe is RESTORE:
         return None
     if ctx.write_blocked is not None and probe.id != "write":
         return f"Not run: {ctx.write_blocked}."
@@ -106,11 +102,13 @@ def _run_probe(ctx: Context, probe: Probe) -> Flow[ProbeResult]:
 
 
 def audit(ctx: Context, probes: tuple[Probe, ...] = ALL_PROBES) -> Flow[Outcome]:
-    """Run the preflight, then every probe in order.
+    """Run the preflight, then every probe in order (the read-only ones without ``--write``).
 
     Returns:
         The results, or the reason the check could not start (unreachable, redirect, 401...).
     """
+    if not ctx.options.write:
+        probes = tuple(probe for probe in probes if not probe.writes)
     ctx.at(0, len(probes))
     ctx.report("GET")
     try:
