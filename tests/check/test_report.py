@@ -61,3 +61,9 @@ def test_rich_without_results_prints_the_reason() -> None:
     out = io.StringIO()
     render_rich(make(error="GET answered 500"), Console(file=out, width=100))
     assert "COULD NOT CHECK: GET answered 500" in out.getvalue()
+
+
+def test_text_leaves_out_an_empty_rfc() -> None:
+    result = ProbeResult("restore", "title", Status.PASS, "Put back.", "")
+    text = render_text(Report("http://127.0.0.1:1/doc", True, (result,)))
+    assert "  PASS  restore\n" in text

@@ -88,7 +88,8 @@ def render_text(
     lines = [f"ifmatch check {report.url}", f"  {headline(report)}", ""]
     indent = " " * 8
     for result in report.results:
-        lines.append(f"  {result.status.value.upper():<5} {result.id}  [{result.rfc}]".rstrip())
+        rfc = f"  [{result.rfc}]" if result.rfc else ""
+        lines.append(f"  {result.status.value.upper():<5} {result.id}{rfc}")
         lines += textwrap.wrap(
             result.detail, width, initial_indent=indent, subsequent_indent=indent
         )
