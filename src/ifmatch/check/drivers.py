@@ -63,6 +63,7 @@ class SyncDriver:
         self.headers = tuple(headers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._barrier: threading.Barrier | None = None
 
     def run(self, flow: Flow[T]) -> T:
         """Drive ``flow`` to its end and return its value."""
@@ -79,8 +80,11 @@ class SyncDriver:
             result: T = stop.value
             return result
         finally:
+            # On Ctrl-C in the middle of a batch, release the writers still waiting.
+            if self._barrier is not None:
+                self._barrier.abort()
             if self._pool is not None:
-                self._pool.shutdown()
+                self._pool.shutdown(cancel_futures=True)
                 self._pool = None
 
     def _perform(self, step: Step) -> Reply:
@@ -111,7 +115,7 @@ class SyncDriver:
                 self._pool.shutdown()
             self._pool = ThreadPoolExecutor(len(requests), thread_name_prefix="ifmatch-check")
             self._pool_size = len(requests)
-        barrier = threading.Barrier(len(requests))
+        barrier = self._barrier = threading.Barrier(len(requests))
 
         def release(request: Request) -> Response | Failure:
             try:

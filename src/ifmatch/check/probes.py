@@ -105,6 +105,9 @@ def stable(ctx: Context) -> Flow[Finding]:
 
 def head(ctx: Context) -> Flow[Finding]:
     """Does HEAD return the validators GET returns?"""
+    # §9.3.2: "The server SHOULD send the same header fields in response to a HEAD request as
+    # it would have sent if the request method had been GET. However, a server MAY omit
+    # header fields for which a value is determined only while generating the content."
     state = ctx.initial
     request = Request("HEAD")
     response = yield from exchange(request)

@@ -183,6 +183,10 @@ def _expect_refusal(
 
 def stale_if_match(ctx: Context) -> Flow[Finding]:
     """Does a write with the ETag from before the last change get 412?"""
+    # §13.2.2 step 1: "When recipient is the origin server and If-Match is present, evaluate
+    # the If-Match precondition: if true, continue to step 3; if false, respond 412
+    # (Precondition Failed) unless it can be determined that the state-changing request has
+    # already succeeded." The marker differs from the stored value, so nothing "succeeded".
     stale = str(ctx.notes["stale-etag"])
     return (
         yield from _expect_refusal(
@@ -199,6 +203,8 @@ def stale_if_match(ctx: Context) -> Flow[Finding]:
 
 def weak_if_match(ctx: Context) -> Flow[Finding]:
     """Is If-Match compared strongly (a weak tag never matches)?"""
+    # §13.1.1: "An origin server MUST use the strong comparison function when comparing
+    # entity-tags for If-Match".
     _, state = yield from read_state()
     if state.etag is None:
         return Finding(Status.SKIP, "GET returns no valid ETag.")
@@ -234,6 +240,9 @@ def malformed_if_match(ctx: Context) -> Flow[Finding]:
 
 def if_none_match_write(ctx: Context) -> Flow[Finding]:
     """Does a PUT whose If-None-Match names the current tag get 412?"""
+    # §13.2.2 step 3: "When If-None-Match is present, evaluate the If-None-Match
+    # precondition: if true, continue to step 5; if false for GET/HEAD, respond 304 (Not
+    # Modified); if false for other methods, respond 412 (Precondition Failed)."
     _, state = yield from read_state()
     current = state.etag_raw or ""
     return (
@@ -256,6 +265,9 @@ def if_none_match_write(ctx: Context) -> Flow[Finding]:
 
 def if_unmodified_since(ctx: Context) -> Flow[Finding]:
     """Does If-Unmodified-Since with a date before Last-Modified get 412?"""
+    # §13.2.2 step 2: "When recipient is the origin server, If-Match is not present, and
+    # If-Unmodified-Since is present, evaluate the If-Unmodified-Since precondition: if true,
+    # continue to step 3; if false, respond 412 (Precondition Failed) ..."
     _, state = yield from read_state()
     if state.last_modified is None:
         return Finding(Status.SKIP, "GET returns no valid Last-Modified.")
@@ -274,6 +286,8 @@ def if_unmodified_since(ctx: Context) -> Flow[Finding]:
 
 def if_match_star(ctx: Context) -> Flow[Finding]:
     """Does ``If-Match: *`` let a write through when the resource exists?"""
+    # §13.1.1: "If the field value is "*", the condition is false if the origin server does
+    # not have a current representation for the target resource." Here it has one.
     marker = ctx.marker("If-Match: *")
     request = put_request(ctx, marker, (("If-Match", "*"),))
     response = yield from exchange(request)
@@ -298,6 +312,8 @@ def if_match_star(ctx: Context) -> Flow[Finding]:
 
 def no_precondition(ctx: Context) -> Flow[Finding]:
     """Is a write without any precondition refused with 428?"""
+    # RFC 6585 §3: "The 428 status code indicates that the origin server requires the
+    # request to be conditional." Not requiring one is allowed, hence a warning at most.
     return (
         yield from _expect_refusal(
             ctx,
