@@ -69,9 +69,28 @@ class WriteLost(PreconditionFailedError):
         result: ``LOST`` with the current snapshot, or ``NOT_FOUND``.
     """
 
-    def __init__(self, result: CASResult, message: str = "") -> None:
+    def __init__(
+        self,
+        result: CASResult,
+        message: str = "",
+        *,
+        model: type[models.Model] | None = None,
+        key: Any = None,
+        using: str | None = None,
+    ) -> None:
         super().__init__(message or f"conditional write {result.outcome.value}")
         self.result = result
+        self.model = model
+        self.key = key
+        self.using = using
+
+    def reread(self) -> CASResult:
+        """The row's state read now: call it after the failed transaction has ended, so the
+        412 body carries the committed version rather than the failed snapshot's."""
+        if self.model is None:
+            return self.result
+        base = self.model._base_manager.using(self.using)
+        return _missing_or_lost(base, self.key, _spec(self.model))
 
 
 class BulkWriteLost(PreconditionFailedError):
@@ -246,7 +265,9 @@ class ConditionalSaveMixin:
             result = _missing_or_lost(model._base_manager.using(using), pk, spec)
             if result.outcome is Outcome.NOT_FOUND:
                 raise  # not a duplicate key: some other constraint failed
-            raise WriteLost(result, "If-None-Match: * but the resource exists") from error
+            raise WriteLost(
+                result, "the resource exists", model=model, key=pk, using=using
+            ) from error
 
     def _do_insert(
         self,
@@ -302,7 +323,12 @@ class ConditionalSaveMixin:
         if snapshot is None:
             if expect is None:
                 return [] if rest or extra else False  # no row: save() inserts
-            raise WriteLost(_missing_or_lost(base_qs, pk_val, spec))
+            raise WriteLost(
+                _missing_or_lost(base_qs, pk_val, spec),
+                model=base_qs.model,
+                key=pk_val,
+                using=base_qs.db,
+            )
         self._ifmatch_apply(snapshot, spec)
         returning = rest[0] if rest else extra.get("returning_fields")
         if returning is None and not (rest or extra):
@@ -359,7 +385,8 @@ class ConditionalSaveMixin:
             # lock), then delete it in the same transaction so cascades and signals run.
             claim: UpdateValues = [(spec.version, None, F(spec.version.attname))]
             if _guarded_update(base, pk, expect, claim, spec) is None:
-                raise WriteLost(_missing_or_lost(base, pk, spec))
+                result = _missing_or_lost(base, pk, spec)
+                raise WriteLost(result, model=model, key=pk, using=using)
             return super().delete(using=using, keep_parents=keep_parents)  # type: ignore[misc, no-any-return]
 
 
