@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 

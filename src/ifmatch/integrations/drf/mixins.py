@@ -50,7 +50,16 @@ from ...stores.django import (
     snapshot_of,
     version_fields,
 )
-from ..django import SAFE_METHODS, decision_problem, lost_problem, request_headers, resource_state
+from ..django import (
+    SAFE_METHODS,
+    decision_problem,
+    lost_problem,
+    not_modified_headers,
+    request_headers,
+    resource_state,
+    served_last_modified,
+    validator_headers,
+)
 from . import exceptions
 from .settings import DEFAULTS, ifmatch_settings
 
@@ -218,7 +227,7 @@ class ConditionalMixin:
         if isinstance(decision, Proceed):
             return
         if isinstance(decision, NotModified):
-            raise exceptions.NotModified(decision.headers)
+            raise exceptions.NotModified(not_modified_headers(decision))
         body = decision_problem(decision, self.request)
         etag: ETag | None = getattr(decision, "current_etag", None)
         if decision.status == 412:
@@ -350,7 +359,7 @@ class ConditionalMixin:
         response: Response = super().list(request, *args, **kwargs)  # type: ignore[misc]
         response["ETag"] = str(etag)
         if last_modified is not None and self.get_ifmatch_setting("SEND_LAST_MODIFIED"):
-            response["Last-Modified"] = format_http_date(last_modified)
+            response["Last-Modified"] = format_http_date(served_last_modified(last_modified))
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
@@ -378,11 +387,7 @@ class ConditionalMixin:
 
     def _validator_headers(self, snapshot: Snapshot) -> dict[str, str]:
         send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
-        state = resource_state(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
-        headers = {"ETag": str(state.etag)}
-        if state.last_modified is not None:
-            headers["Last-Modified"] = format_http_date(state.last_modified)
-        return headers
+        return validator_headers(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
 
     def finalize_response(
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
