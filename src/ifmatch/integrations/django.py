@@ -339,6 +339,16 @@ def _write(
     try:
         with transaction.atomic(using=using):
             response = view(request, *args, **kwargs)
+            if (
+                obj is not None
+                and response.status_code // 100 == 2
+                and pending_expectation(obj) is not None
+            ):
+                # Raised inside the transaction, so whatever the view wrote is rolled back.
+                raise ConfigurationError(
+                    "the view answered 2xx without obj.save() / obj.delete(): "
+                    "the write was not guarded"
+                )
     except WriteLost as lost:
         body, etag = lost_problem(lost.reread(), request, variant=variant)
         return problem_response(body, etag=etag)
@@ -349,10 +359,6 @@ def _write(
     written = state.instance
     if response.status_code // 100 != 2:
         return response
-    if obj is not None and pending_expectation(obj) is not None:
-        raise ConfigurationError(
-            "the view answered 2xx without obj.save() / obj.delete(): the write was not guarded"
-        )
     if written is not None and request.method != "DELETE":
         set_validators(response, snapshot_of(written), variant=variant, last_modified=send_lm)
         if obj is None and response.status_code == 201 and "Location" not in response:

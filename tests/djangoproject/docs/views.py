@@ -143,3 +143,45 @@ class UnconditionalDocumentView(generics.RetrieveUpdateAPIView[Document]):
 class UnconditionalFolderView(generics.RetrieveAPIView[Folder]):
     queryset = Folder.objects.prefetch_related("items")
     serializer_class = FolderSerializer
+
+
+@django_conditional(Document)
+def racy_document(request: HttpRequest, pk: str, obj: Document) -> HttpResponseBase:
+    """Another writer commits between the precondition check and this view's save()."""
+    import threading
+
+    from django.db import connections
+    from django.db.models import F
+
+    def other_writer() -> None:  # its own connection, committed before our save
+        Document.objects.filter(pk=obj.pk).update(version=F("version") + 1, title="other writer")
+        connections.close_all()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    thread.join()
+    obj.title = "mine"
+    obj.save()
+    return JsonResponse(document_json(obj))
+
+
+@django_conditional(Document)
+def forgetful_document(request: HttpRequest, pk: str, obj: Document) -> HttpResponseBase:
+    """Answers 2xx to a PUT without saving through the guarded save()."""
+    Document.objects.filter(pk=obj.pk).update(title="unguarded")
+    return JsonResponse(document_json(obj))
+
+
+def middleware_lost(request: HttpRequest, pk: str) -> HttpResponseBase:
+    """A view of its own making a conditional save; the middleware maps the loss to 412."""
+    from ifmatch.stores import Expectation
+
+    obj = Document.objects.get(pk=pk)
+    obj.save(expect=Expectation.version(obj.version + 5))
+    return JsonResponse(document_json(obj))
+
+
+def middleware_conflict(request: HttpRequest, pk: str) -> HttpResponseBase:
+    from ifmatch.core.errors import VersionConflictError
+
+    raise VersionConflictError("the body's version 3 is not the current version 4")

@@ -107,7 +107,10 @@ def _write_with_echoed_tag(port: int, pk: int) -> tuple[int, str, dict[str, obje
     assert headers.get("content-encoding") == "gzip"
     echoed = headers["etag"]
     status, _, body = call(
-        port, "PUT", path, {"If-Match": echoed, "Accept-Encoding": "identity"},
+        port,
+        "PUT",
+        path,
+        {"If-Match": echoed, "Accept-Encoding": "identity"},
         {"title": "g", "text": "changed"},
     )
     return status, echoed, json.loads(body) if body else {}

@@ -265,6 +265,13 @@ class ConditionalMixin:
         try:
             with transaction.atomic(using=using):
                 write()
+                if pending_expectation(instance) is not None:
+                    # Inside the transaction, so the unguarded write is rolled back.
+                    expect_on(instance, None)
+                    raise ConfigurationError(
+                        f"{type(self).__name__} wrote without {type(instance).__name__}"
+                        ".save()/delete(): the write was not guarded"
+                    )
         except WriteLost as lost:
             # Outside the failed transaction: the 412 carries the committed state.
             raise self._lost_exception(lost.reread(), instance) from lost
@@ -273,12 +280,6 @@ class ConditionalMixin:
                 raise
             probe = WriteLost(CASResult(Outcome.LOST), model=type(instance), key=instance.pk)
             raise self._lost_exception(probe.reread(), instance) from error
-        if pending_expectation(instance) is not None:
-            expect_on(instance, None)
-            raise ConfigurationError(
-                f"{type(self).__name__} wrote without {type(instance).__name__}.save()/delete(): "
-                "the write was not guarded (use ConditionalSaveMixin's save)"
-            )
 
     def perform_update(self, serializer: Any) -> None:
         parent: Any = super()
