@@ -28,3 +28,15 @@ urlpatterns: list[Any] = [
     path("api/folders/<int:pk>/", views.FolderView.as_view()),
     path("raw/folders/<int:pk>/", views.UnconditionalFolderView.as_view()),
 ]
+
+try:  # drf-extensions is only needed by the benchmark
+    from . import bench_views
+except ImportError:  # pragma: no cover
+    pass
+else:
+    urlpatterns += [
+        path("ext/documents/<int:pk>/", bench_views.ExtDocumentView.as_view()),
+        path("ext/folders/<int:pk>/", bench_views.ExtFolderView.as_view()),
+        path("condition/documents/<int:pk>/", bench_views.condition_document),
+        path("condition/folders/<int:pk>/", bench_views.condition_folder),
+    ]

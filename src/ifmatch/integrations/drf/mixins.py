@@ -319,12 +319,13 @@ class ConditionalMixin:
         return f"{path}{value}/" if path.endswith("/") else f"{path}/{value}"
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if (request.method or "").upper() == "PUT" and self.ifmatch_allow_put_create:
-            try:
-                self.get_object()
-            except Http404:
-                return self._put_create(request)
-        return super().update(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        try:
+            return super().update(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        except Http404:
+            creating = (request.method or "").upper() == "PUT" and self.ifmatch_allow_put_create
+            if not creating or getattr(self, "_ifmatch_instance", None) is not None:
+                raise
+            return self._put_create(request)
 
     def _put_create(self, request: Request) -> Response:
         self._check(None, "PUT")
