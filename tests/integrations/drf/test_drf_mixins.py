@@ -227,3 +227,27 @@ def test_openapi_documents_headers_and_responses() -> None:
     assert "409" in versioned["responses"]
     raw = schema["paths"]["/raw/documents/{id}/"]["put"]
     assert "412" not in raw["responses"]
+
+
+def test_preconditions_come_after_permissions() -> None:
+    from rest_framework.permissions import BasePermission
+    from rest_framework.test import APIRequestFactory
+
+    from djangoproject.docs.serializers import DocumentSerializer
+
+    class Nobody(BasePermission):
+        def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
+            return False
+
+    class Secret(ConditionalRetrieveAPIView):
+        queryset = Document.objects.all()
+        serializer_class = DocumentSerializer
+        permission_classes = [Nobody]
+
+    d = doc()
+    view = Secret.as_view()
+    factory = APIRequestFactory()
+    for headers in ({"HTTP_IF_NONE_MATCH": '"v1"'}, {"HTTP_IF_MATCH": '"v9"'}, {}):
+        response = view(factory.get("/", **headers), pk=d.pk)
+        assert response.status_code == 403, headers
+        assert "ETag" not in response
