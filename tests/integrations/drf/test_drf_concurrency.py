@@ -33,7 +33,9 @@ def test_gunicorn_workers_lose_no_update(request: pytest.FixtureRequest, vendor:
     pk = _prepare(db, vendor)
     record: list[Exchange] = []
     with gunicorn(db.url, workers=4) as port:
-        result = append_race(port, f"/api/documents/{pk}/", seconds=10, record=record)
+        result = append_race(
+            port, f"/api/documents/{pk}/", tokens_each=3, seconds=45, record=record
+        )
     assert result.errors == []
     assert len(result.acknowledged) >= 10, "too few writes went through to prove anything"
     assert result.lost == []
@@ -60,7 +62,7 @@ def test_naive_talk_decorator_loses_updates(postgres_db: Database) -> None:
     """The reference arm: ETag = md5(text), compare If-Match, then save. Same harness."""
     pk = _prepare(postgres_db, "postgresql")
     with gunicorn(postgres_db.url, workers=4) as port:
-        result = append_race(port, f"/naive/documents/{pk}/", seconds=10)
+        result = append_race(port, f"/naive/documents/{pk}/", tokens_each=3, seconds=30)
     assert result.errors == []
     assert result.acknowledged
     assert result.lost, "the naive check-then-write arm lost nothing: the harness cannot fail"

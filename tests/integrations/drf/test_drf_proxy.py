@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,11 +71,12 @@ def nginx(upstream: int) -> Iterator[int]:
             [NGINX, "-c", str(config), "-p", tmp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
-            for _ in range(200):
-                if port_open("127.0.0.1", port, timeout=0.1):
-                    break
-                if process.poll() is not None:
-                    pytest.fail(f"nginx exited: {process.stdout.read()!r}")  # type: ignore[union-attr]
+            deadline = time.monotonic() + 30
+            while not port_open("127.0.0.1", port, timeout=0.1):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = Path(tmp, "error.log")
+                    pytest.fail(f"nginx did not start: {log.read_text() if log.exists() else ''}")
+                time.sleep(0.05)
             yield port
         finally:
             process.terminate()
