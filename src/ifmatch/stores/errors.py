@@ -7,21 +7,18 @@ else went wrong, and say whether the write may have been applied.
 
 from __future__ import annotations
 
+from ..core.errors import ConfigurationError, IfMatchError
+
 __all__ = ["ConfigurationError", "StoreError", "StoreUnavailable"]
 
+# ConfigurationError (from ifmatch.core) is what every store raises, when it is built or (when
+# the database is not known until then) on its first use, instead of ever falling back to an
+# unguarded write: a model without an integer version column, a composite key, a driver without
+# reliable row counts, a dialect without a clock rule for Last-Modified.
 
-class StoreError(Exception):
-    """Base class of the errors stores raise."""
 
-
-class ConfigurationError(StoreError):
-    """The store cannot guarantee atomic compare-and-set with this configuration.
-
-    Raised when the store is built (or, when the database is not known until then, on its first
-    use), never silently replaced by an unguarded write: a model without an integer version
-    column, a composite key, a driver without reliable row counts, a dialect without a clock
-    rule for Last-Modified.
-    """
+class StoreError(IfMatchError):
+    """Base class of the errors stores raise at run time."""
 
 
 class StoreUnavailable(StoreError):
@@ -31,4 +28,4 @@ class StoreUnavailable(StoreError):
     been applied; the caller must not report success. Suggested HTTP status: 503.
     """
 
-    status = 503
+    status_hint = 503
