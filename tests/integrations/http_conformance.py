@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 
 from httplint import HttpRequestLinter, HttpResponseLinter
 from httplint.note import levels
+from hypothesis import strategies as st
 
 from conformance import Case, render_headers
 from ifmatch.core import (
     PROBLEM_MEDIA_TYPE,
     ETag,
+    Preconditions,
     format_http_date,
     parse_etag,
     parse_http_date,
@@ -185,3 +187,49 @@ class Runner:
         failures = [(e.method, e.target, e.status, lint(e)) for e in self.exchanges]
         bad = [failure for failure in failures if failure[3]]
         assert not bad, bad[:5]
+
+
+# --- fuzzing: no 500, no unguarded write ----------------------------------------------------
+
+PRECONDITION_NAMES = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+
+
+def header_values() -> st.SearchStrategy[str]:
+    """Header values from near-valid to garbage (latin-1 text without CR/LF/NUL)."""
+    opaque = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=12)
+    pieces = st.one_of(
+        st.sampled_from(["*", '"v1"', 'W/"v1"', "v1", '"stale"', "", ",", '"', "W/", " "]),
+        opaque.map(lambda text: f'"{text}"'),
+        opaque,
+        st.sampled_from(["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT"]),
+        st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=20),
+    )
+    return st.lists(pieces, max_size=4).map(", ".join)
+
+
+def fuzzed_headers() -> st.SearchStrategy[Headers]:
+    return st.lists(st.tuples(st.sampled_from(PRECONDITION_NAMES), header_values()), max_size=4)
+
+
+def check_fuzzed(runner: Runner, target: str, method: str, headers: Headers) -> None:
+    """Send one fuzzed request to the existing resource at ``target`` (whose tag is never
+    ``"v1"``-current when the fuzzer names it: the resource is at version 2 or more)."""
+    before = runner.current_etag(target)
+    sent = [(name, value.strip(" \t")) for name, value in headers]
+    body = {"text": "fuzzed"} if method in {"PUT", "PATCH"} else None
+    exchange = runner.request(method, target, sent, body)
+    exchange.lint_request = False
+    assert exchange.status < 500, (exchange.status, exchange.body)
+    assert exchange.status in {200, 204, 304, 400, 412, 428}, exchange.status
+    after = runner.current_etag(target) if method != "DELETE" or exchange.status >= 300 else None
+    if exchange.status >= 300 and method in UNSAFE:
+        assert after == before, (headers, exchange.status)
+    if 200 <= exchange.status < 300 and method in UNSAFE:
+        # A write went through: the request must have carried a precondition that parses,
+        # i.e. never an absent or malformed one (428 / 400 otherwise).
+        parsed = Preconditions.from_headers(sent)
+        assert (parsed.if_match, parsed.if_none_match, parsed.if_unmodified_since) != (
+            None,
+            None,
+            None,
+        ), headers

@@ -3,15 +3,28 @@ a view function and a MethodView, then configuration, error formats and the writ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Hashable, Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, abort
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance import HTTP_CASES, Case
+from ifmatch.integrations.flask import IfMatch, current_condition
+from ifmatch.stores import Expectation, Snapshot
+from ifmatch.stores.memory import MemoryStore
 from integrations.example_flask import create_app
-from integrations.http_conformance import Exchange, Headers, Runner, with_date
+from integrations.http_conformance import (
+    Exchange,
+    Headers,
+    Runner,
+    check_fuzzed,
+    fuzzed_headers,
+    with_date,
+)
 
 
 def flask_sender(client: FlaskClient) -> Runner:
@@ -51,3 +64,166 @@ def test_conformance_view_function(runner: Runner, case: Case) -> None:
 def test_conformance_method_view(runner: Runner, case: Case) -> None:
     runner.base = "/views/documents/"
     runner.run(case)
+
+
+# --- configuration, error formats, write paths ----------------------------------------------
+
+
+def test_config_defaults_are_filled_in(app: Flask) -> None:
+    assert app.config["IFMATCH_ENABLED"] is True
+    assert app.config["IFMATCH_ERROR_FORMAT"] == "problem"
+
+
+def test_switched_off_sends_no_etag_and_requires_nothing(app: Flask, runner: Runner) -> None:
+    app.config["IFMATCH_ENABLED"] = False
+    target = "/documents/off"
+    created = runner.request("PUT", target, [], {"text": "a"})
+    assert created.status == 201 and created.header("ETag") is None
+    updated = runner.request("PUT", target, [], {"text": "b"})
+    assert updated.status == 200 and updated.header("ETag") is None
+    assert runner.request("GET", target).json()["text"] == "b"
+
+
+def test_jsonapi_error_documents(app: Flask, runner: Runner) -> None:
+    app.config["IFMATCH_ERROR_FORMAT"] = "jsonapi"
+    runner.create("/documents/j")
+    refused = runner.request("PUT", "/documents/j", [("If-Match", '"v9"')], {"text": "x"})
+    assert refused.status == 412
+    assert refused.header("Content-Type") == "application/vnd.api+json"
+    [error] = refused.json()["errors"]  # type: ignore[misc]
+    assert error["status"] == "412" and error["source"] == {"header": "If-Match"}
+    assert error["meta"]["current_etag"] == '"v1"'
+
+
+def test_problem_type_base_and_instance(app: Flask, runner: Runner) -> None:
+    app.config["IFMATCH_PROBLEM_TYPE_BASE"] = "https://errors.example/"
+    runner.create("/documents/t")
+    refused = runner.request("DELETE", "/documents/t")
+    assert refused.status == 428
+    body = refused.json()
+    assert body["type"] == "https://errors.example/precondition-required"
+    assert body["instance"] == "/documents/t" and body["current_etag"] == '"v1"'
+
+
+class RacingStore(MemoryStore):
+    """Another writer commits between this request's check and its write."""
+
+    race = False
+
+    def read(self, key: Hashable) -> Snapshot | None:
+        snapshot = super().read(key)
+        if self.race and snapshot is not None:
+            super().compare_and_set(key, Expectation(), {"text": "the other writer's"})
+        return snapshot
+
+
+def test_lost_race_is_412_and_keeps_the_winner() -> None:
+    store = RacingStore()
+    runner = flask_sender(create_app(store, store.get).test_client())
+    created = runner.create("/documents/race")
+    store.race = True
+    lost = runner.request(
+        "PUT", "/documents/race", [("If-Match", created.header("ETag") or "")], {"text": "mine"}
+    )
+    store.race = False
+    assert lost.status == 412
+    assert lost.json()["code"] == "etag-mismatch"
+    assert lost.header("ETag") == lost.json()["current_etag"] == '"v2"'
+    assert runner.request("GET", "/documents/race").json()["text"] == "the other writer's"
+    runner.lint_all()
+
+
+def test_body_version_scheme_409(runner: Runner) -> None:
+    runner.create("/versioned/b")
+    runner.request("PUT", "/versioned/b", [], {"text": "second", "version": 1})
+    conflict = runner.request("PUT", "/versioned/b", [], {"text": "stale", "version": 1})
+    assert conflict.status == 409
+    assert conflict.json()["current_version"] == 2 and conflict.header("ETag") == '"v2"'
+    ok = runner.request("PUT", "/versioned/b", [], {"text": "fresh", "version": 2})
+    assert ok.status == 200 and ok.header("ETag") == '"v3"'
+
+
+def test_warn_only_logs_instead_of_428(
+    app: Flask, runner: Runner, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.config["IFMATCH_WARN_ONLY"] = True
+    runner.create("/documents/w")
+    with caplog.at_level(logging.WARNING, logger="ifmatch.flask"):
+        updated = runner.request("PUT", "/documents/w", [], {"text": "unguarded"})
+    assert updated.status == 200 and updated.header("ETag") == '"v2"'
+    assert "precondition-required" in caplog.text
+
+
+def test_accept_weak_echo(app: Flask, runner: Runner) -> None:
+    runner.create("/documents/weak")
+    refused = runner.request("PUT", "/documents/weak", [("If-Match", 'W/"v1"')], {"text": "x"})
+    assert refused.status == 412 and refused.json()["code"] == "weak-etag"
+    app.config["IFMATCH_ACCEPT_WEAK_ECHO"] = True
+    accepted = runner.request("PUT", "/documents/weak", [("If-Match", 'W/"v1"')], {"text": "x"})
+    assert accepted.status == 200 and accepted.header("ETag") == '"v2"'
+
+
+def test_missing_resource_is_404_before_preconditions(runner: Runner) -> None:
+    for method, headers in [("GET", [("If-None-Match", "*")]), ("DELETE", [("If-Match", "*")])]:
+        missing = runner.request(method, "/documents/nothing-here", headers)
+        assert missing.status == 404 and missing.json()["code"] == "not-found"
+
+
+def test_authorize_runs_before_anything_is_revealed() -> None:
+    app = Flask(__name__)
+    store = MemoryStore()
+    store.compare_and_set("secret", Expectation(exists=False), {"text": "x"})
+    ifmatch = IfMatch(app, store=store)
+
+    def deny(key: Hashable) -> None:
+        abort(403)
+
+    @app.route("/private/<doc_id>", methods=["GET", "PUT"])
+    @ifmatch.protect(authorize=deny)
+    def private(doc_id: str) -> str:
+        raise AssertionError("never reached")
+
+    client = app.test_client()
+    for headers in ({"If-None-Match": '"v1"'}, {"If-Match": '"stale"'}, {}):
+        assert client.get("/private/secret", headers=headers).status_code == 403
+        assert client.get("/private/absent", headers=headers).status_code == 403
+        assert client.put("/private/secret", headers=headers).status_code == 403
+
+
+def test_protect_needs_a_store() -> None:
+    with pytest.raises(TypeError, match="needs a store"):
+        IfMatch().protect()
+
+
+def test_current_condition_outside_a_protected_view(app: Flask) -> None:
+    with app.test_request_context("/"), pytest.raises(RuntimeError):
+        current_condition()
+
+
+def test_304_has_no_body_and_head_gets_the_etag(runner: Runner) -> None:
+    created = runner.create("/documents/h")
+    head = runner.request("HEAD", "/documents/h")
+    assert head.status == 200 and head.header("ETag") == created.header("ETag")
+    cached = runner.request("GET", "/documents/h", [("If-None-Match", 'W/"v1"')])
+    assert cached.status == 304 and cached.body == b"" and cached.header("Content-Type") is None
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(method=st.sampled_from(["GET", "PUT", "PATCH", "DELETE"]), headers=fuzzed_headers())
+def test_fuzzed_headers_never_500_never_unguarded(
+    fuzz_runner: Runner, method: str, headers: Headers
+) -> None:
+    target = "/documents/fuzz"
+    if fuzz_runner.current_etag(target) is None:
+        fuzz_runner.create(target)
+        fuzz_runner.request("PUT", target, [("If-Match", "*")], {"text": "v2"})
+    check_fuzzed(fuzz_runner, target, method, headers)
+
+
+@pytest.fixture(scope="module")
+def fuzz_runner() -> Iterator[Runner]:
+    runner = flask_sender(create_app().test_client())
+    yield runner
+    runner.lint_all()

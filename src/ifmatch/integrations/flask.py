@@ -270,11 +270,18 @@ class _Route:
         condition = ConditionalRequest(self.store, key, snapshot, decision, options)
         g._ifmatch_condition = condition
         response = current_app.make_response(view(*args, **kwargs))
-        if config.get("IFMATCH_ENABLED", True) and 200 <= response.status_code < 300:
-            self.finish(response, condition, method)
+        if 200 <= response.status_code < 300:
+            self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
         return response
 
-    def finish(self, response: Response, condition: ConditionalRequest, method: str) -> None:
+    def finish(
+        self, response: Response, condition: ConditionalRequest, method: str, enabled: bool
+    ) -> None:
+        if response.status_code == 201 and condition.snapshot is None and condition.wrote:
+            # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
+            response.headers.setdefault("Location", request.path)
+        if not enabled:
+            return
         if method not in {"GET", "HEAD"} and not condition.wrote:
             # The view answered 2xx to an unsafe method without writing through the store:
             # whatever it changed was not protected, and its new version is unknown.
@@ -284,9 +291,6 @@ class _Route:
             return
         for name, value in validator_headers(condition.served, condition.options):
             response.headers[name] = value
-        if response.status_code == 201 and condition.snapshot is None and condition.wrote:
-            # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
-            response.headers.setdefault("Location", request.path)
 
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
         if callable(self.key):
