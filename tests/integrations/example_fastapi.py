@@ -43,8 +43,12 @@ def create_app(store: MemoryStore | None = None) -> FastAPI:
         condition.serve(found[0])
         return DocumentOut(id=str(condition.key), **found[1])
 
-    @app.api_route("/documents/{doc_id}", methods=["GET", "HEAD"], response_model=DocumentOut)
+    @app.get("/documents/{doc_id}", response_model=DocumentOut)
     async def get_document(doc_id: str, condition: Condition) -> DocumentOut:
+        return load(condition)
+
+    @app.head("/documents/{doc_id}", response_model=DocumentOut)
+    async def head_document(doc_id: str, condition: Condition) -> DocumentOut:
         return load(condition)
 
     @app.put("/documents/{doc_id}", response_model=DocumentOut, responses={201: {}})
@@ -74,8 +78,11 @@ def create_app(store: MemoryStore | None = None) -> FastAPI:
         doc_id: str,
         body: VersionedDocument,
         condition: Annotated[ConditionalRequest, Depends(versioned)],
+        response: Response,
     ) -> Any:
         await condition.write({"text": body.text}, version=body.version)
+        if condition.snapshot is None:
+            response.status_code = 201
         return DocumentOut(id=doc_id, text=body.text)
 
     return install(app)

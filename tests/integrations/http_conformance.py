@@ -19,7 +19,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
+from anyio.from_thread import BlockingPortal
 from httplint import HttpRequestLinter, HttpResponseLinter
 from httplint.note import levels
 from hypothesis import strategies as st
@@ -67,6 +70,31 @@ class Exchange:
 
 
 Send = Callable[[str, str, Headers, bytes | None], Exchange]
+
+
+class AsgiClient:
+    """A synchronous client for an ASGI app: requests run on one event loop in a portal."""
+
+    def __init__(self, app: Callable[..., Any], portal: BlockingPortal) -> None:
+        transport = httpx.ASGITransport(app=app)
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self.portal = portal
+
+    def request(self, method: str, target: str, **kwargs: Any) -> httpx.Response:
+        return self.portal.call(lambda: self.client.request(method, target, **kwargs))
+
+    def send(self, method: str, target: str, headers: Headers, body: bytes | None) -> Exchange:
+        raw = [(name, value.encode("latin-1")) for name, value in headers]
+        response = self.request(method, target, headers=raw, content=body)
+        return Exchange(
+            method,
+            target,
+            headers,
+            body,
+            response.status_code,
+            with_date(list(response.headers.multi_items())),
+            response.content,
+        )
 
 
 def lint(exchange: Exchange) -> list[str]:
@@ -121,7 +149,7 @@ class Runner:
     send: Send
     base: str = "/documents/"
     body_type: str = "application/json"
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list, repr=False)
 
     def request(
         self,
