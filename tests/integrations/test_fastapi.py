@@ -1,7 +1,6 @@
 """ifmatch.integrations.fastapi: the shared conformance table against a FastAPI app, the route
 decorator, the body-version scheme, exception handlers and the OpenAPI schema."""
 
-
 import threading
 from collections.abc import Hashable, Iterator
 from typing import Annotated

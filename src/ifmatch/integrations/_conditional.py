@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 from ..core import (
     DEFAULT_POLICY,
@@ -46,6 +47,7 @@ from ..stores import CASResult, Expectation, Outcome, Snapshot
 __all__ = [
     "ErrorFormat",
     "conditional_get",
+    "location",
     "HTTPError",
     "Options",
     "decide",
@@ -111,6 +113,11 @@ class HTTPError:
             headers.append(("ETag", str(etag)))
         data = json.dumps(payload, separators=(",", ":")).encode()
         return cls(body["status"], data, tuple(headers), body)
+
+
+def location(path: str) -> str:
+    """A ``Location`` value for a decoded request path: percent-encoded, so always ASCII."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def resource_state(snapshot: Snapshot | None, options: Options) -> ResourceState:

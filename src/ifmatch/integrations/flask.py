@@ -40,6 +40,7 @@ from ._conditional import (
     Options,
     decide,
     decision_error,
+    location,
     log_warnings,
     missing_resource_error,
     validator_headers,
@@ -279,7 +280,7 @@ class _Route:
     ) -> None:
         if response.status_code == 201 and condition.snapshot is None and condition.wrote:
             # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
-            response.headers.setdefault("Location", request.path)
+            response.headers.setdefault("Location", location(request.path))
         if not enabled:
             return
         if method not in {"GET", "HEAD"} and not condition.wrote:

@@ -41,6 +41,7 @@ from ._conditional import (
     Options,
     decide,
     decision_error,
+    location,
     log_warnings,
     missing_resource_error,
     validator_headers,
@@ -214,7 +215,7 @@ class ConditionalRequest:
             response.headers[name] = value
         if self.wrote and self.snapshot is None and self.served is not None:
             # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
-            response.headers.setdefault("Location", self.request.url.path)
+            response.headers.setdefault("Location", location(self.request.url.path))
         return response
 
     def _expectation(self, version: int | None) -> Expectation:
