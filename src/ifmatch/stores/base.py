@@ -12,12 +12,14 @@ Outcomes::
     LOST       the resource exists but the expectation was false; ``snapshot`` is its current
                state, read after the failed write (outside its snapshot), for the 412 body
     NOT_FOUND  there is no such resource (and the write was not a create)
+    ABORTED    (bulk, all-or-nothing only) this item's expectation held, but another item's
+               did not, so nothing was applied; ``snapshot`` is its current, unchanged state
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -28,7 +30,10 @@ from ..core.etag import ETag, Star
 from ..core.tags import version_etag, version_from_etag
 
 __all__ = [
+    "AsyncBulkVersionStore",
     "AsyncVersionStore",
+    "BulkItem",
+    "BulkVersionStore",
     "CASResult",
     "Expectation",
     "Outcome",
@@ -38,12 +43,17 @@ __all__ = [
 ]
 
 KeyT = TypeVar("KeyT", contravariant=True)
+K = TypeVar("K")
+
+BulkItem = tuple[K, "Expectation", Mapping[str, Any]]
+"""One item of a guarded bulk write: ``(key, expectation, values)``."""
 
 
 class Outcome(enum.Enum):
     WON = "won"
     LOST = "lost"
     NOT_FOUND = "not-found"
+    ABORTED = "aborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +187,25 @@ class AsyncVersionStore(Protocol[KeyT]):
     ) -> CASResult: ...
 
     async def compare_and_delete(self, key: KeyT, expect: Expectation) -> CASResult: ...
+
+
+class BulkVersionStore(VersionStore[KeyT], Protocol[KeyT]):
+    """A synchronous store that also applies guarded bulk writes."""
+
+    def compare_and_set_many(
+        self, items: Iterable[BulkItem[KeyT]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """Apply each item as :meth:`VersionStore.compare_and_set` would, in one call.
+
+        Returns one result per item, in order. A lost or missing item does not stop the others,
+        unless ``all_or_nothing``: then, if any item is not WON, nothing is applied and the items
+        whose expectation held are reported ``ABORTED``.
+        """
+
+
+class AsyncBulkVersionStore(AsyncVersionStore[KeyT], Protocol[KeyT]):
+    """An asynchronous store that also applies guarded bulk writes."""
+
+    async def compare_and_set_many(
+        self, items: Iterable[BulkItem[KeyT]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]: ...
