@@ -2,6 +2,8 @@
 through the ``@protect`` route decorator, and a body-version (409) route. With
 ``IFMATCH_EXAMPLE_DATABASE_URL`` set it runs on the async SQLAlchemy store (PostgreSQL)."""
 
+import inspect
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Response
@@ -9,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from ifmatch.core import Policy
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
+from ifmatch.stores import AsyncVersionStore, Snapshot, VersionStore
 from ifmatch.stores.memory import MemoryStore
+from integrations import example_models
 
 
 class Document(BaseModel):
@@ -29,27 +33,45 @@ def require_user() -> str:
     return "guido"
 
 
-def create_app(store: MemoryStore | None = None) -> FastAPI:
-    memory = store if store is not None else MemoryStore()
+def database_store() -> AsyncVersionStore[Any] | None:
+    """The async SQLAlchemy store on ``IFMATCH_EXAMPLE_DATABASE_URL``, if it is set."""
+    url = os.environ.get(example_models.DATABASE_URL_ENV)
+    if not url:
+        return None
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore
+
+    engine = create_async_engine(url, pool_size=4, max_overflow=0)
+    return AsyncSQLAlchemyStore(example_models.Document, async_sessionmaker(engine))
+
+
+def create_app(store: VersionStore[Any] | AsyncVersionStore[Any] | None = None) -> FastAPI:
+    """The example app over ``store``: in memory, or the database store when configured."""
+    chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
-    documents = Conditional(memory, key="doc_id", create=True)
-    versioned = Conditional(memory, key="doc_id", create=True, policy=Policy(frozenset()))
+    documents = Conditional(chosen, key="doc_id", create=True)
+    versioned = Conditional(chosen, key="doc_id", create=True, policy=Policy(frozenset()))
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 
-    def load(condition: ConditionalRequest) -> DocumentOut:
-        found = memory.get(condition.key)
+    async def get(key: Any) -> tuple[Snapshot, dict[str, Any]] | None:
+        found = chosen.get(key)
+        return await found if inspect.isawaitable(found) else found  # type: ignore[no-any-return]
+
+    async def load(condition: ConditionalRequest) -> DocumentOut:
+        found = await get(condition.key)
         if found is None:
             raise HTTPException(404)
         condition.serve(found[0])
-        return DocumentOut(id=str(condition.key), **found[1])
+        return DocumentOut(id=str(condition.key), text=found[1]["text"])
 
     @app.get("/documents/{doc_id}", response_model=DocumentOut)
     async def get_document(doc_id: str, condition: Condition) -> DocumentOut:
-        return load(condition)
+        return await load(condition)
 
     @app.head("/documents/{doc_id}", response_model=DocumentOut)
     async def head_document(doc_id: str, condition: Condition) -> DocumentOut:
-        return load(condition)
+        return await load(condition)
 
     @app.put("/documents/{doc_id}", response_model=DocumentOut, responses={201: {}})
     async def put_document(
@@ -61,7 +83,7 @@ def create_app(store: MemoryStore | None = None) -> FastAPI:
         return DocumentOut(id=doc_id, text=body.text)
 
     @app.patch("/documents/{doc_id}", response_model=DocumentOut)
-    @protect(memory, key="doc_id")
+    @protect(chosen, key="doc_id")
     async def patch_document(
         doc_id: str, body: Document, condition: ConditionalRequest
     ) -> DocumentOut:

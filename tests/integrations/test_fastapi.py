@@ -5,6 +5,7 @@ import threading
 from collections.abc import Hashable, Iterator
 from typing import Annotated
 
+import httpx
 import pytest
 import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -13,12 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+import services
 from conformance import HTTP_CASES, Case
 from ifmatch.core import PROBLEM_MEDIA_TYPE
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
 from integrations.example_fastapi import create_app
+from integrations.example_models import DATABASE_URL_ENV, create_tables
 from integrations.http_conformance import (
     AsgiClient,
     Headers,
@@ -26,6 +29,8 @@ from integrations.http_conformance import (
     check_fuzzed,
     fuzzed_headers,
 )
+from integrations.lost_updates import race
+from services import Database, free_port, running_server, subprocess_env
 
 
 @pytest.fixture
@@ -196,3 +201,59 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_finds_no_server_error(case: schemathesis.Case) -> None:
     case.call_and_validate(checks=[not_a_server_error])
+
+
+# --- on PostgreSQL: the async SQLAlchemy store in process, then uvicorn workers -------------
+
+
+@pytest.fixture(scope="module")
+def pg_urls(postgres_db: Database) -> tuple[str, str]:
+    create_tables(postgres_db.sqlalchemy_url())
+    return postgres_db.sqlalchemy_url(), postgres_db.sqlalchemy_url(asynchronous=True)
+
+
+@pytest.fixture(scope="module")
+def pg_fastapi_runner(pg_urls: tuple[str, str]) -> Iterator[Runner]:
+    with pytest.MonkeyPatch.context() as patch, start_blocking_portal() as module_portal:
+        patch.setenv(DATABASE_URL_ENV, pg_urls[1])
+        runner = Runner(AsgiClient(create_app(), module_portal).send)
+        yield runner
+    runner.lint_all()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("case", HTTP_CASES, ids=str)
+def test_conformance_async_sqlalchemy(pg_fastapi_runner: Runner, case: Case) -> None:
+    pg_fastapi_runner.run(case)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_no_lost_updates_through_uvicorn_workers(pg_urls: tuple[str, str]) -> None:
+    port = free_port()
+    argv = [
+        services.PYTHON,
+        "-m",
+        "uvicorn",
+        "--workers",
+        "3",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--factory",
+        "integrations.example_fastapi:create_app",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with running_server(argv, port, env=subprocess_env(**{DATABASE_URL_ENV: pg_urls[1]})):
+        created = httpx.put(
+            base + "/documents/race", json={"text": ""}, headers={"If-None-Match": "*"}, timeout=60
+        )
+        assert created.status_code == 201, created.text
+        tally, lost = race(base, "/documents/race", writers=12, tokens=5)
+    print(
+        f"ifmatch: {len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, {len(lost)} lost"
+    )
+    assert not tally.errors and len(tally.acknowledged) == 60
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    assert tally.conflicts > 0  # the writers did collide
