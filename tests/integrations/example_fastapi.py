@@ -33,6 +33,9 @@ def require_user() -> str:
     return "guido"
 
 
+ENGINES: list[Any] = []  # so tests can dispose of them on the loop that made them
+
+
 def database_store() -> AsyncVersionStore[Any] | None:
     """The async SQLAlchemy store on ``IFMATCH_EXAMPLE_DATABASE_URL``, if it is set."""
     url = os.environ.get(example_models.DATABASE_URL_ENV)
@@ -43,6 +46,7 @@ def database_store() -> AsyncVersionStore[Any] | None:
     from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore
 
     engine = create_async_engine(url, pool_size=4, max_overflow=0)
+    ENGINES.append(engine)
     return AsyncSQLAlchemyStore(example_models.Document, async_sessionmaker(engine))
 
 

@@ -85,16 +85,17 @@ class AsgiClient:
 
     def send(self, method: str, target: str, headers: Headers, body: bytes | None) -> Exchange:
         raw = [(name, value.encode("latin-1")) for name, value in headers]
-        response = self.request(method, target, headers=raw, content=body)
-        return Exchange(
-            method,
-            target,
-            headers,
-            body,
-            response.status_code,
-            with_date(list(response.headers.multi_items())),
-            response.content,
-        )
+
+        async def exchange() -> tuple[httpx.Response, bytes]:
+            request = self.client.build_request(method, target, headers=raw, content=body)
+            response = await self.client.send(request, stream=True)
+            wire = b"".join([chunk async for chunk in response.aiter_raw()])  # not decoded
+            await response.aclose()
+            return response, wire
+
+        response, wire = self.portal.call(exchange)
+        fields = with_date(list(response.headers.multi_items()))
+        return Exchange(method, target, headers, body, response.status_code, fields, wire)
 
 
 def lint(exchange: Exchange) -> list[str]:

@@ -20,6 +20,7 @@ from ifmatch.core import PROBLEM_MEDIA_TYPE
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
+from integrations import example_fastapi
 from integrations.example_fastapi import create_app
 from integrations.example_models import DATABASE_URL_ENV, create_tables
 from integrations.http_conformance import (
@@ -218,6 +219,8 @@ def pg_fastapi_runner(pg_urls: tuple[str, str]) -> Iterator[Runner]:
         patch.setenv(DATABASE_URL_ENV, pg_urls[1])
         runner = Runner(AsgiClient(create_app(), module_portal).send)
         yield runner
+        for engine in example_fastapi.ENGINES:
+            module_portal.call(engine.dispose)
     runner.lint_all()
 
 

@@ -252,8 +252,11 @@ def test_conformance_flask_sqlalchemy(pg_flask_runner: Runner, case: Case) -> No
 
 @pytest.fixture(scope="module")
 def pg_flask_runner(pg_url: str) -> Iterator[Runner]:
-    runner = flask_sender(create_flask_sqlalchemy_app(pg_url).test_client())
+    app = create_flask_sqlalchemy_app(pg_url)
+    runner = flask_sender(app.test_client())
     yield runner
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
     runner.lint_all()
 
 

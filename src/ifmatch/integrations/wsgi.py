@@ -65,9 +65,9 @@ class ConditionalGetMiddleware:
             return chunks.append  # the legacy write() callable: buffered like the rest
 
         result = self.app(environ, capture)
-        iterator = iter(result)
         size = 0
         try:
+            iterator = iter(result)
             for chunk in iterator:
                 chunks.append(chunk)
                 size += len(chunk)
