@@ -33,11 +33,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
+from ..stores import Snapshot
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
     ConditionalHTTPException,
     ConditionalRequest,
+    Loader,
     as_async,
     check,
     make_options,
@@ -88,6 +90,10 @@ class Conditional:
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
         variant: tells representations of one version apart (see ``version_etag``).
+        load: ``async (key) -> object | None`` loading the resource itself; its validators
+            come from the object (``snapshot``, default ``store.snapshot``) and the handler
+            gets it as ``condition.instance``: no separate version query.
+        snapshot: the validators of a loaded object, e.g. ``ifmatch.stores.sqlalchemy.snapshot``.
     """
 
     def __init__(
@@ -101,7 +107,13 @@ class Conditional:
         type_base: str | None = None,
         last_modified: bool = True,
         variant: str | None = None,
+        load: Loader | None = None,
+        snapshot: Callable[[Any], Snapshot] | None = None,
     ) -> None:
+        self.load = load
+        self.snapshot_of = snapshot or getattr(store, "snapshot", None)
+        if load is not None and self.snapshot_of is None:
+            raise TypeError("Conditional(load=...) needs snapshot=... for this store")
         self.store = as_async(store)
         self.key = key
         self.options = make_options(
@@ -123,7 +135,10 @@ class Conditional:
             str | None, Header(alias="If-None-Match", description=_IF_NONE_MATCH)
         ] = None,
     ) -> ConditionalRequest:
-        condition = await check(request, self.store, self.resource_key(request), self.options)
+        key = self.resource_key(request)
+        condition = await check(
+            request, self.store, key, self.options, load=self.load, snapshot_of=self.snapshot_of
+        )
         condition.response = response
         condition.serve(condition.snapshot)
         return condition

@@ -119,6 +119,7 @@ class ConditionalRequest:
         self.options = options
         self.served: Snapshot | None = snapshot
         self.wrote = False
+        self.instance: Any = None  # what ``protect(load=...)`` loaded, if anything
 
     @property
     def etag(self) -> str | None:
@@ -202,6 +203,8 @@ class IfMatch:
         variant: str | None = None,
         require: Iterable[str] | None = None,
         authorize: Callable[[Hashable], object] | None = None,
+        load: Callable[[Hashable], Any] | None = None,
+        snapshot: Callable[[Any], Snapshot] | None = None,
     ) -> Callable[[F], F]:
         """Decorate a view function, or a ``MethodView`` class, to make it conditional.
 
@@ -215,11 +218,20 @@ class IfMatch:
                 ``()`` for the 409 body-version scheme).
             authorize: called with the key before anything about the resource is revealed;
                 ``abort(403)`` there. Runs after ``before_request`` authentication.
+            load: load the resource itself (``lambda key: db.session.get(Document, key)``,
+                ``None`` if missing) instead of reading only its version: the validators come
+                from the loaded object and the view gets it as ``condition.instance``, so a
+                view that needs the row anyway pays no extra query.
+            snapshot: the validators of a loaded object (default: ``store.snapshot``).
         """
         chosen = store if store is not None else self.store
         if chosen is None:
             raise TypeError("protect() needs a store, here or in IfMatch(store=...)")
+        snapshot_of = snapshot or getattr(chosen, "snapshot", None)
+        if load is not None and snapshot_of is None:
+            raise TypeError("protect(load=...) needs snapshot=... for this store")
         settings = _Route(chosen, key, create, variant, require, authorize)
+        settings.load, settings.snapshot_of = load, snapshot_of
 
         def decorator(view: F) -> F:
             if isinstance(view, type) and issubclass(view, View):
@@ -248,6 +260,8 @@ class _Route:
         self.store, self.key, self.create, self.variant = store, key, create, variant
         self.require = None if require is None else frozenset(m.upper() for m in require)
         self.authorize = authorize
+        self.load: Callable[[Hashable], Any] | None = None
+        self.snapshot_of: Callable[[Any], Snapshot] | None = None
         self.cache: dict[tuple[Any, ...], Options] = {}
 
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
@@ -256,7 +270,12 @@ class _Route:
         key = self.resolve_key(kwargs)
         if self.authorize is not None:
             self.authorize(key)
-        snapshot = self.store.read(key)
+        instance = None
+        if self.load is not None and self.snapshot_of is not None:
+            instance = self.load(key)
+            snapshot = None if instance is None else self.snapshot_of(instance)
+        else:
+            snapshot = self.store.read(key)
         method = request.method
         missing = missing_resource_error(method, snapshot, options, request.path)
         if missing is not None:
@@ -269,6 +288,7 @@ class _Route:
             log_warnings(logger, decided, method, request.path)
             decision = decided
         condition = ConditionalRequest(self.store, key, snapshot, decision, options)
+        condition.instance = instance
         g._ifmatch_condition = condition
         response = current_app.make_response(view(*args, **kwargs))
         if 200 <= response.status_code < 300:

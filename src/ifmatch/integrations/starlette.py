@@ -153,6 +153,7 @@ class ConditionalRequest:
         self.served: Snapshot | None = snapshot
         self.wrote = False
         self.response: Response | None = None  # FastAPI's response to put validators on
+        self.instance: Any = None  # what ``load=`` loaded, if anything
 
     @property
     def preconditions(self) -> Preconditions:
@@ -236,10 +237,22 @@ class ConditionalRequest:
         return result.snapshot
 
 
+Loader = Callable[[Hashable], Awaitable[Any]]
+
+
 async def check(
-    request: Request, store: AnyStore, key: Hashable, options: Options
+    request: Request,
+    store: AnyStore,
+    key: Hashable,
+    options: Options,
+    *,
+    load: Loader | None = None,
+    snapshot_of: Callable[[Any], Snapshot] | None = None,
 ) -> ConditionalRequest:
     """Read the stored version and evaluate the request's preconditions against it.
+
+    With ``load`` (and ``snapshot_of``), the resource is loaded instead and its validators
+    taken from the loaded object, which the endpoint finds in ``condition.instance``.
 
     Returns:
         The :class:`ConditionalRequest` the endpoint writes through.
@@ -248,7 +261,12 @@ async def check(
         ConditionalHTTPException: 404, or the decision's 304, 400, 412 or 428.
     """
     async_store = as_async(store)
-    snapshot = await async_store.read(key)
+    instance = None
+    if load is not None and snapshot_of is not None:
+        instance = await load(key)
+        snapshot = None if instance is None else snapshot_of(instance)
+    else:
+        snapshot = await async_store.read(key)
     path = request.url.path
     missing = missing_resource_error(request.method, snapshot, options, path)
     if missing is not None:
@@ -257,7 +275,9 @@ async def check(
     if not isinstance(decision, Proceed):
         raise ConditionalHTTPException(decision_error(decision, options, path))
     log_warnings(logger, decision, request.method, path)
-    return ConditionalRequest(request, async_store, key, snapshot, decision, options)
+    condition = ConditionalRequest(request, async_store, key, snapshot, decision, options)
+    condition.instance = instance
+    return condition
 
 
 def conditional(
