@@ -71,23 +71,26 @@ def create_app(store: VersionStore[Any] | None = None, load: Loader | None = Non
     return app
 
 
-def _add_routes(app: Flask, ifmatch: IfMatch, store: VersionStore[Any], load: Loader) -> None:
+def _add_routes(
+    app: Flask, ifmatch: IfMatch, store: VersionStore[Any], fetch: Loader, **protect: Any
+) -> None:
+    """The routes; ``protect`` holds extra ``ifmatch.protect()`` arguments."""
     methods = ["GET", "PUT", "PATCH", "DELETE"]
 
     @app.route("/documents/<doc_id>", methods=methods)
-    @ifmatch.protect(create=True)
+    @ifmatch.protect(create=True, **protect)
     def document(doc_id: str) -> ResponseReturnValue:
-        return _document(doc_id, load)
+        return _document(doc_id, fetch)
 
     @app.route("/versioned/<doc_id>", methods=methods)
-    @ifmatch.protect(create=True, require=())
+    @ifmatch.protect(create=True, require=(), **protect)
     def versioned(doc_id: str) -> ResponseReturnValue:
-        return _document(doc_id, load)
+        return _document(doc_id, fetch)
 
-    @ifmatch.protect(create=True)
+    @ifmatch.protect(create=True, **protect)
     class DocumentView(MethodView):
         def get(self, doc_id: str) -> ResponseReturnValue:
-            return _document(doc_id, load)
+            return _document(doc_id, fetch)
 
         put = patch = delete = get
 
@@ -97,7 +100,7 @@ def _add_routes(app: Flask, ifmatch: IfMatch, store: VersionStore[Any], load: Lo
     def naive(doc_id: str) -> ResponseReturnValue:
         # The check-then-write every popular helper does: compare in Python, then write
         # unconditionally. Kept only so the lost-update test shows it can fail.
-        found = load(doc_id)
+        found = fetch(doc_id)
         assert found is not None
         etag = str(found[0].etag())
         if request.method == "GET":
@@ -130,5 +133,6 @@ def create_flask_sqlalchemy_app(url: str) -> Flask:
             db.session.commit()  # before the response (and its new ETag) leaves
         return response
 
-    _add_routes(app, ifmatch, store, store.get)
+    # The decorator loads the row itself: its validators come from the loaded instance.
+    _add_routes(app, ifmatch, store, store.get, load=lambda key: db.session.get(Document, key))
     return app

@@ -166,6 +166,42 @@ def test_jsonapi_errors_and_a_custom_key(portal: BlockingPortal) -> None:
     assert accepted.json() == {"etag": '"v2"'} and accepted.headers["etag"] == '"v2"'
 
 
+def test_load_hands_the_handler_its_object(portal: BlockingPortal) -> None:
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+
+    async def load(key: Hashable) -> object:
+        return store.get(key)
+
+    dependency = Conditional(store, load=load, snapshot=lambda found: found[0])
+    app = install(FastAPI())
+
+    @app.get("/d/{doc_id}")
+    async def read(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(dependency)]
+    ) -> dict[str, str]:
+        return {"text": condition.instance[1]["text"]}
+
+    @app.put("/d/{doc_id}")
+    async def put(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(dependency)]
+    ) -> dict[str, object]:
+        return {
+            "if_match": [str(tag) for tag in condition.preconditions.if_match or ()],
+            "versions": sorted(condition.expectation.versions or ()),
+        }
+
+    client = AsgiClient(app, portal)
+    seen = client.request("PUT", "/d/d", headers={"If-Match": '"v9", "v1"'}).json()
+    assert seen == {"if_match": ['"v9"', '"v1"'], "versions": [1, 9]}
+    first = client.request("GET", "/d/d")
+    assert first.headers["etag"] == '"v1"' and first.json() == {"text": "x"}
+    assert client.request("GET", "/d/d", headers={"If-None-Match": '"v1"'}).status_code == 304
+    assert client.request("GET", "/d/none").status_code == 404
+    with pytest.raises(TypeError, match="snapshot"):
+        Conditional(store, load=load)
+
+
 def test_protect_rejects_sync_handlers() -> None:
     with pytest.raises(TypeError, match="async"):
         protect(MemoryStore())(lambda: None)

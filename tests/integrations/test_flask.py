@@ -8,7 +8,7 @@ from collections.abc import Hashable, Iterator
 
 import httpx
 import pytest
-from flask import Flask, abort
+from flask import Flask, abort, request
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -193,6 +193,36 @@ def test_authorize_runs_before_anything_is_revealed() -> None:
         assert client.get("/private/secret", headers=headers).status_code == 403
         assert client.get("/private/absent", headers=headers).status_code == 403
         assert client.put("/private/secret", headers=headers).status_code == 403
+
+
+def test_load_hands_the_view_its_object_and_takes_validators_from_it() -> None:
+    app = Flask(__name__)
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+    ifmatch = IfMatch(app, store=store)
+    loads: list[Hashable] = []
+
+    def load(key: Hashable) -> object:
+        loads.append(key)
+        return store.get(key)
+
+    @app.route("/d/<doc_id>", methods=["GET", "PUT"])
+    @ifmatch.protect(load=load, snapshot=lambda found: found[0])
+    def view(doc_id: str) -> dict[str, str]:
+        condition = current_condition()
+        if request.method == "PUT":
+            condition.write({"text": "y"})
+        return {"text": condition.instance[1]["text"]}
+
+    client = app.test_client()
+    first = client.get("/d/d")
+    assert first.headers["ETag"] == '"v1"' and first.json == {"text": "x"}
+    assert client.get("/d/d", headers={"If-None-Match": '"v1"'}).status_code == 304
+    assert client.put("/d/d", headers={"If-Match": '"v1"'}).headers["ETag"] == '"v2"'
+    assert client.get("/d/missing").status_code == 404
+    assert loads == ["d", "d", "d", "missing"]
+    with pytest.raises(TypeError, match="snapshot"):
+        ifmatch.protect(load=load)
 
 
 def test_protect_needs_a_store() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -230,8 +231,8 @@ class IfMatch:
         snapshot_of = snapshot or getattr(chosen, "snapshot", None)
         if load is not None and snapshot_of is None:
             raise TypeError("protect(load=...) needs snapshot=... for this store")
-        settings = _Route(chosen, key, create, variant, require, authorize)
-        settings.load, settings.snapshot_of = load, snapshot_of
+        methods = None if require is None else frozenset(m.upper() for m in require)
+        settings = _Route(chosen, key, create, variant, methods, authorize, load, snapshot_of)
 
         def decorator(view: F) -> F:
             if isinstance(view, type) and issubclass(view, View):
@@ -247,22 +248,17 @@ class IfMatch:
         return decorator
 
 
+@dataclass
 class _Route:
-    def __init__(
-        self,
-        store: VersionStore[Any],
-        key: KeySpec,
-        create: bool,
-        variant: str | None,
-        require: Iterable[str] | None,
-        authorize: Callable[[Hashable], object] | None,
-    ) -> None:
-        self.store, self.key, self.create, self.variant = store, key, create, variant
-        self.require = None if require is None else frozenset(m.upper() for m in require)
-        self.authorize = authorize
-        self.load: Callable[[Hashable], Any] | None = None
-        self.snapshot_of: Callable[[Any], Snapshot] | None = None
-        self.cache: dict[tuple[Any, ...], Options] = {}
+    store: VersionStore[Any]
+    key: KeySpec
+    create: bool
+    variant: str | None
+    require: frozenset[str] | None
+    authorize: Callable[[Hashable], object] | None
+    load: Callable[[Hashable], Any] | None
+    snapshot_of: Callable[[Any], Snapshot] | None
+    cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
 
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
         config = current_app.config
