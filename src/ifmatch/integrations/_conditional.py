@@ -45,6 +45,7 @@ from ..core import (
 from ..stores import CASResult, Expectation, Outcome, Snapshot
 
 __all__ = [
+    "ConditionalState",
     "ErrorFormat",
     "conditional_get",
     "location",
@@ -266,6 +267,56 @@ def _lost_decision(
         "change and retry with the new entity-tag.",
         current,
     )
+
+
+class ConditionalState:
+    """What a protected view or endpoint knows and may do; the framework classes add I/O.
+
+    Attributes:
+        key: the resource's key in the store.
+        snapshot: its validators when the request was checked (``None``: it did not exist).
+        decision: the core's ``Proceed`` decision; its ``condition`` is what writes enforce.
+        served: the version the response carries (the new one after a write).
+        instance: what ``load=`` loaded, if anything.
+    """
+
+    def __init__(
+        self, key: Any, snapshot: Snapshot | None, decision: Proceed, options: Options
+    ) -> None:
+        self.key, self.snapshot, self.decision, self.options = key, snapshot, decision, options
+        self.served: Snapshot | None = snapshot
+        self.wrote = False
+        self.instance: Any = None
+
+    @property
+    def etag(self) -> str | None:
+        """The entity-tag of the version the response carries, as sent in ``ETag``."""
+        served = self.served
+        return None if served is None else str(served.etag(variant=self.options.variant))
+
+    @property
+    def expectation(self) -> Expectation:
+        """The versions a write will expect, from the request's preconditions."""
+        return self.expect(None)
+
+    def expect(self, version: int | None) -> Expectation:
+        """The expectation for a write (``version``: one sent in the body, 409 scheme)."""
+        return write_expectation(
+            self.decision.condition,
+            existed=self.snapshot is not None,
+            options=self.options,
+            version=version,
+        )
+
+    def settle(
+        self, result: CASResult, expect: Expectation, version: int | None, instance: str
+    ) -> HTTPError | None:
+        """Record a won write, or return the 409/412/404 a lost one answers with."""
+        error = write_error(result, expect, self.options, instance, version=version)
+        if error is None:
+            assert result.snapshot is not None
+            self.served, self.wrote = result.snapshot, True
+        return error
 
 
 def log_warnings(logger: logging.Logger, decision: Decision, method: str, target: str) -> None:

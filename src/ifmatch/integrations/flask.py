@@ -35,8 +35,9 @@ from flask.views import View
 from werkzeug.exceptions import HTTPException
 
 from ..core import Decision, Policy, Proceed
-from ..stores import CASResult, Snapshot, VersionStore
+from ..stores import CASResult, Expectation, Snapshot, VersionStore
 from ._conditional import (
+    ConditionalState,
     HTTPError,
     Options,
     decide,
@@ -45,8 +46,6 @@ from ._conditional import (
     log_warnings,
     missing_resource_error,
     validator_headers,
-    write_error,
-    write_expectation,
 )
 
 __all__ = [
@@ -99,14 +98,10 @@ class ConditionalError(HTTPException):
         return response
 
 
-class ConditionalRequest:
-    """What a protected view gets from :func:`current_condition`.
-
-    Attributes:
-        key: the resource's key in the store.
-        snapshot: its validators when the request was checked (``None``: it does not exist).
-        decision: the core's ``Proceed`` decision (its ``condition`` is what writes enforce).
-    """
+class ConditionalRequest(ConditionalState):
+    """What a protected view gets from :func:`current_condition`: ``key``, ``snapshot``
+    (validators when checked; ``None`` if the resource did not exist), ``etag``,
+    ``instance``, ``decision``, ``expectation``, and the two writes below."""
 
     def __init__(
         self,
@@ -116,18 +111,8 @@ class ConditionalRequest:
         decision: Proceed,
         options: Options,
     ) -> None:
-        self.store, self.key, self.snapshot, self.decision = store, key, snapshot, decision
-        self.options = options
-        self.served: Snapshot | None = snapshot
-        self.wrote = False
-        self.instance: Any = None  # what ``protect(load=...)`` loaded, if anything
-
-    @property
-    def etag(self) -> str | None:
-        """The current entity-tag, as sent in the ``ETag`` header."""
-        return (
-            None if self.snapshot is None else str(self.snapshot.etag(variant=self.options.variant))
-        )
+        super().__init__(key, snapshot, decision, options)
+        self.store = store
 
     def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
         """Apply ``values`` in one compare-and-set; create the resource if the request may.
@@ -142,12 +127,12 @@ class ConditionalRequest:
         Raises:
             ConditionalError: 412 (another writer won), 409 (``version`` is stale), 404.
         """
-        expect = self._expectation(version)
+        expect = self.expect(version)
         return self._apply(self.store.compare_and_set(self.key, expect, values), expect, version)
 
     def delete(self, *, version: int | None = None) -> Snapshot:
         """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
-        expect = self._expectation(version)
+        expect = self.expect(version)
         snapshot = self._apply(self.store.compare_and_delete(self.key, expect), expect, version)
         self.served = None
         return snapshot
@@ -156,20 +141,11 @@ class ConditionalRequest:
         """Declare the version the response body was built from (when the view read it again)."""
         self.served = snapshot
 
-    def _expectation(self, version: int | None) -> Any:
-        return write_expectation(
-            self.decision.condition,
-            existed=self.snapshot is not None,
-            options=self.options,
-            version=version,
-        )
-
-    def _apply(self, result: CASResult, expect: Any, version: int | None) -> Snapshot:
-        error = write_error(result, expect, self.options, request.path, version=version)
+    def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
+        error = self.settle(result, expect, version, request.path)
         if error is not None:
             raise ConditionalError(error)
         assert result.snapshot is not None
-        self.served, self.wrote = result.snapshot, True
         return result.snapshot
 
 

@@ -36,6 +36,7 @@ from starlette.responses import Response
 from ..core import DEFAULT_POLICY, Decision, Policy, Preconditions, Proceed
 from ..stores import AsyncVersionStore, CASResult, Expectation, Snapshot, VersionStore
 from ._conditional import (
+    ConditionalState,
     ErrorFormat,
     HTTPError,
     Options,
@@ -45,8 +46,6 @@ from ._conditional import (
     log_warnings,
     missing_resource_error,
     validator_headers,
-    write_error,
-    write_expectation,
 )
 
 __all__ = [
@@ -130,14 +129,10 @@ def make_options(
     return Options(policy, error_format, type_base, last_modified, variant, create)
 
 
-class ConditionalRequest:
-    """What a protected endpoint gets (``request.state.ifmatch``, or the FastAPI dependency).
-
-    Attributes:
-        key: the resource's key in the store.
-        snapshot: its validators when the request was checked (``None``: it does not exist).
-        decision: the core's ``Proceed`` decision; its ``condition`` is what writes enforce.
-    """
+class ConditionalRequest(ConditionalState):
+    """What a protected endpoint gets (``request.state.ifmatch``, or the FastAPI dependency):
+    ``key``, ``snapshot`` (validators when checked; ``None`` if the resource did not exist),
+    ``etag``, ``instance``, ``decision``, ``expectation``, ``preconditions``, and the writes."""
 
     def __init__(
         self,
@@ -148,28 +143,14 @@ class ConditionalRequest:
         decision: Proceed,
         options: Options,
     ) -> None:
-        self.request, self.store, self.key = request, store, key
-        self.snapshot, self.decision, self.options = snapshot, decision, options
-        self.served: Snapshot | None = snapshot
-        self.wrote = False
+        super().__init__(key, snapshot, decision, options)
+        self.request, self.store = request, store
         self.response: Response | None = None  # FastAPI's response to put validators on
-        self.instance: Any = None  # what ``load=`` loaded, if anything
 
     @property
     def preconditions(self) -> Preconditions:
         """The request's parsed precondition headers (they parsed: the decision was Proceed)."""
         return Preconditions.from_headers(self.request.headers.raw)
-
-    @property
-    def expectation(self) -> Expectation:
-        """The versions a write will expect, from the request's preconditions."""
-        return self._expectation(None)
-
-    @property
-    def etag(self) -> str | None:
-        """The entity-tag of the version this response carries (after a write: the new one)."""
-        served = self.served
-        return None if served is None else str(served.etag(variant=self.options.variant))
 
     async def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
         """Apply ``values`` in one compare-and-set (creating the resource if the request may).
@@ -184,15 +165,15 @@ class ConditionalRequest:
         Raises:
             ConditionalHTTPException: 412 (another writer won), 409 (stale ``version``), 404.
         """
-        expect = self._expectation(version)
+        expect = self.expect(version)
         result = await self.store.compare_and_set(self.key, expect, values)
-        return self._settle(result, expect, version)
+        return self._apply(result, expect, version)
 
     async def delete(self, *, version: int | None = None) -> Snapshot:
         """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
-        expect = self._expectation(version)
+        expect = self.expect(version)
         result = await self.store.compare_and_delete(self.key, expect)
-        snapshot = self._settle(result, expect, version)
+        snapshot = self._apply(result, expect, version)
         self.serve(None)
         return snapshot
 
@@ -219,20 +200,11 @@ class ConditionalRequest:
             response.headers.setdefault("Location", location(self.request.url.path))
         return response
 
-    def _expectation(self, version: int | None) -> Expectation:
-        return write_expectation(
-            self.decision.condition,
-            existed=self.snapshot is not None,
-            options=self.options,
-            version=version,
-        )
-
-    def _settle(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
-        error = write_error(result, expect, self.options, self.request.url.path, version=version)
+    def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
+        error = self.settle(result, expect, version, self.request.url.path)
         if error is not None:
             raise ConditionalHTTPException(error)
         assert result.snapshot is not None
-        self.wrote = True
         self.serve(result.snapshot)
         return result.snapshot
 
