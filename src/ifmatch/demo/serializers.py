@@ -71,6 +71,8 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
             "author",
         ]
         read_only_fields = ["id", "version", "last_modified", "saved_by"]
+        # A document's text is kept exactly as typed, trailing newline included.
+        extra_kwargs = {"text": {"trim_whitespace": False}}
 
     @extend_schema_field(LINKS_SCHEMA)
     def get__links(self, document: Document) -> dict[str, dict[str, str]]:
