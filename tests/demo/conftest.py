@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ifmatch.cli import COMMANDS
@@ -29,3 +30,10 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     argv = demo_argv(port, tmp_path_factory.mktemp("demo-data"))
     with running_server(argv, port, env=subprocess_env()):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    """One HTTP client for the session (creating one per request is slow)."""
+    with httpx.Client(timeout=20) as client:
+        yield client

@@ -75,8 +75,10 @@ def person(browser: Any, demo_url: str) -> Iterator[Any]:
         context.close()
 
 
-def new_document(demo_url: str, title: str, lines: list[str], author: str = "Guido") -> int:
-    response = httpx.post(
+def new_document(
+    http: httpx.Client, demo_url: str, title: str, lines: list[str], author: str = "Guido"
+) -> int:
+    response = http.post(
         f"{demo_url}/api/documents/",
         json={"title": title, "text": "\n".join(lines) + "\n", "author": author},
     )
@@ -113,9 +115,9 @@ LINES = [
 
 
 def test_guido_saves_ada_merges_and_nothing_is_lost(
-    person: Any, demo_url: str, tmp_path: Path
+    http: httpx.Client, person: Any, demo_url: str, tmp_path: Path
 ) -> None:
-    doc = new_document(demo_url, "Talk notes: lost updates", LINES)
+    doc = new_document(http, demo_url, "Talk notes: lost updates", LINES)
     guido, ada = person("Guido", doc), person("Ada", doc)
 
     # Both edit the version they loaded (v1): one line each on their own, one line both.
@@ -157,7 +159,7 @@ def test_guido_saves_ada_merges_and_nothing_is_lost(
     expect_text(ada, "#status", "Saved version 3")
     assert ada.is_hidden("#merge")
 
-    final = httpx.get(f"{demo_url}/api/documents/{doc}/")
+    final = http.get(f"{demo_url}/api/documents/{doc}/")
     assert final.headers["ETag"] == '"v3"'
     text = final.json()["text"]
     for line in (
@@ -168,7 +170,7 @@ def test_guido_saves_ada_merges_and_nothing_is_lost(
     ):
         assert line in text
     assert "<<<<<<<" not in text
-    history = httpx.get(f"{demo_url}/api/documents/{doc}/history/").json()
+    history = http.get(f"{demo_url}/api/documents/{doc}/history/").json()
     assert [(item["version"], item["author"]) for item in history] == [
         (3, "Ada"),
         (2, "Guido"),
@@ -180,8 +182,10 @@ def test_guido_saves_ada_merges_and_nothing_is_lost(
     assert guido.js_errors == [] and ada.js_errors == []
 
 
-def test_changed_by_someone_else_appears_without_reload(person: Any, demo_url: str) -> None:
-    doc = new_document(demo_url, "Shopping list", ["milk", "bread", "eggs"])
+def test_changed_by_someone_else_appears_without_reload(
+    http: httpx.Client, person: Any, demo_url: str
+) -> None:
+    doc = new_document(http, demo_url, "Shopping list", ["milk", "bread", "eggs"])
     guido, ada = person("Guido", doc), person("Ada", doc)
     assert ada.is_hidden("#notice")
     navigations: list[str] = []
