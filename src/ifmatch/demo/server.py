@@ -123,7 +123,7 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
 
     class DemoApplication(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            options = {
+            options: dict[str, Any] = {
                 "bind": [_bind_address(host, port)],
                 "workers": workers,
                 "worker_class": "gthread",
@@ -137,6 +137,10 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
                 "limit_request_field_size": 16384,
                 "when_ready": lambda _arbiter: on_ready(description),
             }
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+
+                # No runtime control socket (a file in the home directory shared by every
+                # gunicorn of this user): the demo is stopped with Ctrl-C.
+                options["control_socket_disable"] = True
             for name, value in options.items():
                 self.cfg.set(name, value)
 
