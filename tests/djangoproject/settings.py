@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,7 +46,9 @@ LOGGING_CONFIG = None
 
 def _database(url: str | None) -> dict[str, object]:
     if not url:
-        path = Path(tempfile.mkdtemp(prefix="ifmatch-django-")) / "db.sqlite3"
+        directory = tempfile.mkdtemp(prefix="ifmatch-django-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = Path(directory) / "db.sqlite3"
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path)}
     parts = urlsplit(url)
     if parts.scheme == "sqlite":

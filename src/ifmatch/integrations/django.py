@@ -22,6 +22,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -30,6 +31,7 @@ from django.db import DatabaseError, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.http import HttpResponseNotModified as DjangoNotModified
 
+from ..core.dates import format_http_date, to_http_precision
 from ..core.decisions import Decision, NotModified, Proceed
 from ..core.errors import ConfigurationError, VersionConflictError
 from ..core.etag import ETag
@@ -49,7 +51,9 @@ __all__ = [
     "problem_response",
     "request_headers",
     "resource_state",
+    "served_last_modified",
     "set_validators",
+    "validator_headers",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -85,6 +89,33 @@ def resource_state(
     )
 
 
+def served_last_modified(moment: datetime) -> datetime:
+    """The Last-Modified to send: never later than now.
+
+    RFC 9110 §8.8.2.1: "An origin server with a clock MUST NOT generate a Last-Modified date
+    that is later than the server's time of message origination (Date). If the last
+    modification time is derived from implementation-specific metadata that evaluates to some
+    time in the future, according to the origin server's clock, then the origin server MUST
+    replace that value with the message origination date." Under sustained writes faster than
+    one per second the stored value runs ahead of the clock (each write is at least one second
+    after the previous one); the date sent is then earlier than the stored one, so an
+    If-Unmodified-Since echoing it fails with 412 until the clock catches up: a refused write,
+    never a lost one.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    return min(to_http_precision(moment), now)
+
+
+def validator_headers(
+    snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
+) -> dict[str, str]:
+    """``ETag`` (and ``Last-Modified``) headers for ``snapshot``."""
+    headers = {"ETag": str(snapshot.etag(variant=variant))}
+    if last_modified and snapshot.last_modified is not None:
+        headers["Last-Modified"] = format_http_date(served_last_modified(snapshot.last_modified))
+    return headers
+
+
 def set_validators(
     response: HttpResponseBase,
     snapshot: Snapshot,
@@ -93,12 +124,10 @@ def set_validators(
     last_modified: bool = True,
 ) -> None:
     """Send the ``ETag`` (and ``Last-Modified``) of ``snapshot`` on ``response``."""
-    state = resource_state(snapshot, variant=variant, last_modified=last_modified)
-    response["ETag"] = str(state.etag)
-    if state.last_modified is not None:
-        from ..core.dates import format_http_date
-
-        response["Last-Modified"] = format_http_date(state.last_modified)
+    for name, value in validator_headers(
+        snapshot, variant=variant, last_modified=last_modified
+    ).items():
+        response[name] = value
 
 
 def problem_response(
@@ -130,6 +159,15 @@ def decision_problem(decision: Decision, request: HttpRequest | None = None) -> 
     )
 
 
+def not_modified_headers(decision: NotModified) -> list[tuple[str, str]]:
+    """The validators of a 304, with Last-Modified never later than now."""
+    headers = [(name, value) for name, value in decision.headers if name != "Last-Modified"]
+    if decision.last_modified is not None:
+        served = served_last_modified(decision.last_modified)
+        headers.append(("Last-Modified", format_http_date(served)))
+    return headers
+
+
 def decision_response(
     decision: Decision, request: HttpRequest, *, cache_headers: Iterable[tuple[str, str]] = ()
 ) -> HttpResponseBase:
@@ -137,7 +175,7 @@ def decision_response(
     if isinstance(decision, NotModified):
         # RFC 9110 §15.4.5: a 304 carries the validators a 200 would have carried.
         response: HttpResponseBase = DjangoNotModified()
-        for name, value in (*decision.headers, *cache_headers):
+        for name, value in (*not_modified_headers(decision), *cache_headers):
             response[name] = value
         return response
     if isinstance(decision, Proceed):
@@ -301,6 +339,16 @@ def _write(
     try:
         with transaction.atomic(using=using):
             response = view(request, *args, **kwargs)
+            if (
+                obj is not None
+                and response.status_code // 100 == 2
+                and pending_expectation(obj) is not None
+            ):
+                # Raised inside the transaction, so whatever the view wrote is rolled back.
+                raise ConfigurationError(
+                    "the view answered 2xx without obj.save() / obj.delete(): "
+                    "the write was not guarded"
+                )
     except WriteLost as lost:
         body, etag = lost_problem(lost.reread(), request, variant=variant)
         return problem_response(body, etag=etag)
@@ -311,10 +359,6 @@ def _write(
     written = state.instance
     if response.status_code // 100 != 2:
         return response
-    if obj is not None and pending_expectation(obj) is not None:
-        raise ConfigurationError(
-            "the view answered 2xx without obj.save() / obj.delete(): the write was not guarded"
-        )
     if written is not None and request.method != "DELETE":
         set_validators(response, snapshot_of(written), variant=variant, last_modified=send_lm)
         if obj is None and response.status_code == 201 and "Location" not in response:

@@ -81,7 +81,7 @@ class NotModified(exceptions.APIException):
     status_code = status.HTTP_304_NOT_MODIFIED
     default_code = "not-modified"
 
-    def __init__(self, headers: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
         super().__init__(detail="")
         self.validator_headers = headers
 

@@ -50,7 +50,16 @@ from ...stores.django import (
     snapshot_of,
     version_fields,
 )
-from ..django import SAFE_METHODS, decision_problem, lost_problem, request_headers, resource_state
+from ..django import (
+    SAFE_METHODS,
+    decision_problem,
+    lost_problem,
+    not_modified_headers,
+    request_headers,
+    resource_state,
+    served_last_modified,
+    validator_headers,
+)
 from . import exceptions
 from .settings import DEFAULTS, ifmatch_settings
 
@@ -218,7 +227,7 @@ class ConditionalMixin:
         if isinstance(decision, Proceed):
             return
         if isinstance(decision, NotModified):
-            raise exceptions.NotModified(decision.headers)
+            raise exceptions.NotModified(not_modified_headers(decision))
         body = decision_problem(decision, self.request)
         etag: ETag | None = getattr(decision, "current_etag", None)
         if decision.status == 412:
@@ -256,6 +265,13 @@ class ConditionalMixin:
         try:
             with transaction.atomic(using=using):
                 write()
+                if pending_expectation(instance) is not None:
+                    # Inside the transaction, so the unguarded write is rolled back.
+                    expect_on(instance, None)
+                    raise ConfigurationError(
+                        f"{type(self).__name__} wrote without {type(instance).__name__}"
+                        ".save()/delete(): the write was not guarded"
+                    )
         except WriteLost as lost:
             # Outside the failed transaction: the 412 carries the committed state.
             raise self._lost_exception(lost.reread(), instance) from lost
@@ -264,12 +280,6 @@ class ConditionalMixin:
                 raise
             probe = WriteLost(CASResult(Outcome.LOST), model=type(instance), key=instance.pk)
             raise self._lost_exception(probe.reread(), instance) from error
-        if pending_expectation(instance) is not None:
-            expect_on(instance, None)
-            raise ConfigurationError(
-                f"{type(self).__name__} wrote without {type(instance).__name__}.save()/delete(): "
-                "the write was not guarded (use ConditionalSaveMixin's save)"
-            )
 
     def perform_update(self, serializer: Any) -> None:
         parent: Any = super()
@@ -309,12 +319,13 @@ class ConditionalMixin:
         return f"{path}{value}/" if path.endswith("/") else f"{path}/{value}"
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if (request.method or "").upper() == "PUT" and self.ifmatch_allow_put_create:
-            try:
-                self.get_object()
-            except Http404:
-                return self._put_create(request)
-        return super().update(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        try:
+            return super().update(request, *args, **kwargs)  # type: ignore[misc, no-any-return]
+        except Http404:
+            creating = (request.method or "").upper() == "PUT" and self.ifmatch_allow_put_create
+            if not creating or getattr(self, "_ifmatch_instance", None) is not None:
+                raise
+            return self._put_create(request)
 
     def _put_create(self, request: Request) -> Response:
         self._check(None, "PUT")
@@ -350,7 +361,7 @@ class ConditionalMixin:
         response: Response = super().list(request, *args, **kwargs)  # type: ignore[misc]
         response["ETag"] = str(etag)
         if last_modified is not None and self.get_ifmatch_setting("SEND_LAST_MODIFIED"):
-            response["Last-Modified"] = format_http_date(last_modified)
+            response["Last-Modified"] = format_http_date(served_last_modified(last_modified))
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
@@ -378,11 +389,7 @@ class ConditionalMixin:
 
     def _validator_headers(self, snapshot: Snapshot) -> dict[str, str]:
         send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
-        state = resource_state(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
-        headers = {"ETag": str(state.etag)}
-        if state.last_modified is not None:
-            headers["Last-Modified"] = format_http_date(state.last_modified)
-        return headers
+        return validator_headers(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
 
     def finalize_response(
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from ...stores.django import snapshot_of
 from .settings import ifmatch_settings
 
-__all__ = ["ETagField", "ETagSerializerMixin"]
+__all__ = ["ETagField", "ETagSerializerMixin", "HalLinksField"]
 
 
 class ETagField(serializers.Field[Any, Any, Any, Any]):
@@ -52,3 +52,39 @@ class ETagSerializerMixin:
         name = getattr(meta, "etag_field_name", None) or ifmatch_settings.ETAG_FIELD_NAME
         fields.setdefault(name, ETagField())
         return fields
+
+
+class HalLinksField(serializers.Field[Any, Any, Any, Any]):
+    """A read-only HAL ``_links`` member: ``{"self": {"href": <item URL>}}``.
+
+    Args:
+        view_name: the URL name of the item route (``"document-detail"`` for a router).
+        lookup_field: the instance attribute put in the URL (default ``pk``).
+        lookup_url_kwarg: the URL keyword argument (default: ``lookup_field``).
+    """
+
+    def __init__(
+        self,
+        *,
+        view_name: str,
+        lookup_field: str = "pk",
+        lookup_url_kwarg: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("source", "*")
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+        self.view_name = view_name
+        self.lookup_field = lookup_field
+        self.lookup_url_kwarg = lookup_url_kwarg or lookup_field
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        from django.urls import reverse
+
+        href = reverse(
+            self.view_name, kwargs={self.lookup_url_kwarg: getattr(value, self.lookup_field)}
+        )
+        request = self.context.get("request")
+        if request is not None:
+            href = request.build_absolute_uri(href)
+        return {"self": {"href": href}}
