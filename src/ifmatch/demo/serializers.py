@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ifmatch.core import version_etag
-from ifmatch.integrations.drf.serializers import ETagField
+from ifmatch.integrations.drf.serializers import ETagField, HalLinksField
 
 from .models import Document, Revision
 
@@ -42,12 +42,26 @@ class SchemaETagField(ETagField):
     """``ETagField`` documented as a read-only string in the OpenAPI schema."""
 
 
+@extend_schema_field(LINKS_SCHEMA)
+class DocumentLinksField(HalLinksField):
+    """HAL ``_links``: the item's ``self`` URL and its ``history``."""
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        links = super().to_representation(value)
+        href = reverse("document-history", kwargs={"pk": value.pk})
+        request = self.context.get("request")
+        if request is not None:
+            href = request.build_absolute_uri(href)
+        links["history"] = {"href": href}
+        return links
+
+
 class DocumentSerializer(serializers.ModelSerializer[Document]):
     """A document with its validators; saving it records a :class:`Revision`."""
 
     etag = SchemaETagField(quoted=True, help_text='The ETag header value, e.g. "v3".')
     _etag = SchemaETagField(quoted=False, help_text="The bare entity-tag token, e.g. v3.")
-    _links = serializers.SerializerMethodField()
+    _links = DocumentLinksField(view_name="document-detail")
     author = serializers.CharField(
         write_only=True,
         required=False,
@@ -73,18 +87,6 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
         read_only_fields = ["id", "version", "last_modified", "saved_by"]
         # A document's text is kept exactly as typed, trailing newline included.
         extra_kwargs = {"text": {"trim_whitespace": False}}
-
-    @extend_schema_field(LINKS_SCHEMA)
-    def get__links(self, document: Document) -> dict[str, dict[str, str]]:
-        """HAL links: ``self`` and the document's ``history``."""
-        links = {
-            "self": reverse("document-detail", kwargs={"pk": document.pk}),
-            "history": reverse("document-history", kwargs={"pk": document.pk}),
-        }
-        request = self.context.get("request")
-        if request is not None:
-            links = {name: request.build_absolute_uri(path) for name, path in links.items()}
-        return {name: {"href": href} for name, href in links.items()}
 
     def create(self, validated_data: dict[str, Any]) -> Document:
         validated_data["saved_by"] = author_of(self, validated_data)
