@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -77,14 +78,13 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
             "title",
             "text",
             "version",
-            "last_modified",
             "saved_by",
             "etag",
             "_etag",
             "_links",
             "author",
         ]
-        read_only_fields = ["id", "version", "last_modified", "saved_by"]
+        read_only_fields = ["id", "version", "saved_by"]
         # A document's text is kept exactly as typed, trailing newline included.
         extra_kwargs = {"text": {"trim_whitespace": False}}
 
@@ -110,7 +110,7 @@ def _record(document: Document) -> None:
         author=document.saved_by,
         title=document.title,
         text=document.text,
-        saved_at=document.last_modified,
+        saved_at=timezone.now(),
     )
 
 

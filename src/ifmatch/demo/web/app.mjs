@@ -241,6 +241,7 @@ async function poll() {
         state.remote = { ...result.body, etag: result.etag };
         announceRemoteChange();
         loadHistory();
+        loadList();
       } else if (result.status === 404) {
         notice("Deleted by someone else", "This document no longer exists on the server.");
       }
@@ -320,6 +321,7 @@ function startMerge(theirs, etag, mine) {
   $("editor").hidden = true;
   $("merge").hidden = false;
   loadHistory();
+  loadList();
 }
 
 function renderPane(id, text, base) {
