@@ -109,7 +109,7 @@ function el(tag, attributes = {}, text) {
 
 async function loadList() {
   const result = await api("GET", "/api/documents/", { ifNoneMatch: state.listEtag });
-  if (result.status === 304 || result.status !== 200) return;
+  if (result.status !== 200) return; // 304: the list has not changed
   state.listEtag = result.etag;
   $("documents").replaceChildren(
     ...result.body.map((item) => {
@@ -119,7 +119,9 @@ async function loadList() {
       return li;
     }),
   );
-  if (!state.doc && result.body.length) openDocument(result.body[0]._links.self.href);
+  if (state.doc) return;
+  if (result.body.length) openDocument(result.body[0]._links.self.href);
+  else $("doc-state").textContent = "No documents yet: create one.";
 }
 
 async function openDocument(url) {
@@ -151,6 +153,7 @@ function showDocument(body, etag) {
 
 function renderDocState() {
   const doc = state.doc;
+  if (!doc) return;
   $("doc-state").textContent =
     `Editing version ${doc.version}` + (doc.savedBy ? ` (saved by ${doc.savedBy})` : "") +
     ` · ETag ${doc.etag}`;
@@ -200,7 +203,7 @@ async function save(title, text) {
       loadList();
     } else if (result.status === 412) {
       say("");
-      startMerge(result.body.current, result.etag, { title, text });
+      await refused(result, { title, text });
     } else if (result.status === 404) {
       notice("Deleted by someone else", "This document no longer exists on the server.");
     } else {
@@ -209,6 +212,18 @@ async function save(title, text) {
   } finally {
     state.busy = false;
   }
+}
+
+/** A 412: merge with the current version, from the problem body (or read afresh). */
+async function refused(result, mine) {
+  let current = result.body?.current;
+  let etag = result.etag;
+  if (!current) {
+    const fresh = await api("GET", state.doc.url);
+    if (fresh.status !== 200) return say(`Could not read the current version: ${fresh.status}`, "error");
+    [current, etag] = [fresh.body, fresh.etag];
+  }
+  startMerge(current, etag, mine);
 }
 
 async function remove() {
