@@ -151,6 +151,7 @@ def test_openapi_schema_documents_the_preconditions(http: httpx.Client, demo_url
     item = schema["paths"]["/api/documents/{id}/"]
     put_parameters = {p["name"]: p for p in item["put"]["parameters"] if p["in"] == "header"}
     assert put_parameters["If-Match"]["required"] is True
+    assert "X-User" in put_parameters
     assert {"200", "412", "428"} <= item["put"]["responses"].keys()
     assert "304" in item["get"]["responses"]
     assert PROBLEM_MEDIA_TYPE in item["put"]["responses"]["412"]["content"]

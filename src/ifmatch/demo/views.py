@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics
 
 from ifmatch.integrations.drf.generics import (
@@ -19,11 +21,24 @@ from ifmatch.integrations.drf.generics import (
 )
 
 from .models import Document, Revision
-from .serializers import DocumentSerializer, RevisionSerializer
+from .serializers import AUTHOR_HEADER, DocumentSerializer, RevisionSerializer
 
 __all__ = ["DocumentDetail", "DocumentHistory", "DocumentList"]
 
 
+_author = extend_schema(
+    parameters=[
+        OpenApiParameter(
+            AUTHOR_HEADER,
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            description="Who saves (the history's author), unless the body names an author.",
+        )
+    ]
+)
+
+
+@extend_schema_view(post=_author)
 class DocumentList(ConditionalListCreateAPIView):
     """``GET`` lists the documents (with a collection ``ETag``); ``POST`` creates one (201,
     ``Location``, ``ETag``)."""
@@ -32,6 +47,7 @@ class DocumentList(ConditionalListCreateAPIView):
     serializer_class = DocumentSerializer
 
 
+@extend_schema_view(put=_author, patch=_author)
 class DocumentDetail(ConditionalRetrieveUpdateDestroyAPIView):
     """One document: ``GET``/``HEAD`` (304), ``PUT``/``PATCH``/``DELETE`` with ``If-Match``
     (412, 428). A ``PUT`` to a new id with ``If-None-Match: *`` creates it."""
