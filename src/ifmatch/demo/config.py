@@ -1,4 +1,4 @@
-"""The demo's Django settings, built in code: no settings module, no environment variables.
+"""The demo's Django settings, built in code: no settings module, no DJANGO_SETTINGS_MODULE.
 
 :func:`configure` turns a database URL and a data directory into ``django.conf.settings``. The
 default database is a SQLite file in a per-user data directory, so the demo keeps its documents

@@ -169,6 +169,10 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: the page's polling would flood the terminal."""
@@ -198,8 +202,9 @@ def serve_threaded(
 
     Used where gunicorn cannot run. Stops on Ctrl-C, ``SIGTERM``, or when ``stop`` is set.
     """
+    server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
     server = make_server(
-        host, port, _wsgi_application(), server_class=_ThreadingServer, handler_class=_QuietHandler
+        host, port, _wsgi_application(), server_class=server_class, handler_class=_QuietHandler
     )
     stopping = threading.Thread(target=server.shutdown, daemon=True)
     if stop is not None:
