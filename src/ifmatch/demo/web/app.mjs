@@ -420,7 +420,12 @@ async function start() {
     event.preventDefault();
     save($("title").value, $("text").value);
   });
-  for (const id of ["title", "text"]) $(id).addEventListener("input", () => renderDocState());
+  for (const id of ["title", "text"]) {
+    $(id).addEventListener("input", () => {
+      renderDocState();
+      if (state.remote) announceRemoteChange(); // the offer depends on unsaved edits
+    });
+  }
   $("delete").addEventListener("click", remove);
   $("new-document").addEventListener("click", create);
   $("documents").addEventListener("click", (event) => {
