@@ -104,16 +104,24 @@ def _admin_execute(db: Database, statement: str) -> None:
         import psycopg
 
         with psycopg.connect(
-            host=db.host, port=db.port, user=db.user, password=db.password or None,
-            dbname=db.name, autocommit=True,
+            host=db.host,
+            port=db.port,
+            user=db.user,
+            password=db.password or None,
+            dbname=db.name,
+            autocommit=True,
         ) as conn:
             conn.execute(statement)  # type: ignore[arg-type]
     else:
         import pymysql
 
         conn = pymysql.connect(
-            host=db.host, port=db.port, user=db.user, password=db.password,
-            database=db.name, autocommit=True,
+            host=db.host,
+            port=db.port,
+            user=db.user,
+            password=db.password,
+            database=db.name,
+            autocommit=True,
         )
         try:
             with conn.cursor() as cursor:

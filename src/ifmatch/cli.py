@@ -30,7 +30,10 @@ from .core import (
 __all__ = ["main"]
 
 #: name -> (module path, one-line help). Modules provide add_arguments(parser) and run(args).
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("ifmatch.check.command", "audit an HTTP API for lost-update safety"),
+    "demo": ("ifmatch.demo.command", "run the Guido & Ada demo"),
+}
 
 
 def _add_explain(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -28,10 +28,10 @@ def _text(value: str | bytes) -> str:
 
 def join_header_lines(headers: HeadersInput) -> dict[str, str]:
     """Return the precondition headers, lower-cased, repeated lines joined with ``", "``."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
     joined: dict[str, str] = {}
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     for raw_name, raw_value in pairs:
-        name = _text(raw_name).lower()
+        name = raw_name.lower() if isinstance(raw_name, str) else raw_name.decode("latin-1").lower()
         if name in _WANTED:
             value = _text(raw_value)
             joined[name] = f"{joined[name]}, {value}" if name in joined else value
@@ -66,6 +66,8 @@ class Preconditions:
             InvalidPreconditionHeader: If-Match or If-None-Match is malformed.
         """
         found = join_header_lines(headers)
+        if not found:
+            return NO_PRECONDITIONS
         if_match = found.get("if-match")
         if_none_match = found.get("if-none-match")
         ims = found.get("if-modified-since")
@@ -84,3 +86,6 @@ class Preconditions:
             if_modified_since=None if ims is None else parse_http_date(ims, now=now),
             if_unmodified_since=None if ius is None else parse_http_date(ius, now=now),
         )
+
+
+NO_PRECONDITIONS = Preconditions()

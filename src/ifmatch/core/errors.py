@@ -7,7 +7,9 @@ of h11's ``error_status_hint``::
     ├── InvalidPreconditionHeader     a malformed precondition header: 400
     ├── PreconditionFailedError       the atomic write lost (stale If-Match): 412
     ├── VersionConflictError          a body-carried version did not match: 409
-    └── ConfigurationError            a setup that cannot be made safe: raised at start-up
+    ├── ConfigurationError            a setup that cannot be made safe: raised at start-up
+    └── StoreError                    ifmatch.stores: a store failed at run time
+        └── StoreUnavailable          the database went away mid-write: 503
 """
 
 from __future__ import annotations

@@ -55,6 +55,14 @@ class ETag:
     def __str__(self) -> str:
         return f'W/"{self.opaque}"' if self.weak else f'"{self.opaque}"'
 
+    @classmethod
+    def _parsed(cls, opaque: str, weak: bool) -> ETag:
+        # The parser has already matched the grammar: skip re-validation on the hot path.
+        tag = object.__new__(cls)
+        object.__setattr__(tag, "opaque", opaque)
+        object.__setattr__(tag, "weak", weak)
+        return tag
+
     def as_weak(self) -> ETag:
         """Return the same tag marked weak."""
         return ETag(self.opaque, weak=True)
@@ -138,6 +146,10 @@ def parse_etag_list(
     stripped = value.strip(" \t")
     if stripped == "*":
         return ANY
+    well_formed = _well_formed(value, max_tags)
+    if well_formed is not None:
+        return well_formed
+    # The careful pass: bare tokens, and finding what exactly is wrong.
     tags: list[ETag] = []
     pos, end = 0, len(value)
     while True:
@@ -155,6 +167,26 @@ def parse_etag_list(
             )
 
 
+def _well_formed(value: str, max_tags: int) -> tuple[ETag, ...] | None:
+    # Fast path for the usual shape, quoted tags separated by commas: the tags are found by one
+    # C-level scan and only the gaps between them are checked. Anything else returns None and
+    # goes through the careful character-by-character pass.
+    single = ENTITY_TAG.fullmatch(value)
+    if single is not None:
+        return (ETag._parsed(single.group(2), single.group(1) is not None),)
+    tags: list[ETag] = []
+    position = 0
+    for match in ENTITY_TAG.finditer(value):
+        gap = value[position : match.start()]
+        if gap.strip(" \t,") or (tags and "," not in gap):
+            return None
+        tags.append(ETag._parsed(match.group(2), match.group(1) is not None))
+        position = match.end()
+    if not tags or len(tags) > max_tags or value[position:].strip(" \t,"):
+        return None
+    return tuple(tags)
+
+
 def _skip_separators(value: str, pos: int) -> int:
     # RFC 9110 §5.6.1.2: "a recipient MUST parse and ignore a reasonable number of empty list
     # elements". Whitespace and commas between members are skipped in one linear pass.
@@ -167,7 +199,7 @@ def _skip_separators(value: str, pos: int) -> int:
 def _read_member(value: str, pos: int, header: HeaderName) -> tuple[ETag, int]:
     match = ENTITY_TAG.match(value, pos)
     if match is not None:
-        return ETag(match.group(2), weak=match.group(1) is not None), match.end()
+        return ETag._parsed(match.group(2), match.group(1) is not None), match.end()
     char = value[pos]
     if char == "*":
         raise InvalidPreconditionHeader(header, "'*' cannot be combined with entity-tags")
@@ -183,7 +215,7 @@ def _read_member(value: str, pos: int, header: HeaderName) -> tuple[ETag, int]:
     token = BARE_TOKEN.match(value, pos)
     if token is None:
         raise InvalidPreconditionHeader(header, f"invalid character {char!r} at position {pos}")
-    return ETag(token.group()), token.end()
+    return ETag._parsed(token.group(), False), token.end()
 
 
 def format_etag_list(tags: ETagList | Iterable[ETag]) -> str:

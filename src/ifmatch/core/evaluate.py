@@ -41,6 +41,8 @@ __all__ = ["ResourceState", "evaluate", "evaluate_preconditions"]
 IGNORING_METHODS = frozenset({"CONNECT", "OPTIONS", "TRACE"})
 # The methods whose false If-None-Match / If-Modified-Since means 304 rather than 412.
 CACHEABLE_READS = frozenset({"GET", "HEAD"})
+PROCEED = Proceed()
+PROCEED_WITH_WARNING = Proceed(warnings=("precondition-required",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +87,14 @@ def evaluate(
     """
     method = method.upper()
     if method in IGNORING_METHODS:
-        return Proceed()
+        return PROCEED
     try:
         preconditions = Preconditions.from_headers(
             headers, max_tags=policy.max_tags, max_length=policy.max_header_length, now=now
         )
     except InvalidPreconditionHeader as error:
         return BadPrecondition(error.header, error.reason)
-    return evaluate_preconditions(method, preconditions, resource, policy)
+    return _evaluate(method, preconditions, resource, policy)
 
 
 def evaluate_preconditions(
@@ -104,9 +106,18 @@ def evaluate_preconditions(
     """Like :func:`evaluate`, for preconditions the caller has already parsed."""
     method = method.upper()
     if method in IGNORING_METHODS:
-        return Proceed()
+        return PROCEED
+    return _evaluate(method, preconditions, resource, policy)
+
+
+def _evaluate(
+    method: str, preconditions: Preconditions, resource: ResourceState, policy: Policy
+) -> Decision:
     last_modified = (
-        None if resource.last_modified is None else to_http_precision(resource.last_modified)
+        None
+        if resource.last_modified is None
+        or (preconditions.if_modified_since is None and preconditions.if_unmodified_since is None)
+        else to_http_precision(resource.last_modified)
     )
     warnings: tuple[str, ...] = ()
     if method in policy.require_precondition and not _is_conditional(
@@ -157,7 +168,7 @@ def evaluate_preconditions(
     if if_none_match is not None:
         if not _if_none_match_passes(if_none_match, resource):
             if method in CACHEABLE_READS:
-                return NotModified(resource.etag, last_modified)
+                return _not_modified(resource)
             return _if_none_match_failed(if_none_match, resource)
     # Step 4: "When the method is GET or HEAD, If-None-Match is not present, and
     # If-Modified-Since is present, evaluate the If-Modified-Since precondition: if true,
@@ -169,11 +180,13 @@ def evaluate_preconditions(
         and last_modified is not None
         and last_modified <= preconditions.if_modified_since
     ):
-        return NotModified(resource.etag, last_modified)
+        return _not_modified(resource)
 
     # Step 5 (If-Range) concerns range requests, which ifmatch leaves to the framework.
     # Step 6: "Otherwise, perform the requested method and respond according to its success
     # or failure." The store re-checks the condition in the write itself.
+    if if_match is None and if_none_match is None and ius is None:
+        return PROCEED_WITH_WARNING if warnings else PROCEED
     return Proceed(
         WriteCondition(
             if_match=_effective_if_match(if_match, resource, policy),
@@ -181,6 +194,13 @@ def evaluate_preconditions(
             if_unmodified_since=ius,
         ),
         warnings,
+    )
+
+
+def _not_modified(resource: ResourceState) -> NotModified:
+    last_modified = resource.last_modified
+    return NotModified(
+        resource.etag, None if last_modified is None else to_http_precision(last_modified)
     )
 
 
@@ -228,8 +248,11 @@ def _check_if_match(
     # tags match the entity-tag of the selected representation."
     current = resource.etag
     if current is not None and resource.exists:
-        if any(_accepts(tag, current, policy) for tag in if_match):
-            return None
+        for tag in if_match:
+            if tag.opaque == current.opaque and (
+                (not tag.weak and not current.weak) or _accepts(tag, current, policy)
+            ):
+                return None
         if any(tag.weak and weak_match(tag, current) for tag in if_match):
             return PreconditionFailed(
                 "If-Match",
@@ -257,6 +280,8 @@ def _effective_if_match(
 ) -> ETagList | None:
     # Reduce the list to the tags that can match, so the store checks exactly what passed here.
     if if_match is None or isinstance(if_match, Star):
+        return if_match
+    if not any(tag.weak for tag in if_match):
         return if_match
     current = resource.etag
     if current is None:

@@ -6,7 +6,10 @@ Backends are imported by module path so that importing this package loads no dri
 """
 
 from .base import (
+    AsyncBulkVersionStore,
     AsyncVersionStore,
+    BulkItem,
+    BulkVersionStore,
     CASResult,
     Expectation,
     Outcome,
@@ -14,13 +17,20 @@ from .base import (
     VersionStore,
     next_last_modified,
 )
+from .errors import ConfigurationError, StoreError, StoreUnavailable
 
 __all__ = [
+    "AsyncBulkVersionStore",
     "AsyncVersionStore",
+    "BulkItem",
+    "BulkVersionStore",
     "CASResult",
+    "ConfigurationError",
     "Expectation",
     "Outcome",
     "Snapshot",
+    "StoreError",
+    "StoreUnavailable",
     "VersionStore",
     "next_last_modified",
 ]

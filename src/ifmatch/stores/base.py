@@ -12,12 +12,14 @@ Outcomes::
     LOST       the resource exists but the expectation was false; ``snapshot`` is its current
                state, read after the failed write (outside its snapshot), for the 412 body
     NOT_FOUND  there is no such resource (and the write was not a create)
+    ABORTED    (bulk, all-or-nothing only) this item's expectation held, but another item's
+               did not, so nothing was applied; ``snapshot`` is its current, unchanged state
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -28,7 +30,10 @@ from ..core.etag import ETag, Star
 from ..core.tags import version_etag, version_from_etag
 
 __all__ = [
+    "AsyncBulkVersionStore",
     "AsyncVersionStore",
+    "BulkItem",
+    "BulkVersionStore",
     "CASResult",
     "Expectation",
     "Outcome",
@@ -38,12 +43,17 @@ __all__ = [
 ]
 
 KeyT = TypeVar("KeyT", contravariant=True)
+K = TypeVar("K")
+
+BulkItem = tuple[K, "Expectation", Mapping[str, Any]]
+"""One item of a guarded bulk write: ``(key, expectation, values)``."""
 
 
 class Outcome(enum.Enum):
     WON = "won"
     LOST = "lost"
     NOT_FOUND = "not-found"
+    ABORTED = "aborted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,26 @@ class Snapshot:
     def etag(self, *, variant: str | None = None) -> ETag:
         """The strong entity-tag for this version (see ``ifmatch.core.version_etag``)."""
         return version_etag(self.version, variant=variant)
+
+    def last_modified_for(self, date: datetime) -> datetime | None:
+        """The Last-Modified to send in a response whose Date is ``date``, or ``None``.
+
+        Stores move Last-Modified one second past the previous value when a resource changes
+        twice within a second, so under sustained fast writes it can run ahead of the clock.
+        RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
+        date that is later than the server's time of message origination (Date)." Such a value
+        is omitted, not clamped: a clamped date would name an instant the resource did not
+        have, and the ETag is still sent.
+
+        Args:
+            date: the response's Date (aware).
+
+        Returns:
+            ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
+        """
+        if self.last_modified is None or self.last_modified > to_http_precision(date):
+            return None
+        return self.last_modified
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,3 +207,25 @@ class AsyncVersionStore(Protocol[KeyT]):
     ) -> CASResult: ...
 
     async def compare_and_delete(self, key: KeyT, expect: Expectation) -> CASResult: ...
+
+
+class BulkVersionStore(VersionStore[KeyT], Protocol[KeyT]):
+    """A synchronous store that also applies guarded bulk writes."""
+
+    def compare_and_set_many(
+        self, items: Iterable[BulkItem[KeyT]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """Apply each item as :meth:`VersionStore.compare_and_set` would, in one call.
+
+        Returns one result per item, in order. A lost or missing item does not stop the others,
+        unless ``all_or_nothing``: then, if any item is not WON, nothing is applied and the items
+        whose expectation held are reported ``ABORTED``.
+        """
+
+
+class AsyncBulkVersionStore(AsyncVersionStore[KeyT], Protocol[KeyT]):
+    """An asynchronous store that also applies guarded bulk writes."""
+
+    async def compare_and_set_many(
+        self, items: Iterable[BulkItem[KeyT]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]: ...

@@ -1,0 +1,246 @@
+"""The read-only probes: validators on GET, conditional GET, HEAD, stability.
+
+None of them changes the resource. Each is a generator (see ``ifmatch.check.messages``) that
+returns a :class:`~ifmatch.check.context.Finding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .context import Context, Finding, State, read_state
+from .messages import Flow, Request, Response, exchange
+from .model import Status
+
+__all__ = ["READ_PROBES", "Probe"]
+
+#: RFC 9110 §15.4.5: "The server generating a 304 response MUST generate any of the following
+#: header fields that would have been sent in a 200 (OK) response to the same request".
+HEADERS_304_MUST_KEEP = ("Content-Location", "Date", "ETag", "Vary", "Cache-Control", "Expires")
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One question the checker asks, with the section of the RFC that answers it."""
+
+    id: str
+    title: str
+    rfc: str
+    run: Callable[[Context], Flow[Finding]]
+    writes: bool = False
+
+
+def validator(ctx: Context) -> Flow[Finding]:
+    """Does GET return an ETag or a Last-Modified?"""
+    yield from ()
+    state = ctx.initial
+    shown = ctx.evidence(Request("GET"), state.response)
+    if state.etag_raw is not None:
+        extra = " and Last-Modified" if state.last_modified_raw else ""
+        return Finding(Status.PASS, f"GET returns ETag {state.etag_raw}{extra}.", (shown,))
+    if state.last_modified is not None:
+        return Finding(
+            Status.WARN,
+            "GET returns Last-Modified but no ETag: writes can only be guarded with "
+            "If-Unmodified-Since, to the second. Send a strong ETag derived from a version.",
+            (shown,),
+        )
+    return Finding(
+        Status.FAIL,
+        "GET returns neither ETag nor a valid Last-Modified: a client has no validator to make "
+        "its write conditional on, so concurrent edits silently overwrite each other.",
+        (shown,),
+    )
+
+
+def etag_syntax(ctx: Context) -> Flow[Finding]:
+    """Is the ETag one valid, quoted, strong entity-tag?"""
+    yield from ()
+    state = ctx.initial
+    shown = (ctx.evidence(Request("GET"), state.response),)
+    if state.etag_raw is None:
+        return Finding(Status.SKIP, "GET returns no ETag.")
+    if state.etag_problem is not None or state.etag is None:
+        return Finding(
+            Status.FAIL,
+            f"ETag {state.etag_raw} is not a valid entity-tag: {state.etag_problem}. The grammar "
+            "is [ W/ ] DQUOTE *etagc DQUOTE; strict clients and proxies drop or mangle it.",
+            shown,
+        )
+    if state.etag.weak:
+        return Finding(
+            Status.WARN,
+            f"ETag {state.etag_raw} is weak. If-Match uses the strong comparison, so a weak tag "
+            "can never satisfy it: conditional writes need a strong tag.",
+            shown,
+        )
+    return Finding(Status.PASS, f"{state.etag_raw} is a strong, quoted entity-tag.", shown)
+
+
+def stable(ctx: Context) -> Flow[Finding]:
+    """Do repeated GETs, each on a new connection, return the same validators?"""
+    state = ctx.initial
+    if state.etag_raw is None and state.last_modified_raw is None:
+        return Finding(Status.SKIP, "GET returns no validator.")
+    evidence = []
+    for _ in range(ctx.options.stable_reads):
+        # A new connection each time, so a load balancer may pick another server process.
+        request, again = yield from read_state((("Connection", "close"),))
+        if (again.etag_raw, again.last_modified_raw) != (state.etag_raw, state.last_modified_raw):
+            evidence.append(ctx.evidence(request, again.response))
+            return Finding(
+                Status.FAIL,
+                f"The validators changed between identical GETs ({state.etag_raw} then "
+                f"{again.etag_raw}) with nobody writing: an If-Match built from one read rarely "
+                "matches the next, or the tag depends on which server process answers.",
+                (ctx.evidence(Request("GET"), state.response), *evidence),
+            )
+    return Finding(
+        Status.PASS,
+        f"{ctx.options.stable_reads + 1} GETs on separate connections returned the same "
+        "validators.",
+    )
+
+
+def head(ctx: Context) -> Flow[Finding]:
+    """Does HEAD return the validators GET returns?"""
+    # §9.3.2: "The server SHOULD send the same header fields in response to a HEAD request as
+    # it would have sent if the request method had been GET. However, a server MAY omit
+    # header fields for which a value is determined only while generating the content."
+    state = ctx.initial
+    request = Request("HEAD")
+    response = yield from exchange(request)
+    shown = (ctx.evidence(Request("GET"), state.response), ctx.evidence(request, response))
+    if response.status in (405, 501):
+        return Finding(Status.WARN, f"HEAD is not supported ({response.status}).", shown)
+    if response.status != state.response.status:
+        return Finding(
+            Status.FAIL,
+            f"HEAD answered {response.status} where GET answered {state.response.status}.",
+            shown,
+        )
+    head_state = State.of(response)
+    for name, got, want in (
+        ("ETag", head_state.etag_raw, state.etag_raw),
+        ("Last-Modified", head_state.last_modified_raw, state.last_modified_raw),
+    ):
+        if want is not None and got is None:
+            return Finding(
+                Status.WARN,
+                f"HEAD omits the {name} GET sends (allowed only for fields computed while "
+                "generating the content).",
+                shown,
+            )
+        if got != want:
+            return Finding(Status.FAIL, f"HEAD sends {name} {got} but GET sends {want}.", shown)
+    return Finding(Status.PASS, "HEAD returns the same status and validators as GET.", shown)
+
+
+def _missing_from_304(ok: Response, not_modified: Response) -> list[str]:
+    return [
+        name
+        for name in HEADERS_304_MUST_KEEP
+        if ok.header(name) is not None and not_modified.header(name) is None
+    ]
+
+
+def _conditional_get(
+    ctx: Context, header: str, value: str, what: str
+) -> Flow[tuple[Finding, bool]]:
+    """GET with one validator that matches the current representation; expect 304."""
+    state = ctx.initial
+    request = Request("GET", ((header, value),))
+    response = yield from exchange(request)
+    shown = (ctx.evidence(request, response),)
+    if response.status == 304:
+        missing = _missing_from_304(state.response, response)
+        if missing:
+            return Finding(
+                Status.FAIL,
+                f"The 304 lacks {', '.join(missing)}, which the 200 carries; a 304 must "
+                "carry them so caches and clients keep the right validator.",
+                shown,
+            ), True
+        return Finding(Status.PASS, f"{what} gives 304 with the validators.", shown), True
+    if response.status == 412:
+        return Finding(
+            Status.FAIL,
+            f"{what} gives 412; a GET whose condition is false must get 304 Not Modified.",
+            shown,
+        ), False
+    if response.is_success:
+        return Finding(
+            Status.WARN,
+            f"{what} is ignored ({response.status}): every revalidation transfers the whole "
+            "representation.",
+            shown,
+        ), False
+    return Finding(Status.ERROR, f"{what} gives {response.status}.", shown), False
+
+
+def if_none_match(ctx: Context) -> Flow[Finding]:
+    """Does If-None-Match with the current tag give 304?"""
+    state = ctx.initial
+    if state.etag_raw is None:
+        return Finding(Status.SKIP, "GET returns no ETag.")
+    finding, works = yield from _conditional_get(
+        ctx, "If-None-Match", state.etag_raw, "If-None-Match with the current ETag"
+    )
+    ctx.notes["if-none-match-works"] = works
+    return finding
+
+
+def if_none_match_weak(ctx: Context) -> Flow[Finding]:
+    """Does If-None-Match with the weak form of the current tag give 304 too?"""
+    state = ctx.initial
+    if state.etag is None:
+        return Finding(Status.SKIP, "GET returns no valid ETag.")
+    if not ctx.notes.get("if-none-match-works"):
+        return Finding(Status.SKIP, "If-None-Match with the current ETag gave no 304.")
+    weak = str(state.etag.as_weak())
+    finding, works = yield from _conditional_get(
+        ctx, "If-None-Match", weak, f"If-None-Match: {weak}"
+    )
+    if works or finding.status is not Status.WARN:
+        return finding
+    # §13.1.2: "A recipient MUST use the weak comparison function when comparing entity-tags
+    # for If-None-Match".
+    return Finding(
+        Status.FAIL,
+        f"{weak} does not match: If-None-Match must use the weak comparison, so a tag weakened "
+        "by a proxy (gzip) still revalidates.",
+        finding.evidence,
+    )
+
+
+def if_modified_since(ctx: Context) -> Flow[Finding]:
+    """Does If-Modified-Since with the current Last-Modified give 304?"""
+    state = ctx.initial
+    if state.last_modified_raw is None or state.last_modified is None:
+        return Finding(Status.SKIP, "GET returns no valid Last-Modified.")
+    finding, _ = yield from _conditional_get(
+        ctx, "If-Modified-Since", state.last_modified_raw, "If-Modified-Since with Last-Modified"
+    )
+    return finding
+
+
+READ_PROBES: tuple[Probe, ...] = (
+    Probe("validator", "GET returns a validator", "RFC 9110 §8.8", validator),
+    Probe("etag-syntax", "ETag is strong and quoted", "RFC 9110 §8.8.3", etag_syntax),
+    Probe("stable", "validators are stable across GETs", "RFC 9110 §8.8.1", stable),
+    Probe("head", "HEAD agrees with GET", "RFC 9110 §9.3.2", head),
+    Probe("if-none-match", "If-None-Match gives 304", "RFC 9110 §13.1.2, §15.4.5", if_none_match),
+    Probe(
+        "if-none-match-weak",
+        "If-None-Match compares weakly",
+        "RFC 9110 §13.1.2, §8.8.3.2",
+        if_none_match_weak,
+    ),
+    Probe(
+        "if-modified-since",
+        "If-Modified-Since gives 304",
+        "RFC 9110 §13.1.3",
+        if_modified_since,
+    ),
+)

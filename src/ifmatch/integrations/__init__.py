@@ -1,0 +1,4 @@
+"""Framework integrations, each imported by its own module path so that importing ifmatch loads
+no web framework: ``ifmatch.integrations.flask``, ``ifmatch.integrations.fastapi``,
+``ifmatch.integrations.starlette``, ``ifmatch.integrations.wsgi``, ``ifmatch.integrations.asgi``.
+"""

@@ -1,0 +1,383 @@
+"""Glue the Flask, Starlette and FastAPI adapters share, in plain values: no framework here.
+
+The adapter recipe, with each step's helper::
+
+    404 before preconditions (RFC 9110 §13.2.1)   -> missing_resource_error
+    read the Snapshot, evaluate(...)              -> decide          (the core owns the order)
+    304 / 400 / 412 / 428                         -> decision_error
+    Proceed: write through the store              -> write_expectation, write_error
+    2xx: the new validators                       -> validator_headers
+
+The precedence of the precondition headers is not here: that is :func:`ifmatch.core.evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+from ..core import (
+    DEFAULT_POLICY,
+    JSONAPI_MEDIA_TYPE,
+    PROBLEM_MEDIA_TYPE,
+    Decision,
+    ETag,
+    HeadersInput,
+    NotModified,
+    Policy,
+    PreconditionFailed,
+    Proceed,
+    ResourceState,
+    WriteCondition,
+    content_etag,
+    decision_problem,
+    evaluate,
+    format_http_date,
+    jsonapi_errors,
+    parse_etag,
+    parse_http_date,
+    problem,
+)
+from ..stores import CASResult, Expectation, Outcome, Snapshot
+
+__all__ = [
+    "ConditionalState",
+    "ErrorFormat",
+    "conditional_get",
+    "location",
+    "HTTPError",
+    "Options",
+    "decide",
+    "decision_error",
+    "log_warnings",
+    "missing_resource_error",
+    "validator_headers",
+    "write_error",
+    "write_expectation",
+]
+
+ErrorFormat = Literal["problem", "jsonapi"]
+ERROR_FORMATS: frozenset[str] = frozenset({"problem", "jsonapi"})
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How one protected resource answers.
+
+    Attributes:
+        policy: what the core demands of requests (428 rules, weak echo, limits).
+        error_format: ``"problem"`` (RFC 9457 ``application/problem+json``) or ``"jsonapi"``
+            (a JSON:API error document, ``application/vnd.api+json``).
+        type_base: a URI prefix for problem ``type`` members (``type_base + code``).
+        send_last_modified: send ``Last-Modified`` beside ``ETag``.
+        variant: distinguishes representations of one version (see ``version_etag``).
+        create: whether a PUT may create a missing resource (with ``If-None-Match: *``).
+    """
+
+    policy: Policy = DEFAULT_POLICY
+    error_format: ErrorFormat = "problem"
+    type_base: str | None = None
+    send_last_modified: bool = True
+    variant: str | None = None
+    create: bool = False
+
+    def __post_init__(self) -> None:
+        if self.error_format not in ERROR_FORMATS:
+            raise ValueError(f"error_format must be 'problem' or 'jsonapi': {self.error_format!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPError:
+    """A finished non-2xx answer: status, body (empty for 304) and headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    problem: dict[str, Any] | None = None
+
+    @classmethod
+    def from_problem(
+        cls, body: dict[str, Any], options: Options, etag: ETag | None = None
+    ) -> HTTPError:
+        """Serialise a problem object in the configured error format."""
+        if options.error_format == "jsonapi":
+            payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
+        else:
+            payload, media_type = body, PROBLEM_MEDIA_TYPE
+        headers = [("Content-Type", media_type)]
+        if etag is not None:
+            # The current tag travels in the header too, so a client can re-read and retry.
+            headers.append(("ETag", str(etag)))
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        return cls(body["status"], data, tuple(headers), body)
+
+
+def location(path: str) -> str:
+    """A ``Location`` value for a decoded request path: percent-encoded, so always ASCII."""
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
+
+
+def resource_state(snapshot: Snapshot | None, options: Options) -> ResourceState:
+    """The core's view of a stored resource."""
+    if snapshot is None:
+        return ResourceState(exists=False)
+    return ResourceState(snapshot.etag(variant=options.variant), snapshot.last_modified)
+
+
+def decide(
+    method: str, headers: HeadersInput, snapshot: Snapshot | None, options: Options
+) -> Decision:
+    """Evaluate the request's preconditions against the stored snapshot (the core decides)."""
+    return evaluate(method, headers, resource_state(snapshot, options), options.policy)
+
+
+def missing_resource_error(
+    method: str, snapshot: Snapshot | None, options: Options, instance: str | None
+) -> HTTPError | None:
+    """404 for a missing resource, decided before any precondition.
+
+    RFC 9110 §13.2.1: a server "MUST ignore the conditional request header fields ... when the
+    response would have been other than a 2xx (Successful) or 412 (Precondition Failed)". A
+    missing resource answers 404 to every method except a PUT that may create it.
+    """
+    if snapshot is not None or (options.create and method.upper() == "PUT"):
+        return None
+    body = problem(404, "The resource does not exist.", code="not-found", instance=instance)
+    return HTTPError.from_problem(body, options)
+
+
+def decision_error(decision: Decision, options: Options, instance: str | None) -> HTTPError:
+    """The answer to a decision other than ``Proceed``: 304 without a body, else a problem."""
+    if isinstance(decision, Proceed):
+        raise ValueError("Proceed is not an error")
+    if isinstance(decision, NotModified):
+        headers = [] if decision.etag is None else [("ETag", str(decision.etag))]
+        headers += _last_modified(decision.last_modified, options)
+        return HTTPError(304, b"", tuple(headers))
+    body = decision_problem(decision, instance=instance, type_base=options.type_base)
+    return HTTPError.from_problem(body, options, getattr(decision, "current_etag", None))
+
+
+def validator_headers(snapshot: Snapshot | None, options: Options) -> list[tuple[str, str]]:
+    """``ETag`` (and ``Last-Modified``) for a 2xx carrying ``snapshot``'s version."""
+    if snapshot is None:
+        return []
+    headers = [("ETag", str(snapshot.etag(variant=options.variant)))]
+    return headers + _last_modified(snapshot.last_modified, options)
+
+
+def _last_modified(moment: datetime | None, options: Options) -> list[tuple[str, str]]:
+    # RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
+    # date that is later than the server's time of message origination (Date)." The stores
+    # move a second write within one second to the next second, so for up to a second the
+    # stored date is in the future: leave the header out then (the ETag still validates).
+    if not options.send_last_modified or moment is None or moment > datetime.now(UTC):
+        return []
+    return [("Last-Modified", format_http_date(moment))]
+
+
+def write_expectation(
+    condition: WriteCondition,
+    *,
+    existed: bool,
+    options: Options,
+    version: int | None = None,
+) -> Expectation:
+    """What the store must find for the write to apply.
+
+    Args:
+        condition: the ``Proceed`` decision's write condition.
+        existed: whether the resource existed when the preconditions were evaluated.
+        options: the resource's options (variant, create).
+        version: a version number the client sent in the body (the 409 scheme).
+    """
+    expect = Expectation.from_condition(condition, variant=options.variant)
+    if not existed and options.create and expect.exists is None:
+        # An unconditional PUT (warn-only mode, or no 428 required) creates only if still absent.
+        expect = replace(expect, exists=False)
+    if version is not None:
+        versions = frozenset({version})
+        if expect.versions is not None:
+            versions &= expect.versions
+        expect = replace(expect, exists=True, versions=versions)
+    return expect
+
+
+def write_error(
+    result: CASResult,
+    expect: Expectation,
+    options: Options,
+    instance: str | None,
+    *,
+    version: int | None = None,
+) -> HTTPError | None:
+    """Translate a lost or missed compare-and-set into 409, 412 or 404; ``None`` if it won."""
+    if result.outcome is Outcome.WON:
+        return None
+    current = None if result.snapshot is None else result.snapshot.etag(variant=options.variant)
+    if result.outcome is Outcome.NOT_FOUND and expect.exists is not True:
+        return missing_resource_error("DELETE", None, options, instance)
+    if version is not None and result.snapshot is not None and result.snapshot.version != version:
+        body = problem(
+            409,
+            f"The resource is at version {result.snapshot.version}, not {version}: re-read it, "
+            "re-apply your change and retry with the new version.",
+            code="version-conflict",
+            type_base=options.type_base,
+            instance=instance,
+            current_version=result.snapshot.version,
+            current_etag=None if current is None else str(current),
+        )
+        return HTTPError.from_problem(body, options, current)
+    failed = _lost_decision(result, expect, current)
+    body = decision_problem(failed, instance=instance, type_base=options.type_base)
+    return HTTPError.from_problem(body, options, current)
+
+
+def _lost_decision(
+    result: CASResult, expect: Expectation, current: ETag | None
+) -> PreconditionFailed:
+    # The preconditions held when evaluated; another writer won between that read and this
+    # write, and the store's conditional statement refused it. Name the header that lost.
+    if result.outcome is Outcome.NOT_FOUND:
+        return PreconditionFailed(
+            "If-Match", "not-found", "The resource was deleted after the request was checked."
+        )
+    if expect.exists is False:
+        return PreconditionFailed(
+            "If-None-Match",
+            "exists",
+            "If-None-Match: * asks to create the resource only if it does not exist; "
+            "another request created it first.",
+            current,
+        )
+    header = "If-Match"
+    if expect.versions is None and expect.not_versions:
+        header = "If-None-Match"
+    elif expect.versions is None and expect.unmodified_since is not None:
+        header = "If-Unmodified-Since"
+    return PreconditionFailed(
+        header,
+        "etag-mismatch",
+        "The resource changed while this request was being handled: re-read it, re-apply your "
+        "change and retry with the new entity-tag.",
+        current,
+    )
+
+
+class ConditionalState:
+    """What a protected view or endpoint knows and may do; the framework classes add I/O.
+
+    Attributes:
+        key: the resource's key in the store.
+        snapshot: its validators when the request was checked (``None``: it did not exist).
+        decision: the core's ``Proceed`` decision; its ``condition`` is what writes enforce.
+        served: the version the response carries (the new one after a write).
+        instance: what ``load=`` loaded, if anything.
+    """
+
+    def __init__(
+        self, key: Any, snapshot: Snapshot | None, decision: Proceed, options: Options
+    ) -> None:
+        self.key, self.snapshot, self.decision, self.options = key, snapshot, decision, options
+        self.served: Snapshot | None = snapshot
+        self.wrote = False
+        self.instance: Any = None
+
+    @property
+    def etag(self) -> str | None:
+        """The entity-tag of the version the response carries, as sent in ``ETag``."""
+        served = self.served
+        return None if served is None else str(served.etag(variant=self.options.variant))
+
+    @property
+    def expectation(self) -> Expectation:
+        """The versions a write will expect, from the request's preconditions."""
+        return self.expect(None)
+
+    def expect(self, version: int | None) -> Expectation:
+        """The expectation for a write (``version``: one sent in the body, 409 scheme)."""
+        return write_expectation(
+            self.decision.condition,
+            existed=self.snapshot is not None,
+            options=self.options,
+            version=version,
+        )
+
+    def settle(
+        self, result: CASResult, expect: Expectation, version: int | None, instance: str
+    ) -> HTTPError | None:
+        """Record a won write, or return the 409/412/404 a lost one answers with."""
+        error = write_error(result, expect, self.options, instance, version=version)
+        if error is None:
+            assert result.snapshot is not None
+            self.served, self.wrote = result.snapshot, True
+        return error
+
+
+def log_warnings(logger: logging.Logger, decision: Decision, method: str, target: str) -> None:
+    """Log the warn-only mode's findings (``decision.warnings``)."""
+    if isinstance(decision, Proceed):
+        for warning in decision.warnings:
+            logger.warning("ifmatch: %s %s: %s (warn-only mode)", method, target, warning)
+
+
+# --- the body-hash middlewares (WSGI and ASGI) ---------------------------------------------------
+
+# The middlewares only ever answer GET/HEAD: nothing is required, and writes are not theirs.
+_GET_POLICY = Policy(require_precondition=frozenset())
+# RFC 9110 §15.4.5: a 304 carries the fields a 200 would have carried among these.
+_KEEP_ON_304 = frozenset(
+    {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
+)
+
+Fields = list[tuple[str, str]]
+
+
+def conditional_get(
+    method: str, request_headers: HeadersInput, headers: Fields, body: bytes, *, key: bytes
+) -> tuple[int, Fields, bytes] | None:
+    """Tag a finished 200 response to GET/HEAD by its bytes and answer its preconditions.
+
+    Args:
+        method: ``GET`` or ``HEAD``.
+        request_headers: the request's headers.
+        headers: the response's headers; ``ETag`` is added unless the app set one (a
+            strong tag, weak if the app already set ``Content-Encoding``: the bytes are a
+            compressed form).
+        body: the complete response body.
+        key: the secret mixed into the hash (see ``content_etag``).
+
+    Returns:
+        ``(status, headers, body)`` to send: 200 with the tag, 304, or 412 for a false
+        If-Match / If-Unmodified-Since; ``None`` to send the response untouched (a HEAD
+        without an app-set tag, an unparseable app tag).
+    """
+    names = {name.lower(): value for name, value in headers}
+    if "etag" in names:
+        try:
+            etag = parse_etag(names["etag"])
+        except ValueError:
+            return None
+    elif method == "HEAD" and not body:
+        return None
+    else:
+        etag = content_etag(body, key=key, weak="content-encoding" in names)
+        headers = [*headers, ("ETag", str(etag))]
+    last_modified = None
+    if "last-modified" in names:
+        last_modified = parse_http_date(names["last-modified"])
+    state = ResourceState(etag, last_modified)
+    decision = evaluate(method, request_headers, state, _GET_POLICY)
+    if isinstance(decision, NotModified):
+        return 304, [(n, v) for n, v in headers if n.lower() in _KEEP_ON_304], b""
+    if isinstance(decision, PreconditionFailed):
+        error = HTTPError.from_problem(decision_problem(decision), Options(), etag)
+        return 412, list(error.headers), error.body
+    # Proceed, or a malformed header (BadPrecondition): the full response, with its tag. A
+    # body-hash middleware only saves bandwidth, so it never refuses a read over syntax.
+    return 200, headers, body

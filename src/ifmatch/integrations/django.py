@@ -1,0 +1,393 @@
+"""Plain Django: a view decorator and a middleware for race-free conditional requests.
+
+Like Django's ``condition`` decorator, but the precondition is enforced by the database in the
+write itself, every RFC 9110 §13.2.2 rule comes from ``ifmatch.core.evaluate``, malformed
+headers get 400 instead of being ignored, unsafe methods require a precondition (428), and
+successful writes send the new ``ETag``::
+
+    @conditional(Document.objects.all())
+    def document(request, pk, obj):
+        if request.method == "PUT":
+            obj.text = json.loads(request.body)["text"]
+            obj.save()                    # one guarded UPDATE; a lost race answers 412
+        return JsonResponse({"text": obj.text})
+
+The helpers at the top (reading the headers, building problem responses, setting validators)
+are shared with the Django REST framework integration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, models, router, transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpResponseNotModified as DjangoNotModified
+
+from ..core.dates import format_http_date, to_http_precision
+from ..core.decisions import Decision, NotModified, Proceed
+from ..core.errors import ConfigurationError, VersionConflictError
+from ..core.etag import ETag
+from ..core.evaluate import ResourceState, evaluate
+from ..core.problems import JSONAPI_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, jsonapi_errors, problem
+from ..core.problems import decision_problem as _decision_problem
+from ..stores.base import CASResult, Expectation, Outcome, Snapshot
+from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
+from .drf.settings import ifmatch_settings
+
+__all__ = [
+    "ConditionalMiddleware",
+    "ConditionalState",
+    "conditional",
+    "decision_response",
+    "lost_problem",
+    "problem_response",
+    "request_headers",
+    "resource_state",
+    "served_last_modified",
+    "set_validators",
+    "validator_headers",
+]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_META_KEYS = (
+    ("If-Match", "HTTP_IF_MATCH"),
+    ("If-None-Match", "HTTP_IF_NONE_MATCH"),
+    ("If-Modified-Since", "HTTP_IF_MODIFIED_SINCE"),
+    ("If-Unmodified-Since", "HTTP_IF_UNMODIFIED_SINCE"),
+)
+logger = logging.getLogger("ifmatch")
+
+
+def request_headers(request: HttpRequest) -> list[tuple[str, str]]:
+    """The request's precondition headers as ``(name, value)`` pairs (WSGI joins repeats)."""
+    meta = request.META
+    return [(name, meta[key]) for name, key in _META_KEYS if key in meta]
+
+
+def has_precondition(request: HttpRequest) -> bool:
+    """Whether the request carries any precondition header."""
+    return any(key in request.META for _, key in _META_KEYS)
+
+
+def resource_state(
+    snapshot: Snapshot | None, *, variant: str | None = None, last_modified: bool = True
+) -> ResourceState:
+    """The core's view of a stored row (``None``: it does not exist)."""
+    if snapshot is None:
+        return ResourceState(exists=False)
+    return ResourceState(
+        etag=snapshot.etag(variant=variant),
+        last_modified=snapshot.last_modified if last_modified else None,
+    )
+
+
+def served_last_modified(moment: datetime) -> datetime:
+    """The Last-Modified to send: never later than now.
+
+    RFC 9110 §8.8.2.1: "An origin server with a clock MUST NOT generate a Last-Modified date
+    that is later than the server's time of message origination (Date). If the last
+    modification time is derived from implementation-specific metadata that evaluates to some
+    time in the future, according to the origin server's clock, then the origin server MUST
+    replace that value with the message origination date." Under sustained writes faster than
+    one per second the stored value runs ahead of the clock (each write is at least one second
+    after the previous one); the date sent is then earlier than the stored one, so an
+    If-Unmodified-Since echoing it fails with 412 until the clock catches up: a refused write,
+    never a lost one.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    return min(to_http_precision(moment), now)
+
+
+def validator_headers(
+    snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
+) -> dict[str, str]:
+    """``ETag`` (and ``Last-Modified``) headers for ``snapshot``."""
+    headers = {"ETag": str(snapshot.etag(variant=variant))}
+    if last_modified and snapshot.last_modified is not None:
+        headers["Last-Modified"] = format_http_date(served_last_modified(snapshot.last_modified))
+    return headers
+
+
+def set_validators(
+    response: HttpResponseBase,
+    snapshot: Snapshot,
+    *,
+    variant: str | None = None,
+    last_modified: bool = True,
+) -> None:
+    """Send the ``ETag`` (and ``Last-Modified``) of ``snapshot`` on ``response``."""
+    for name, value in validator_headers(
+        snapshot, variant=variant, last_modified=last_modified
+    ).items():
+        response[name] = value
+
+
+def problem_response(
+    body: dict[str, Any], *, etag: ETag | None = None, error_format: str | None = None
+) -> HttpResponse:
+    """An RFC 9457 ``application/problem+json`` response (or a JSON:API error document)."""
+    fmt = error_format or ifmatch_settings.ERROR_FORMAT
+    if fmt == "jsonapi":
+        content, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
+    else:
+        content, media_type = body, PROBLEM_MEDIA_TYPE
+    response = HttpResponse(
+        json.dumps(content, separators=(",", ":")),
+        status=int(body["status"]),
+        content_type=media_type,
+    )
+    if etag is not None:
+        # RFC 9110 §13.1.1: a 412 may carry the current validators so the client can retry.
+        response["ETag"] = str(etag)
+    return response
+
+
+def decision_problem(decision: Decision, request: HttpRequest | None = None) -> dict[str, Any]:
+    """The problem body for a failing decision, with the configured ``type`` base URI."""
+    return _decision_problem(
+        decision,
+        instance=None if request is None else request.path,
+        type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
+    )
+
+
+def not_modified_headers(decision: NotModified) -> list[tuple[str, str]]:
+    """The validators of a 304, with Last-Modified never later than now."""
+    headers = [(name, value) for name, value in decision.headers if name != "Last-Modified"]
+    if decision.last_modified is not None:
+        served = served_last_modified(decision.last_modified)
+        headers.append(("Last-Modified", format_http_date(served)))
+    return headers
+
+
+def decision_response(
+    decision: Decision, request: HttpRequest, *, cache_headers: Iterable[tuple[str, str]] = ()
+) -> HttpResponseBase:
+    """The response for a decision that is not ``Proceed``: 304, 400, 412 or 428."""
+    if isinstance(decision, NotModified):
+        # RFC 9110 §15.4.5: a 304 carries the validators a 200 would have carried.
+        response: HttpResponseBase = DjangoNotModified()
+        for name, value in (*not_modified_headers(decision), *cache_headers):
+            response[name] = value
+        return response
+    if isinstance(decision, Proceed):
+        raise ValueError("Proceed has no error response")
+    etag = getattr(decision, "current_etag", None)
+    return problem_response(decision_problem(decision, request), etag=etag)
+
+
+def lost_problem(
+    result: CASResult,
+    request: HttpRequest,
+    *,
+    variant: str | None = None,
+    status: int = 412,
+    **extensions: Any,
+) -> tuple[dict[str, Any], ETag | None]:
+    """The problem body for a write that lost the race (412) or a stale body version (409)."""
+    current = result.snapshot
+    etag = None if current is None else current.etag(variant=variant)
+    if result.outcome is Outcome.NOT_FOUND:
+        detail, code = "The resource was deleted while your request was processed.", "not-found"
+    elif status == 409:
+        detail = (
+            "The version in the request body is not the current version: re-read the "
+            "resource, re-apply your change and send the new version."
+        )
+        code = "version-mismatch"
+    else:
+        detail = (
+            "The resource changed before your write could be applied: re-read it, re-apply "
+            "your change and retry with the new entity-tag."
+        )
+        code = "etag-mismatch"
+    body = problem(
+        status,
+        detail,
+        code=code,
+        type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
+        instance=request.path,
+        current_etag=None if etag is None else str(etag),
+        current_version=None if current is None else current.version,
+        **extensions,
+    )
+    return body, etag
+
+
+def _transient_problem(request: HttpRequest) -> HttpResponse:
+    status = 412 if has_precondition(request) else 409
+    body = problem(
+        status,
+        "A concurrent write to the same resource won; re-read it and retry.",
+        code="write-conflict",
+        instance=request.path,
+    )
+    return problem_response(body)
+
+
+@dataclass
+class ConditionalState:
+    """What the decorator found, available to the view as ``request.ifmatch``.
+
+    Attributes:
+        instance: the current row (``None`` when a PUT creates it); a view that creates sets it
+            to the new instance so the response gets its ``ETag``.
+        expectation: what the write must find (already attached to ``instance``).
+        decision: the core's decision (a ``Proceed``).
+    """
+
+    instance: models.Model | None
+    expectation: Expectation
+    decision: Proceed
+    created: bool = field(default=False)
+
+
+def conditional(
+    queryset: models.QuerySet[Any] | type[models.Model],
+    *,
+    lookup_field: str = "pk",
+    lookup_url_kwarg: str | None = None,
+    instance_kwarg: str = "obj",
+    has_permission: Callable[[HttpRequest, models.Model], bool] | None = None,
+    allow_create: bool = False,
+    variant: str | None = None,
+    **overrides: Any,
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    """Decorate a function-based view of one resource so its requests are conditional.
+
+    Args:
+        queryset: the rows the view may see (a model means all of them).
+        lookup_field: the field matched against the URL keyword argument.
+        lookup_url_kwarg: the URL keyword argument (default: ``lookup_field``).
+        instance_kwarg: the keyword argument the loaded instance is passed as.
+        has_permission: ``(request, obj) -> bool``, checked before any precondition
+            (RFC 9110 §13.2.1); ``False`` answers 403.
+        allow_create: let ``PUT`` on a missing resource through (``If-None-Match: *`` for a
+            create-only write); the view creates it and sets ``request.ifmatch.instance``.
+        variant: distinguishes representations of one version in the entity-tag.
+        overrides: any ``IFMATCH`` setting, lower-case (``warn_only=True``).
+
+    Returns:
+        The view decorator.
+
+    Raises:
+        ConfigurationError: the model has no version column (at decoration time).
+    """
+    from ..stores.django import version_fields
+
+    base = queryset if isinstance(queryset, models.QuerySet) else queryset._default_manager.all()
+    version_fields(base.model)  # fail at start-up, not on the first request
+    upper = {key.upper(): value for key, value in overrides.items()}
+    policy = ifmatch_settings.policy(upper)
+    url_kwarg = lookup_url_kwarg or lookup_field
+
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            method = (request.method or "GET").upper()
+            obj = base.all().filter(**{lookup_field: kwargs[url_kwarg]}).first()
+            if obj is None and not (allow_create and method == "PUT"):
+                raise Http404("No such resource.")
+            if obj is not None and has_permission is not None and not has_permission(request, obj):
+                raise PermissionDenied
+            snapshot = None if obj is None else snapshot_of(obj)
+            send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
+            state = resource_state(snapshot, variant=variant, last_modified=send_lm)
+            decision = evaluate(method, request_headers(request), state, policy)
+            if not isinstance(decision, Proceed):
+                return decision_response(decision, request)
+            for warning in decision.warnings:
+                logger.warning("%s %s: %s", method, request.path, warning)
+            expect = Expectation.from_condition(decision.condition, variant=variant)
+            request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
+            if method in SAFE_METHODS:
+                response = view(request, *args, **{**kwargs, instance_kwarg: obj})
+                if obj is not None and response.status_code // 100 == 2:
+                    set_validators(
+                        response, snapshot_of(obj), variant=variant, last_modified=send_lm
+                    )
+                return response
+            return _write(view, request, args, {**kwargs, instance_kwarg: obj}, variant, send_lm)
+
+        return wrapped
+
+    return decorator
+
+
+def _write(
+    view: Callable[..., HttpResponseBase],
+    request: HttpRequest,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    variant: str | None,
+    send_lm: bool,
+) -> HttpResponseBase:
+    state: ConditionalState = request.ifmatch  # type: ignore[attr-defined]
+    obj = state.instance
+    model = type(obj) if obj is not None else None
+    if obj is not None:
+        expect_on(obj, state.expectation)
+    using = router.db_for_write(model) if model is not None else "default"
+    try:
+        with transaction.atomic(using=using):
+            response = view(request, *args, **kwargs)
+            if (
+                obj is not None
+                and response.status_code // 100 == 2
+                and pending_expectation(obj) is not None
+            ):
+                # Raised inside the transaction, so whatever the view wrote is rolled back.
+                raise ConfigurationError(
+                    "the view answered 2xx without obj.save() / obj.delete(): "
+                    "the write was not guarded"
+                )
+    except WriteLost as lost:
+        body, etag = lost_problem(lost.reread(), request, variant=variant)
+        return problem_response(body, etag=etag)
+    except DatabaseError as error:
+        if not is_transient(error):
+            raise
+        return _transient_problem(request)
+    written = state.instance
+    if response.status_code // 100 != 2:
+        return response
+    if written is not None and request.method != "DELETE":
+        set_validators(response, snapshot_of(written), variant=variant, last_modified=send_lm)
+        if obj is None and response.status_code == 201 and "Location" not in response:
+            response["Location"] = request.path
+    return response
+
+
+class ConditionalMiddleware:
+    """Turn ifmatch's write errors raised anywhere in a view into problem responses.
+
+    - ``WriteLost`` (a guarded ``save()``/``delete()`` lost the race) → 412 with the current
+      ``ETag``, read after the failed transaction ended;
+    - ``VersionConflictError`` → 409;
+    - serialization failures and deadlocks → 412 (409 when the request had no precondition)
+      instead of a 500.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, WriteLost):
+            body, etag = lost_problem(exception.reread(), request)
+            return problem_response(body, etag=etag)
+        if isinstance(exception, VersionConflictError):
+            return problem_response(problem(409, str(exception), code="version-mismatch"))
+        if isinstance(exception, DatabaseError) and is_transient(exception):
+            return _transient_problem(request)
+        return None

@@ -1,0 +1,135 @@
+"""OpenAPI for conditional views with drf-spectacular.
+
+Set ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] =
+"ifmatch.integrations.drf.openapi.ConditionalAutoSchema"`` (or ``schema =
+ConditionalAutoSchema()`` on a view). Operations of views using ``ConditionalMixin`` then
+document the ``If-Match`` / ``If-None-Match`` / ``If-Unmodified-Since`` /
+``If-Modified-Since`` parameters, the ``ETag`` and ``Last-Modified`` response headers, and the
+304, 400, 412 and 428 (or, for the version scheme, 409) responses with problem+json bodies.
+Other views are documented exactly as drf-spectacular's ``AutoSchema`` documents them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from ...core.problems import PROBLEM_MEDIA_TYPE
+from .mixins import ConditionalMixin
+
+__all__ = ["PROBLEM_SCHEMA", "ConditionalAutoSchema"]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "format": "uri-reference"},
+        "code": {"type": "string", "description": "Machine-readable reason."},
+        "current_etag": {"type": "string", "description": "The current entity-tag."},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+_UNSAFE = {"PUT", "PATCH", "DELETE"}
+
+
+def _header(name: str, description: str, *, required: bool = False) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=required, description=description
+    )
+
+
+class ConditionalAutoSchema(AutoSchema):
+    """``AutoSchema`` that documents ifmatch's headers and status codes."""
+
+    def _conditional(self) -> ConditionalMixin | None:
+        view = self.view
+        return view if isinstance(view, ConditionalMixin) else None
+
+    def _is_list(self) -> bool:
+        return bool(self._is_list_view())
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        view = self._conditional()
+        if view is None:
+            return parameters
+        method = self.method.upper()
+        required = method in view.get_ifmatch_policy().require_precondition
+        if method in {"GET", "HEAD"}:
+            parameters.append(
+                _header("If-None-Match", "Answer 304 if the current entity-tag is listed.")
+            )
+            if not self._is_list():
+                parameters.append(
+                    _header("If-Modified-Since", "Answer 304 if not modified since this date.")
+                )
+        elif method in _UNSAFE:
+            parameters.append(
+                _header(
+                    "If-Match",
+                    "Entity-tag(s) of the representation you read (ETag header or the items' "
+                    "etag member); 412 if the resource has changed. "
+                    + ("Required (428 without a precondition)." if required else ""),
+                    required=required and view.ifmatch_scheme == "etag",
+                )
+            )
+            parameters.append(
+                _header("If-Unmodified-Since", "Last-Modified you read; 412 if modified since.")
+            )
+            if method == "PUT":
+                parameters.append(_header("If-None-Match", "`*`: create only if absent."))
+        codes = ["200", "201"]
+        parameters.append(
+            OpenApiParameter(
+                "ETag",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=codes,
+                description="Strong entity-tag of the current version.",
+            )
+        )
+        parameters.append(
+            OpenApiParameter(
+                "Last-Modified",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=codes,
+                description="HTTP-date of the last change (database clock).",
+            )
+        )
+        return parameters
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        view = self._conditional()
+        if view is None:
+            return responses
+        method = self.method.upper()
+        problem = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}
+        if method in {"GET", "HEAD"}:
+            responses["304"] = {"description": "Not Modified: the entity-tag still matches."}
+        if method in _UNSAFE:
+            responses["400"] = {"description": "Malformed precondition header.", "content": problem}
+            responses["412"] = {
+                "description": "Precondition Failed: the resource changed since you read it; "
+                "the ETag header and current_etag carry its current tag.",
+                "content": problem,
+            }
+            if method in view.get_ifmatch_policy().require_precondition:
+                responses["428"] = {
+                    "description": "Precondition Required: send If-Match.",
+                    "content": problem,
+                }
+            if view.ifmatch_scheme == "version":
+                responses["409"] = {
+                    "description": "Conflict: the version in the body is not current.",
+                    "content": problem,
+                }
+        return responses

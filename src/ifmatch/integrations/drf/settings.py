@@ -1,0 +1,109 @@
+"""The ``IFMATCH`` settings namespace, read lazily (Django REST framework ``api_settings`` style).
+
+In ``settings.py``::
+
+    IFMATCH = {
+        "WARN_ONLY": True,            # log instead of answering 428 while clients migrate
+        "ACCEPT_WEAK_ECHO": True,     # behind a compressing proxy
+    }
+
+Every key can be overridden per view by a lower-case class attribute with an ``ifmatch_``
+prefix (``ifmatch_warn_only = True``). This module imports Django only, never DRF, so the plain
+Django integration uses it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from ...core.errors import ConfigurationError
+from ...core.etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS
+from ...core.policy import Policy
+
+__all__ = ["DEFAULTS", "IfMatchSettings", "ifmatch_settings"]
+
+DEFAULTS: dict[str, Any] = {
+    # Methods that must carry a precondition (else 428). An empty list requires none.
+    "REQUIRE_PRECONDITION": ("PUT", "PATCH", "DELETE"),
+    # Let unconditional writes through and log a warning instead of answering 428.
+    "WARN_ONLY": False,
+    # Accept W/"v…" echoes of our own version tags in If-Match (compressing proxies).
+    "ACCEPT_WEAK_ECHO": False,
+    # Whether If-Unmodified-Since alone satisfies REQUIRE_PRECONDITION.
+    "UNMODIFIED_SINCE_COUNTS": True,
+    "MAX_TAGS": DEFAULT_MAX_TAGS,
+    "MAX_HEADER_LENGTH": DEFAULT_MAX_HEADER_LENGTH,
+    # Send Last-Modified (from the model's database-clock column) next to ETag.
+    "SEND_LAST_MODIFIED": True,
+    # The per-item entity-tag member of list payloads: "etag", or "_etag" for HAL/Eve clients.
+    "ETAG_FIELD_NAME": "etag",
+    # Write the per-item tag quoted ('"v3"') rather than as a bare token ('v3').
+    "ETAG_FIELD_QUOTED": False,
+    # The body member carrying the version number in the version scheme (409 on mismatch).
+    "VERSION_FIELD_NAME": "version",
+    # Put the current representation in 412/409 bodies so a client can merge without a GET.
+    "INCLUDE_CURRENT_REPRESENTATION": False,
+    # Prefix for problem "type" URIs (None: about:blank).
+    "PROBLEM_TYPE_BASE": None,
+    # "problem" (RFC 9457 application/problem+json) or "jsonapi" (JSON:API error document).
+    "ERROR_FORMAT": "problem",
+    # Send a collection entity-tag on list responses (one aggregate query) for cheap 304s.
+    "COLLECTION_ETAG": True,
+    # Logger for warn-only mode and lost writes.
+    "LOGGER": "ifmatch",
+}
+
+
+class IfMatchSettings:
+    """Attribute access to ``settings.IFMATCH`` merged over :data:`DEFAULTS`, cached until a
+    ``setting_changed`` signal for ``IFMATCH`` arrives."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        configured = getattr(django_settings, "IFMATCH", {}) or {}
+        unknown = set(configured) - set(DEFAULTS)
+        if unknown:
+            raise ConfigurationError(f"unknown IFMATCH settings: {', '.join(sorted(unknown))}")
+        return dict(configured)
+
+    def _values(self) -> dict[str, Any]:
+        if self._cache is None:
+            self._cache = {**DEFAULTS, **self.user_settings}
+        return self._cache
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"invalid IFMATCH setting: {name!r}")
+        return self._values()[name]
+
+    def reload(self) -> None:
+        """Forget cached values (called when ``IFMATCH`` changes in tests)."""
+        self._cache = None
+
+    def policy(self, overrides: dict[str, Any] | None = None) -> Policy:
+        """The core ``Policy`` for these settings, with per-view ``overrides`` applied."""
+        values = {**self._values(), **(overrides or {})}
+        return Policy(
+            require_precondition=frozenset(m.upper() for m in values["REQUIRE_PRECONDITION"]),
+            warn_only=bool(values["WARN_ONLY"]),
+            unmodified_since_counts=bool(values["UNMODIFIED_SINCE_COUNTS"]),
+            accept_weak_echo=bool(values["ACCEPT_WEAK_ECHO"]),
+            max_header_length=int(values["MAX_HEADER_LENGTH"]),
+            max_tags=int(values["MAX_TAGS"]),
+        )
+
+
+ifmatch_settings = IfMatchSettings()
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "IFMATCH":
+        ifmatch_settings.reload()

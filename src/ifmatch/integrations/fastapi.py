@@ -1,0 +1,254 @@
+"""FastAPI: a ``Depends`` dependency (or a route decorator) for race-free conditional requests.
+
+Quick start::
+
+    documents = Conditional(store, key="doc_id", create=True)
+
+    @app.put("/documents/{doc_id}")
+    async def put_document(doc_id: str, body: Doc,
+                           condition: Annotated[ConditionalRequest, Depends(documents)]):
+        await condition.write(body.model_dump())        # one conditional UPDATE
+        return body                                     # ETag: the new version's tag
+
+    install(app)    # problem+json exception handlers; OpenAPI documents the preconditions
+
+The dependency reads the stored version (not the body) through the async store, answers 404 for
+a missing resource, and lets :func:`ifmatch.core.evaluate` decide 304/400/412/428 before the
+handler runs. Route-level ``dependencies=[...]`` (authentication, authorization) are resolved
+first, so a 304 or 412 never reveals a resource the caller may not see. Nothing blocks the
+event loop: a synchronous store is run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Header
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
+from ..stores import Snapshot
+from .starlette import (
+    EXCEPTION_HANDLERS,
+    AnyStore,
+    ConditionalHTTPException,
+    ConditionalRequest,
+    Loader,
+    as_async,
+    check,
+    make_options,
+)
+
+__all__ = [
+    "Conditional",
+    "ConditionalHTTPException",
+    "ConditionalRequest",
+    "document_route",
+    "install",
+    "protect",
+]
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_IF_MATCH = "Entity-tags of the representation the client read: the write happens only if one "
+_IF_MATCH += "is current (else 412). Required on unsafe methods (else 428). `*`: any."
+_IF_NONE_MATCH = "GET/HEAD: 304 if a tag is current. Writes: `*` creates only if absent."
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string"},
+        "header": {"type": "string"},
+        "current_etag": {"type": "string"},
+    },
+}
+
+
+class Conditional:
+    """The dependency: ``Annotated[ConditionalRequest, Depends(Conditional(store, ...))]``.
+
+    Args:
+        store: an async compare-and-set store (a synchronous one runs in the thread pool).
+        key: the path parameter naming the resource (default: the route's only one), or a
+            callable taking the request.
+        create: let a PUT create a missing resource (``If-None-Match: *``: create-only).
+        policy: the core's policy (428 rules, warn-only, weak echo, limits).
+        error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
+        type_base: URI prefix for problem ``type`` members.
+        last_modified: send ``Last-Modified`` beside ``ETag``.
+        variant: tells representations of one version apart (see ``version_etag``).
+        load: ``async (key) -> object | None`` loading the resource itself; its validators
+            come from the object (``snapshot``, default ``store.snapshot``) and the handler
+            gets it as ``condition.instance``: no separate version query.
+        snapshot: the validators of a loaded object, e.g. ``ifmatch.stores.sqlalchemy.snapshot``.
+    """
+
+    def __init__(
+        self,
+        store: AnyStore,
+        *,
+        key: str | Callable[[Request], Hashable] | None = None,
+        create: bool = False,
+        policy: Policy = DEFAULT_POLICY,
+        error_format: typing.Literal["problem", "jsonapi"] = "problem",
+        type_base: str | None = None,
+        last_modified: bool = True,
+        variant: str | None = None,
+        load: Loader | None = None,
+        snapshot: Callable[[Any], Snapshot] | None = None,
+    ) -> None:
+        self.load = load
+        self.snapshot_of = snapshot or getattr(store, "snapshot", None)
+        if load is not None and self.snapshot_of is None:
+            raise TypeError("Conditional(load=...) needs snapshot=... for this store")
+        self.store = as_async(store)
+        self.key = key
+        self.options = make_options(
+            policy=policy,
+            error_format=error_format,
+            type_base=type_base,
+            last_modified=last_modified,
+            variant=variant,
+            create=create,
+        )
+
+    async def __call__(
+        self,
+        request: Request,
+        response: Response,
+        # Declared for the OpenAPI schema only: the core reads every raw header line itself.
+        if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH)] = None,
+        if_none_match: Annotated[
+            str | None, Header(alias="If-None-Match", description=_IF_NONE_MATCH)
+        ] = None,
+    ) -> ConditionalRequest:
+        key = self.resource_key(request)
+        condition = await check(
+            request, self.store, key, self.options, load=self.load, snapshot_of=self.snapshot_of
+        )
+        condition.response = response
+        condition.serve(condition.snapshot)
+        return condition
+
+    def resource_key(self, request: Request) -> Hashable:
+        if callable(self.key):
+            return self.key(request)
+        params = request.path_params
+        if self.key is not None:
+            return params[self.key]  # type: ignore[no-any-return]
+        if len(params) != 1:
+            raise TypeError(f"Conditional(): say which path parameter is the key: {sorted(params)}")
+        return next(iter(params.values()))  # type: ignore[no-any-return]
+
+
+def protect(store: AnyStore, **options: Any) -> Callable[[F], F]:
+    """Route decorator: the handler gets a ``condition: ConditionalRequest`` argument.
+
+    ``@app.put(...)`` above ``@protect(store, key="doc_id")`` above ``async def handler(...,
+    condition)``; the keywords are :class:`Conditional`'s.
+    """
+    dependency = Conditional(store, **options)
+
+    def decorator(endpoint: F) -> F:
+        if not inspect.iscoroutinefunction(endpoint):
+            raise TypeError("protect() needs an async handler: writes are awaited")
+        hints = typing.get_type_hints(endpoint, include_extras=True)
+        signature = inspect.signature(endpoint)
+        wants = "condition" in signature.parameters
+        params = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in signature.parameters.values()
+            if p.name != "condition" and p.kind is not p.VAR_KEYWORD
+        ]
+        params.append(
+            inspect.Parameter(
+                "condition",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[ConditionalRequest, Depends(dependency)],
+            )
+        )
+
+        @functools.wraps(endpoint)
+        async def protected(*args: Any, condition: ConditionalRequest, **kwargs: Any) -> Any:
+            if wants:
+                kwargs["condition"] = condition
+            return await endpoint(*args, **kwargs)
+
+        protected.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=params, return_annotation=hints.get("return", signature.return_annotation)
+        )
+        return protected  # type: ignore[return-value]
+
+    return decorator
+
+
+def _conditionals(route: APIRoute) -> list[Conditional]:
+    found: list[Conditional] = []
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        found.extend(d.call for d in dependant.dependencies if isinstance(d.call, Conditional))
+        pending.extend(dependant.dependencies)
+    return found
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}},
+    }
+
+
+def document_route(route: APIRoute) -> None:
+    """Add the ``ETag`` header and the 304/400/404/412/428 responses to a protected route's
+    OpenAPI operation (``install`` does this for every route before the schema is built)."""
+    conditionals = _conditionals(route)
+    if not conditionals:
+        return
+    methods = route.methods or set()
+    policy = conditionals[0].options.policy
+    responses: dict[int | str, Any] = route.responses
+    success = route.status_code or 200
+    if methods - {"DELETE"}:
+        headers = responses.setdefault(success, {}).setdefault("headers", {})
+        headers["ETag"] = {
+            "description": "Strong entity-tag of the version this response carries.",
+            "schema": {"type": "string"},
+        }
+    if methods & {"GET", "HEAD"}:
+        responses.setdefault(304, {"description": "Not Modified: If-None-Match matched."})
+    responses.setdefault(400, _problem("Malformed If-Match / If-None-Match header."))
+    responses.setdefault(404, _problem("The resource does not exist."))
+    responses.setdefault(412, _problem("Precondition Failed: the resource has changed."))
+    if methods & policy.require_precondition and not policy.warn_only:
+        responses.setdefault(428, _problem("Precondition Required: send If-Match."))
+
+
+def install(app: FastAPI) -> FastAPI:
+    """Register the problem+json exception handlers and document protected routes in OpenAPI."""
+    for exc_class, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for route in app.routes:
+                if isinstance(route, APIRoute):
+                    document_route(route)
+        return original()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

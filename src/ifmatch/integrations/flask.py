@@ -1,0 +1,332 @@
+"""Flask: version-derived ETags, 304/412/428/409, and writes the database checks atomically.
+
+Quick start::
+
+    ifmatch = IfMatch(app, store=SQLAlchemyStore(Document, db.session))
+
+    @app.route("/documents/<int:doc_id>", methods=["GET", "PUT", "DELETE"])
+    @ifmatch.protect()
+    def document(doc_id):
+        condition = current_condition()
+        if request.method == "PUT":
+            condition.write(request.get_json())      # UPDATE ... WHERE version IN (...)
+        elif request.method == "DELETE":
+            condition.delete()
+            return "", 204
+        return jsonify(load(doc_id))
+
+Before the view runs, the decorator reads the stored version (not the body), answers 404 for a
+missing resource, then lets :func:`ifmatch.core.evaluate` decide: 304, 400, 412 and 428 never
+call the view. After a 2xx it sends the ``ETag`` (and ``Last-Modified``) of the version the
+response carries: the new one after a write. Werkzeug's ``make_conditional`` is not used: it
+answers ``If-Match: *`` with 412 and ignores If-Unmodified-Since.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, request
+from flask.views import View
+from werkzeug.exceptions import HTTPException
+
+from ..core import Decision, Policy, Proceed
+from ..stores import CASResult, Expectation, Snapshot, VersionStore
+from ._conditional import (
+    ConditionalState,
+    HTTPError,
+    Options,
+    decide,
+    decision_error,
+    location,
+    log_warnings,
+    missing_resource_error,
+    validator_headers,
+)
+
+__all__ = [
+    "CONFIG_DEFAULTS",
+    "ConditionalError",
+    "ConditionalRequest",
+    "IfMatch",
+    "current_condition",
+]
+
+logger = logging.getLogger("ifmatch.flask")
+F = TypeVar("F", bound=Callable[..., Any])
+KeySpec = str | Callable[..., Hashable] | None
+
+#: Flask config keys and their defaults (``app.config``), read at request time.
+CONFIG_DEFAULTS: Mapping[str, Any] = {
+    "IFMATCH_ENABLED": True,  # the on/off switch: False sends no ETags and checks nothing
+    "IFMATCH_REQUIRE_PRECONDITION": ("PUT", "PATCH", "DELETE"),  # 428 without one
+    "IFMATCH_WARN_ONLY": False,  # log instead of 428, for migrating existing clients
+    "IFMATCH_ACCEPT_WEAK_ECHO": False,  # accept W/"v3" in If-Match (compressing proxies)
+    "IFMATCH_UNMODIFIED_SINCE_COUNTS": True,  # If-Unmodified-Since satisfies the 428 rule
+    "IFMATCH_ERROR_FORMAT": "problem",  # or "jsonapi"
+    "IFMATCH_PROBLEM_TYPE_BASE": None,  # URI prefix for problem "type" members
+    "IFMATCH_LAST_MODIFIED": True,  # send Last-Modified beside ETag
+    "IFMATCH_MAX_TAGS": 64,
+    "IFMATCH_MAX_HEADER_LENGTH": 8190,
+}
+
+
+class ConditionalError(HTTPException):
+    """A 304, 400, 404, 409, 412 or 428 answer with its problem body already rendered.
+
+    An ``HTTPException``, so ``@app.errorhandler(412)`` can still take it over; the problem
+    object is in ``.problem``.
+    """
+
+    def __init__(self, error: HTTPError) -> None:
+        detail = None if error.problem is None else error.problem.get("detail")
+        super().__init__(description=detail)
+        self.code = error.status
+        self.problem = error.problem
+        self.error = error
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:
+        response = Response(self.error.body, status=self.error.status)
+        if self.error.status == 304:
+            del response.headers["Content-Type"]
+        for name, value in self.error.headers:
+            response.headers[name] = value
+        return response
+
+
+class ConditionalRequest(ConditionalState):
+    """What a protected view gets from :func:`current_condition`: ``key``, ``snapshot``
+    (validators when checked; ``None`` if the resource did not exist), ``etag``,
+    ``instance``, ``decision``, ``expectation``, and the two writes below."""
+
+    def __init__(
+        self,
+        store: VersionStore[Any],
+        key: Hashable,
+        snapshot: Snapshot | None,
+        decision: Proceed,
+        options: Options,
+    ) -> None:
+        super().__init__(key, snapshot, decision, options)
+        self.store = store
+
+    def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
+        """Apply ``values`` in one compare-and-set; create the resource if the request may.
+
+        Args:
+            values: the columns/fields to store.
+            version: the version the client sent in the body (409 scheme), if any.
+
+        Returns:
+            The new snapshot; its tag is sent as the response's ``ETag``.
+
+        Raises:
+            ConditionalError: 412 (another writer won), 409 (``version`` is stale), 404.
+        """
+        expect = self.expect(version)
+        return self._apply(self.store.compare_and_set(self.key, expect, values), expect, version)
+
+    def delete(self, *, version: int | None = None) -> Snapshot:
+        """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
+        expect = self.expect(version)
+        snapshot = self._apply(self.store.compare_and_delete(self.key, expect), expect, version)
+        self.served = None
+        return snapshot
+
+    def serve(self, snapshot: Snapshot) -> None:
+        """Declare the version the response body was built from (when the view read it again)."""
+        self.served = snapshot
+
+    def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
+        error = self.settle(result, expect, version, request.path)
+        if error is not None:
+            raise ConditionalError(error)
+        assert result.snapshot is not None
+        return result.snapshot
+
+
+def current_condition() -> ConditionalRequest:
+    """The :class:`ConditionalRequest` of the protected view handling this request."""
+    condition: ConditionalRequest | None = g.get("_ifmatch_condition")
+    if condition is None:
+        raise RuntimeError("current_condition() is only available inside an @protect view")
+    return condition
+
+
+class IfMatch:
+    """The Flask extension: ``IfMatch(app, store=...)`` or ``IfMatch(store=...).init_app(app)``."""
+
+    def __init__(self, app: Flask | None = None, *, store: VersionStore[Any] | None = None) -> None:
+        self.store = store
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Register the extension and fill in the ``IFMATCH_*`` config defaults."""
+        for name, value in CONFIG_DEFAULTS.items():
+            app.config.setdefault(name, value)
+        app.extensions["ifmatch"] = self
+
+    def protect(
+        self,
+        store: VersionStore[Any] | None = None,
+        *,
+        key: KeySpec = None,
+        create: bool = False,
+        variant: str | None = None,
+        require: Iterable[str] | None = None,
+        authorize: Callable[[Hashable], object] | None = None,
+        load: Callable[[Hashable], Any] | None = None,
+        snapshot: Callable[[Any], Snapshot] | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a view function, or a ``MethodView`` class, to make it conditional.
+
+        Args:
+            store: the compare-and-set store (default: the extension's).
+            key: the view argument naming the resource, or a callable taking the view's
+                keyword arguments; by default the view's only argument.
+            create: let a PUT create a missing resource (``If-None-Match: *`` for create-only).
+            variant: tell representations of one version apart (see ``version_etag``).
+            require: methods that need a precondition (default ``IFMATCH_REQUIRE_PRECONDITION``;
+                ``()`` for the 409 body-version scheme).
+            authorize: called with the key before anything about the resource is revealed;
+                ``abort(403)`` there. Runs after ``before_request`` authentication.
+            load: load the resource itself (``lambda key: db.session.get(Document, key)``,
+                ``None`` if missing) instead of reading only its version: the validators come
+                from the loaded object and the view gets it as ``condition.instance``, so a
+                view that needs the row anyway pays no extra query.
+            snapshot: the validators of a loaded object (default: ``store.snapshot``).
+        """
+        chosen = store if store is not None else self.store
+        if chosen is None:
+            raise TypeError("protect() needs a store, here or in IfMatch(store=...)")
+        snapshot_of = snapshot or getattr(chosen, "snapshot", None)
+        if load is not None and snapshot_of is None:
+            raise TypeError("protect(load=...) needs snapshot=... for this store")
+        methods = None if require is None else frozenset(m.upper() for m in require)
+        settings = _Route(chosen, key, create, variant, methods, authorize, load, snapshot_of)
+
+        def decorator(view: F) -> F:
+            if isinstance(view, type) and issubclass(view, View):
+                view.decorators = [*view.decorators, decorator]
+                return view
+
+            @functools.wraps(view)
+            def protected(*args: Any, **kwargs: Any) -> Response:
+                return settings.dispatch(view, *args, **kwargs)
+
+            return protected  # type: ignore[return-value]
+
+        return decorator
+
+
+@dataclass
+class _Route:
+    store: VersionStore[Any]
+    key: KeySpec
+    create: bool
+    variant: str | None
+    require: frozenset[str] | None
+    authorize: Callable[[Hashable], object] | None
+    load: Callable[[Hashable], Any] | None
+    snapshot_of: Callable[[Any], Snapshot] | None
+    cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
+
+    def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
+        config = current_app.config
+        options = self.options(config)
+        key = self.resolve_key(kwargs)
+        if self.authorize is not None:
+            self.authorize(key)
+        instance = None
+        if self.load is not None and self.snapshot_of is not None:
+            instance = self.load(key)
+            snapshot = None if instance is None else self.snapshot_of(instance)
+        else:
+            snapshot = self.store.read(key)
+        method = request.method
+        missing = missing_resource_error(method, snapshot, options, request.path)
+        if missing is not None:
+            raise ConditionalError(missing)
+        decision = Proceed()
+        if config.get("IFMATCH_ENABLED", True):
+            decided: Decision = decide(method, request.headers, snapshot, options)
+            if not isinstance(decided, Proceed):
+                raise ConditionalError(decision_error(decided, options, request.path))
+            log_warnings(logger, decided, method, request.path)
+            decision = decided
+        condition = ConditionalRequest(self.store, key, snapshot, decision, options)
+        condition.instance = instance
+        g._ifmatch_condition = condition
+        response = current_app.make_response(view(*args, **kwargs))
+        if 200 <= response.status_code < 300:
+            self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
+        return response
+
+    def finish(
+        self, response: Response, condition: ConditionalRequest, method: str, enabled: bool
+    ) -> None:
+        if response.status_code == 201 and condition.snapshot is None and condition.wrote:
+            # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
+            response.headers.setdefault("Location", location(request.path))
+        if not enabled:
+            return
+        if method not in {"GET", "HEAD"} and not condition.wrote:
+            # The view answered 2xx to an unsafe method without writing through the store:
+            # whatever it changed was not protected, and its new version is unknown.
+            logger.warning(
+                "ifmatch: %s %s succeeded without a conditional write", method, request.path
+            )
+            return
+        for name, value in validator_headers(condition.served, condition.options):
+            response.headers[name] = value
+
+    def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
+        if callable(self.key):
+            return self.key(**kwargs)
+        if self.key is not None:
+            return kwargs[self.key]  # type: ignore[no-any-return]
+        if len(kwargs) != 1:
+            raise TypeError(f"protect(): say which view argument is the key: {sorted(kwargs)}")
+        return next(iter(kwargs.values()))  # type: ignore[no-any-return]
+
+    def options(self, config: Mapping[str, Any]) -> Options:
+        # Config is read on every request (tests and apps may change it), the Options built
+        # from it once per distinct set of values.
+        values = {name: config.get(name, default) for name, default in CONFIG_DEFAULTS.items()}
+        cache_key = tuple(
+            tuple(sorted(value)) if isinstance(value, list | set | frozenset) else value
+            for value in values.values()
+        )
+        options = self.cache.get(cache_key)
+        if options is None:
+            options = self.cache[cache_key] = self.build_options(values)
+        return options
+
+    def build_options(self, config: Mapping[str, Any]) -> Options:
+        def setting(name: str) -> Any:
+            return config[name]
+
+        require = self.require
+        if require is None:
+            require = frozenset(m.upper() for m in setting("IFMATCH_REQUIRE_PRECONDITION"))
+        policy = Policy(
+            require_precondition=require,
+            warn_only=bool(setting("IFMATCH_WARN_ONLY")),
+            unmodified_since_counts=bool(setting("IFMATCH_UNMODIFIED_SINCE_COUNTS")),
+            accept_weak_echo=bool(setting("IFMATCH_ACCEPT_WEAK_ECHO")),
+            max_header_length=int(setting("IFMATCH_MAX_HEADER_LENGTH")),
+            max_tags=int(setting("IFMATCH_MAX_TAGS")),
+        )
+        return Options(
+            policy=policy,
+            error_format=setting("IFMATCH_ERROR_FORMAT"),
+            type_base=setting("IFMATCH_PROBLEM_TYPE_BASE"),
+            send_last_modified=bool(setting("IFMATCH_LAST_MODIFIED")),
+            variant=self.variant,
+            create=self.create,
+        )

@@ -1,0 +1,309 @@
+"""Starlette: conditional endpoints over an async compare-and-set store.
+
+Quick start::
+
+    @conditional(store, key="doc_id", create=True)
+    async def document(request: Request) -> Response:
+        condition = request.state.ifmatch
+        if request.method == "PUT":
+            await condition.write(await request.json())   # one conditional UPDATE
+            return JSONResponse({"saved": True})
+        return JSONResponse(await load(condition.key))
+
+    app = Starlette(routes=[Route("/documents/{doc_id}", document, methods=[...])],
+                    exception_handlers=EXCEPTION_HANDLERS)
+
+The decorator reads the stored version (not the body), answers 404 for a missing resource, lets
+:func:`ifmatch.core.evaluate` decide 304/400/412/428 before the endpoint runs, and adds the
+``ETag`` (and ``Last-Modified``) of the version each 2xx carries. Put authentication in
+middleware or in the endpoint's router so it runs first. The FastAPI integration builds on the
+pieces here.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..core import DEFAULT_POLICY, Decision, Policy, Preconditions, Proceed
+from ..stores import AsyncVersionStore, CASResult, Expectation, Snapshot, VersionStore
+from ._conditional import (
+    ConditionalState,
+    ErrorFormat,
+    HTTPError,
+    Options,
+    decide,
+    decision_error,
+    location,
+    log_warnings,
+    missing_resource_error,
+    validator_headers,
+)
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "ConditionalHTTPException",
+    "ConditionalRequest",
+    "check",
+    "conditional",
+    "conditional_exception_handler",
+    "make_options",
+]
+
+logger = logging.getLogger("ifmatch.starlette")
+Endpoint = Callable[[Request], Awaitable[Response]]
+AnyStore = AsyncVersionStore[Any] | VersionStore[Any]
+
+
+class ConditionalHTTPException(HTTPException):
+    """A 304, 400, 404, 409, 412 or 428 answer with its body rendered (``.error``)."""
+
+    def __init__(self, error: HTTPError) -> None:
+        detail = None if error.problem is None else str(error.problem.get("detail"))
+        super().__init__(error.status, detail=detail, headers=dict(error.headers))
+        self.error = error
+
+
+def error_response(error: HTTPError) -> Response:
+    """The Starlette response for a rendered error (a 304 has no body and no media type)."""
+    response = Response(error.body or None, status_code=error.status)
+    for name, value in error.headers:
+        response.headers[name] = value
+    return response
+
+
+async def conditional_exception_handler(request: Request, exc: Exception) -> Response:
+    """Exception handler turning :class:`ConditionalHTTPException` into its response."""
+    assert isinstance(exc, ConditionalHTTPException)
+    return error_response(exc.error)
+
+
+EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    ConditionalHTTPException: conditional_exception_handler
+}
+
+
+class _ThreadedStore:
+    """Runs a synchronous store's calls in the thread pool, off the event loop."""
+
+    def __init__(self, store: VersionStore[Any]) -> None:
+        self.store = store
+
+    async def read(self, key: Any) -> Snapshot | None:
+        return await run_in_threadpool(self.store.read, key)
+
+    async def compare_and_set(
+        self, key: Any, expect: Expectation, values: Mapping[str, Any]
+    ) -> CASResult:
+        return await run_in_threadpool(self.store.compare_and_set, key, expect, values)
+
+    async def compare_and_delete(self, key: Any, expect: Expectation) -> CASResult:
+        return await run_in_threadpool(self.store.compare_and_delete, key, expect)
+
+
+def as_async(store: AnyStore) -> AsyncVersionStore[Any]:
+    """``store`` itself if it is async, else a wrapper running it in the thread pool."""
+    if inspect.iscoroutinefunction(store.read):
+        return store  # type: ignore[return-value]
+    return _ThreadedStore(store)  # type: ignore[arg-type]
+
+
+def make_options(
+    *,
+    policy: Policy = DEFAULT_POLICY,
+    error_format: ErrorFormat = "problem",
+    type_base: str | None = None,
+    last_modified: bool = True,
+    variant: str | None = None,
+    create: bool = False,
+) -> Options:
+    """Bundle a resource's settings (see each keyword in :func:`conditional`)."""
+    return Options(policy, error_format, type_base, last_modified, variant, create)
+
+
+class ConditionalRequest(ConditionalState):
+    """What a protected endpoint gets (``request.state.ifmatch``, or the FastAPI dependency):
+    ``key``, ``snapshot`` (validators when checked; ``None`` if the resource did not exist),
+    ``etag``, ``instance``, ``decision``, ``expectation``, ``preconditions``, and the writes."""
+
+    def __init__(
+        self,
+        request: Request,
+        store: AsyncVersionStore[Any],
+        key: Hashable,
+        snapshot: Snapshot | None,
+        decision: Proceed,
+        options: Options,
+    ) -> None:
+        super().__init__(key, snapshot, decision, options)
+        self.request, self.store = request, store
+        self.response: Response | None = None  # FastAPI's response to put validators on
+
+    @property
+    def preconditions(self) -> Preconditions:
+        """The request's parsed precondition headers (they parsed: the decision was Proceed)."""
+        return Preconditions.from_headers(self.request.headers.raw)
+
+    async def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
+        """Apply ``values`` in one compare-and-set (creating the resource if the request may).
+
+        Args:
+            values: the fields to store.
+            version: the version the client sent in the body (409 scheme), if any.
+
+        Returns:
+            The new snapshot; its tag becomes the response's ``ETag``.
+
+        Raises:
+            ConditionalHTTPException: 412 (another writer won), 409 (stale ``version``), 404.
+        """
+        expect = self.expect(version)
+        result = await self.store.compare_and_set(self.key, expect, values)
+        return self._apply(result, expect, version)
+
+    async def delete(self, *, version: int | None = None) -> Snapshot:
+        """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
+        expect = self.expect(version)
+        result = await self.store.compare_and_delete(self.key, expect)
+        snapshot = self._apply(result, expect, version)
+        self.serve(None)
+        return snapshot
+
+    def serve(self, snapshot: Snapshot | None) -> None:
+        """Declare the version the response body was built from."""
+        self.served = snapshot
+        if self.response is not None:
+            self.apply(self.response, unconditionally=True)
+
+    def apply(self, response: Response, *, unconditionally: bool = False) -> Response:
+        """Put the served version's validators on a 2xx ``response`` (and ``Location`` on a
+        create); a helper for endpoints that build their own response."""
+        if not (unconditionally or 200 <= response.status_code < 300):
+            return response
+        for name in ("ETag", "Last-Modified"):
+            if name in response.headers:
+                del response.headers[name]
+        if self.request.method not in {"GET", "HEAD"} and not self.wrote:
+            return response
+        for name, value in validator_headers(self.served, self.options):
+            response.headers[name] = value
+        if self.wrote and self.snapshot is None and self.served is not None:
+            # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
+            response.headers.setdefault("Location", location(self.request.url.path))
+        return response
+
+    def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
+        error = self.settle(result, expect, version, self.request.url.path)
+        if error is not None:
+            raise ConditionalHTTPException(error)
+        assert result.snapshot is not None
+        self.serve(result.snapshot)
+        return result.snapshot
+
+
+Loader = Callable[[Hashable], Awaitable[Any]]
+
+
+async def check(
+    request: Request,
+    store: AnyStore,
+    key: Hashable,
+    options: Options,
+    *,
+    load: Loader | None = None,
+    snapshot_of: Callable[[Any], Snapshot] | None = None,
+) -> ConditionalRequest:
+    """Read the stored version and evaluate the request's preconditions against it.
+
+    With ``load`` (and ``snapshot_of``), the resource is loaded instead and its validators
+    taken from the loaded object, which the endpoint finds in ``condition.instance``.
+
+    Returns:
+        The :class:`ConditionalRequest` the endpoint writes through.
+
+    Raises:
+        ConditionalHTTPException: 404, or the decision's 304, 400, 412 or 428.
+    """
+    async_store = as_async(store)
+    instance = None
+    if load is not None and snapshot_of is not None:
+        instance = await load(key)
+        snapshot = None if instance is None else snapshot_of(instance)
+    else:
+        snapshot = await async_store.read(key)
+    path = request.url.path
+    missing = missing_resource_error(request.method, snapshot, options, path)
+    if missing is not None:
+        raise ConditionalHTTPException(missing)
+    decision: Decision = decide(request.method, request.headers.raw, snapshot, options)
+    if not isinstance(decision, Proceed):
+        raise ConditionalHTTPException(decision_error(decision, options, path))
+    log_warnings(logger, decision, request.method, path)
+    condition = ConditionalRequest(request, async_store, key, snapshot, decision, options)
+    condition.instance = instance
+    return condition
+
+
+def conditional(
+    store: AnyStore,
+    *,
+    key: str | Callable[[Request], Hashable],
+    create: bool = False,
+    policy: Policy = DEFAULT_POLICY,
+    error_format: ErrorFormat = "problem",
+    type_base: str | None = None,
+    last_modified: bool = True,
+    variant: str | None = None,
+) -> Callable[[Endpoint], Endpoint]:
+    """Make a Starlette endpoint conditional; it finds its state in ``request.state.ifmatch``.
+
+    Args:
+        store: a compare-and-set store (a synchronous one runs in the thread pool).
+        key: the path parameter naming the resource, or a callable taking the request.
+        create: let a PUT create a missing resource (``If-None-Match: *``: create-only).
+        policy: the core's policy (428 rules, warn-only, weak echo, limits).
+        error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
+        type_base: URI prefix for problem ``type`` members.
+        last_modified: send ``Last-Modified`` beside ``ETag``.
+        variant: tells representations of one version apart (see ``version_etag``).
+    """
+    options = make_options(
+        policy=policy,
+        error_format=error_format,
+        type_base=type_base,
+        last_modified=last_modified,
+        variant=variant,
+        create=create,
+    )
+    async_store = as_async(store)
+
+    def decorator(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def protected(request: Request) -> Response:
+            resource = key(request) if callable(key) else request.path_params[key]
+            try:
+                condition = await check(request, async_store, resource, options)
+                request.state.ifmatch = condition
+                response = await endpoint(request)
+            except ConditionalHTTPException as exc:
+                return error_response(exc.error)
+            unsafe = request.method not in {"GET", "HEAD"}
+            if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
+                logger.warning(
+                    "ifmatch: %s %s succeeded without a conditional write",
+                    request.method,
+                    request.url.path,
+                )
+            return condition.apply(response)
+
+        return protected
+
+    return decorator

@@ -1,0 +1,217 @@
+"""SQL building blocks for the Django ORM store: the database clock, the Last-Modified rule,
+one conditional ``UPDATE`` (with ``RETURNING`` where the backend has it), and the recognition
+of serialization failures.
+
+Private: ``ifmatch.stores.django`` is the public face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import DateTimeField, ExpressionWrapper, F, Field, Func, Q, QuerySet
+from django.db.models.functions import Coalesce, Greatest
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.subqueries import UpdateQuery
+from django.utils.dateparse import parse_datetime
+
+from ..core.errors import ConfigurationError
+from .base import Expectation, Snapshot
+
+__all__ = [
+    "SUPPORTED_VENDORS",
+    "DatabaseNow",
+    "check_connection",
+    "expectation_filter",
+    "is_transient",
+    "next_last_modified_expression",
+    "update_returning",
+]
+
+SUPPORTED_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
+ONE_SECOND = timedelta(seconds=1)
+
+
+class DatabaseNow(Func):
+    """The database server's current time in UTC, truncated to whole seconds.
+
+    Last-Modified comes from the database clock, never from an application server's clock, so
+    many app servers whose clocks disagree still produce one increasing sequence per row.
+    """
+
+    output_field = DateTimeField()
+    template = "CURRENT_TIMESTAMP"
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        raise ConfigurationError(
+            f"ifmatch has no database clock for the {connection.vendor!r} backend; "
+            f"supported: {', '.join(sorted(SUPPORTED_VENDORS))}"
+        )
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        # STATEMENT_TIMESTAMP, not CURRENT_TIMESTAMP (the transaction's start), like Now().
+        return super().as_sql(
+            compiler, connection, template="DATE_TRUNC('second', STATEMENT_TIMESTAMP())", **extra
+        )
+
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
+        # UTC_TIMESTAMP() without a precision argument has whole seconds, in UTC whatever the
+        # session time zone; Django stores naive UTC in DATETIME columns when USE_TZ is on.
+        return super().as_sql(compiler, connection, template="UTC_TIMESTAMP()", **extra)
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        # The '%' are doubled twice: once for the template, once for the backend's paramstyle.
+        return super().as_sql(
+            compiler,
+            connection,
+            template="STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%S', 'now')",
+            **extra,
+        )
+
+
+def next_last_modified_expression(field_name: str) -> Greatest:
+    """``GREATEST(now truncated to the second, COALESCE(previous + 1 second, now))``.
+
+    The SQL twin of ``ifmatch.stores.next_last_modified``: strictly increasing per row at
+    one-second resolution, so two writes within one second still get distinct HTTP-dates.
+    """
+    now = DatabaseNow()
+    bumped = ExpressionWrapper(F(field_name) + ONE_SECOND, output_field=DateTimeField())
+    return Greatest(now, Coalesce(bumped, DatabaseNow()), output_field=DateTimeField())
+
+
+def expectation_filter(
+    expect: Expectation, version_field: str, last_modified_field: str | None
+) -> Q | None:
+    """The ``WHERE`` clause that makes an ``UPDATE`` / ``DELETE`` apply only when ``expect``
+    allows the stored row (``Expectation.allows`` is the reference).
+
+    Returns:
+        ``None`` when no row can match (an empty version set), else a ``Q``.
+    """
+    condition = Q()
+    if expect.versions is not None:
+        if not expect.versions:
+            return None
+        condition &= Q(**{f"{version_field}__in": sorted(expect.versions)})
+    if expect.not_versions:
+        condition &= ~Q(**{f"{version_field}__in": sorted(expect.not_versions)})
+    if expect.unmodified_since is not None and last_modified_field is not None:
+        # allows(): fails when truncate(last_modified) > unmodified_since, i.e. passes when
+        # last_modified < unmodified_since + 1 s (or there is no Last-Modified).
+        limit = expect.unmodified_since + ONE_SECOND
+        condition &= Q(**{f"{last_modified_field}__isnull": True}) | Q(
+            **{f"{last_modified_field}__lt": limit}
+        )
+    return condition
+
+
+def _convert(field: Field[Any, Any], value: Any) -> Any:
+    if isinstance(value, str) and isinstance(field, DateTimeField):
+        parsed = parse_datetime(value)
+        if parsed is not None and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def update_returning(
+    queryset: QuerySet[Any],
+    values: Sequence[tuple[Field[Any, Any], Any, Any]],
+    returning: Sequence[Field[Any, Any]],
+) -> list[tuple[Any, ...]] | None:
+    """Run ``UPDATE … RETURNING`` on backends that have it (PostgreSQL, SQLite ≥ 3.35).
+
+    Returns:
+        The returned rows, or ``None`` when the backend cannot return from an ``UPDATE``
+        (MariaDB/MySQL): the caller then reads the row back inside the same transaction.
+    """
+    connection = connections[queryset.db]
+    if connection.vendor not in {"postgresql", "sqlite"}:
+        return None
+    query: Any = queryset.query.chain(UpdateQuery)
+    query.add_update_fields(values)
+    compiler = query.get_compiler(queryset.db)
+    sql, params = compiler.as_sql()
+    if not sql:
+        return []
+    if query.related_updates:  # multi-table updates cannot use one statement
+        return None
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {columns}", params)
+        rows = cursor.fetchall()
+    return [
+        tuple(_convert(field, value) for field, value in zip(returning, row, strict=True))
+        for row in rows
+    ]
+
+
+# PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected.
+_PG_TRANSIENT = frozenset({"40001", "40P01"})
+# MariaDB/MySQL error numbers: ER_CHECKREAD (1020, "Record has changed since last read", raised
+# with innodb_snapshot_isolation), ER_LOCK_DEADLOCK (1213), ER_LOCK_WAIT_TIMEOUT (1205).
+_MYSQL_TRANSIENT = frozenset({1020, 1213, 1205})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error is a serialization failure or deadlock, safe to retry."""
+    if not isinstance(error, DatabaseError):
+        return False
+    cause = error.__cause__ or error
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if sqlstate in _PG_TRANSIENT:
+        return True
+    args = getattr(cause, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_TRANSIENT:
+        return True
+    # SQLite: "database is locked" / busy snapshot in WAL mode.
+    return "database is locked" in str(cause)
+
+
+def check_connection(alias: str) -> None:
+    """Fail at start-up when a database cannot give safe compare-and-set.
+
+    Raises:
+        ConfigurationError: an unsupported backend, or a MySQL/MariaDB connection configured
+            without ``CLIENT_FOUND_ROWS`` (row counts would report *changed* rows).
+    """
+    connection = connections[alias]
+    if connection.vendor not in SUPPORTED_VENDORS:
+        raise ConfigurationError(
+            f"database {alias!r} uses the {connection.vendor!r} backend; ifmatch's Django "
+            f"store supports {', '.join(sorted(SUPPORTED_VENDORS))}"
+        )
+    if connection.vendor == "mysql":
+        flag = connection.settings_dict.get("OPTIONS", {}).get("client_flag")
+        if flag is not None:
+            from MySQLdb.constants import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+                CLIENT,
+            )
+
+            if not int(flag) & CLIENT.FOUND_ROWS:
+                raise ConfigurationError(
+                    f"database {alias!r} overrides OPTIONS['client_flag'] without "
+                    "CLIENT.FOUND_ROWS: row counts would be 'changed rows', not 'matched rows'"
+                )
+
+
+def snapshot_from_row(row: Sequence[Any]) -> Snapshot:
+    """``(version, last_modified)`` → ``Snapshot``."""
+    version, last_modified = (row[0], row[1]) if len(row) > 1 else (row[0], None)
+    if isinstance(last_modified, datetime) and last_modified.tzinfo is None:
+        last_modified = last_modified.replace(tzinfo=UTC)
+    return Snapshot(int(version), last_modified)

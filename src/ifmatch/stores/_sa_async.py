@@ -1,0 +1,250 @@
+"""The asynchronous SQLAlchemy store (``ifmatch.stores.sqlalchemy.AsyncSQLAlchemyStore``).
+
+The same statements and outcomes as the synchronous store; see ``_sa_sync`` for the comments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_scoped_session,
+    async_sessionmaker,
+)
+
+from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
+from ._sql import is_duplicate_key, is_retryable_conflict
+from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+
+K = TypeVar("K")
+
+AsyncSessionSource = AsyncSession | async_scoped_session[Any] | async_sessionmaker[Any]
+
+
+class AsyncSQLAlchemyStore(StoreBase[K]):
+    """Compare-and-set over one table through a SQLAlchemy ``AsyncSession``.
+
+    Same arguments, statements and outcomes as :class:`SQLAlchemyStore`, with ``session`` an
+    ``AsyncSession`` / ``async_scoped_session`` (the caller commits) or an
+    ``async_sessionmaker`` (each call runs and commits its own transaction).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        session: AsyncSessionSource,
+        *,
+        version_column: str = "version",
+        last_modified_column: str | None = "last_modified",
+        key_column: str | None = None,
+        retries: int = 3,
+    ) -> None:
+        self._configure(model, version_column, last_modified_column, key_column, retries)
+        self._factory: async_sessionmaker[Any] | None = None
+        self._session: Callable[[], AsyncSession] | None = None
+        bind: Any
+        if isinstance(session, async_sessionmaker):
+            self._factory = session
+            bind = session.kw.get("bind")
+        elif isinstance(session, async_scoped_session):
+            self._session = session  # checked on first use, inside its scope
+            bind = None
+        elif isinstance(session, AsyncSession):
+            self._session = lambda: session
+            bind = session.bind
+        else:
+            raise TypeError(f"expected an AsyncSession or an async_sessionmaker, got {session!r}")
+        if isinstance(bind, AsyncEngine | AsyncConnection):
+            self._check(bind.dialect)
+
+    async def read(self, key: K) -> Snapshot | None:
+        """The current validators of ``key`` (in the caller's transaction in session mode)."""
+        async with self._using() as session:
+            return await self._read_in(session, key)
+
+    async def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
+        """The validators and all column values of ``key``, read together."""
+        async with self._using() as session:
+            row = (await session.execute(self._spec.select_row(key))).first()
+            if row is None:
+                return None
+            snapshot = self._spec.snapshot(row)
+            assert snapshot is not None
+            return snapshot, self._spec.values(row)
+
+    async def compare_and_set(
+        self, key: K, expect: Expectation, values: Mapping[str, Any]
+    ) -> CASResult:
+        """Apply ``values`` and bump the version iff ``expect`` holds."""
+        return await self._set_one(Item(key, expect, self._spec.assignments(values)))
+
+    async def _set_one(self, item: Item) -> CASResult:
+        return await self._one(item, lambda dialect: self._set_plan(item, dialect))
+
+    async def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
+        """Delete ``key`` iff ``expect`` holds."""
+        item = Item(key, expect, {}, deleting=True)
+        return await self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
+
+    async def compare_and_set_many(
+        self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """Guarded bulk write (see ``SQLAlchemyStore.compare_and_set_many``)."""
+        batch = self._items(items)
+        if self._session is not None:
+            return await self._many_in_session(self._session(), batch, all_or_nothing)
+        for _ in range(self.retries + 1):
+            try:
+                return await self._many_own(batch, all_or_nothing)
+            except DBAPIError as exc:
+                if not is_retryable_conflict(exc):
+                    raise unavailable(exc) from exc
+        if all_or_nothing:
+            return aborted_batch(batch, await self._fresh_many(batch))
+        return [await self._set_one(item) for item in batch]
+
+    async def _one(self, item: Item, plan_for: Callable[[Dialect], Plan]) -> CASResult:
+        if self._session is not None:
+            return await self._one_in_session(self._session(), item, plan_for)
+        for _ in range(self.retries + 1):
+            try:
+                async with self._factory_session() as session, session.begin():
+                    plan = plan_for(self._dialect(session))
+                    result = await self._attempt(session, item, plan)
+            except DBAPIError as exc:
+                if is_retryable_conflict(exc):
+                    continue
+                raise unavailable(exc) from exc
+            if result is not None:
+                return result
+            break
+        return self._missed(await self.read(item.key), creating=item.creating)
+
+    async def _one_in_session(
+        self, session: AsyncSession, item: Item, plan_for: Callable[[Dialect], Plan]
+    ) -> CASResult:
+        await session.flush()
+        plan = plan_for(self._dialect(session))
+        try:
+            result = await self._attempt(session, item, plan)
+        except DBAPIError as exc:
+            if not is_retryable_conflict(exc):
+                raise unavailable(exc) from exc
+            await session.rollback()
+            return self._missed(await self._read_in(session, item.key), creating=plan.creating)
+        if result is None:
+            fresh = await self._fresh_read(session, item.key)
+            return self._missed(fresh, creating=plan.creating)
+        self._sync_identity(session, item, plan)
+        return result
+
+    async def _attempt(self, session: AsyncSession, item: Item, plan: Plan) -> CASResult | None:
+        if plan.bound is None:
+            return None
+        try:
+            result: Any = await session.execute(*plan.bound)
+        except IntegrityError as exc:
+            if plan.creating and is_duplicate_key(exc):
+                return None
+            raise
+        if plan.returning:
+            return self._returned(result)
+        if self._matched(result) == 0:
+            return None
+        if plan.deleting:
+            return CASResult(Outcome.WON)
+        return CASResult(Outcome.WON, await self._read_in(session, item.key))
+
+    async def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
+        async with self._factory_session() as session:
+            dialect = self._dialect(session)
+            results = [
+                await self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+            ]
+            applied = not all_or_nothing or None not in results
+            await (session.commit() if applied else session.rollback())
+        missed = [i for i, r in enumerate(results) if r is None or not applied]
+        fresh = await self._fresh_many([batch[i] for i in missed]) if missed else []
+        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+
+    async def _many_in_session(
+        self, session: AsyncSession, batch: list[Item], all_or_nothing: bool
+    ) -> list[CASResult]:
+        await session.flush()
+        dialect = self._dialect(session)
+        savepoint = await session.begin_nested() if all_or_nothing else None
+        results: list[CASResult | None] = []
+        try:
+            for item in batch:
+                results.append(await self._attempt(session, item, self._set_plan(item, dialect)))
+        except DBAPIError as exc:
+            if not is_retryable_conflict(exc):
+                raise unavailable(exc) from exc
+            await session.rollback()
+            failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
+            fresh = {i: await self._read_in(session, item.key) for i, item in enumerate(batch)}
+            return settle(batch, failed, fresh, applied=False)
+        applied = not all_or_nothing or None not in results
+        if savepoint is not None:
+            await (savepoint.commit() if applied else savepoint.rollback())
+        fresh = {
+            i: await self._fresh_read(session, item.key)
+            for i, (item, result) in enumerate(zip(batch, results, strict=True))
+            if result is None or not applied
+        }
+        if applied:
+            for item, result in zip(batch, results, strict=True):
+                if result is not None:
+                    self._sync_identity(session, item, self._set_plan(item, dialect))
+        return settle(batch, results, fresh, applied=applied)
+
+    async def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
+        async with self._factory_session() as session:
+            return [await self._read_in(session, item.key) for item in batch]
+
+    async def _read_in(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        result = await session.execute(self._spec.select_snapshot(key))
+        return self._spec.snapshot(result.first())
+
+    async def _fresh_read(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        connection = await session.connection()
+        if connection.dialect.name == "sqlite" or (
+            await connection.get_isolation_level() in FRESH_LEVELS
+        ):
+            return await self._read_in(session, key)
+        async with connection.engine.connect() as other:
+            result = await other.execute(self._spec.select_snapshot(key))
+            return self._spec.snapshot(result.first())
+
+    def _sync_identity(self, session: AsyncSession, item: Item, plan: Plan) -> None:
+        identity = self._identity(item.key)
+        instance = None if identity is None else session.identity_map.get(identity)
+        if instance is None:
+            return
+        if plan.deleting:
+            session.expunge(instance)
+        else:
+            session.expire(instance, self._synced_attributes(item))
+
+    def _dialect(self, session: AsyncSession) -> Dialect:
+        return self._check(session.sync_session.get_bind(clause=self._spec.table).dialect)
+
+    def _factory_session(self) -> AsyncSession:
+        assert self._factory is not None
+        session: AsyncSession = self._factory()
+        return session
+
+    @contextlib.asynccontextmanager
+    async def _using(self) -> AsyncIterator[AsyncSession]:
+        if self._session is not None:
+            yield self._session()
+        else:
+            async with self._factory_session() as session:
+                yield session

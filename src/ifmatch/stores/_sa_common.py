@@ -1,0 +1,149 @@
+"""What the sync and async SQLAlchemy stores share: configuration, statement plans, results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Column, CursorResult, Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+
+from ._sql import TableSpec, table_spec
+from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .errors import StoreError, StoreUnavailable
+
+K = TypeVar("K")
+
+# Isolation levels at which a plain SELECT in the current transaction sees the latest commit.
+FRESH_LEVELS = frozenset({"READ COMMITTED", "READ UNCOMMITTED", "AUTOCOMMIT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One guarded statement to run, and how to read its outcome."""
+
+    bound: tuple[Executable, dict[str, Any]] | None  # None: no row can match; only read
+    returning: bool
+    creating: bool = False
+    deleting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    key: Any
+    expect: Expectation
+    values: dict[Column[Any], Any]
+    deleting: bool = False
+
+    @property
+    def creating(self) -> bool:
+        return self.expect.exists is False and not self.deleting
+
+
+class StoreBase(Generic[K]):
+    """Configuration and the I/O-free half of the SQLAlchemy stores."""
+
+    _spec: TableSpec
+    retries: int
+
+    def _configure(
+        self,
+        model: Any,
+        version_column: str,
+        last_modified_column: str | None,
+        key_column: str | None,
+        retries: int,
+    ) -> None:
+        self._spec = table_spec(model, version_column, last_modified_column, key_column)
+        self.retries = retries
+        self._checked: set[int] = set()
+
+    @property
+    def spec(self) -> TableSpec:
+        """The resolved table, key, version and Last-Modified columns."""
+        return self._spec
+
+    def _check(self, dialect: Dialect) -> Dialect:
+        if id(dialect) not in self._checked:
+            self._spec.check_dialect(dialect)
+            self._checked.add(id(dialect))
+        return dialect
+
+    def _items(self, items: Iterable[BulkItem[K]]) -> list[Item]:
+        return [Item(k, e, self._spec.assignments(v)) for k, e, v in items]
+
+    def _set_plan(self, item: Item, dialect: Dialect) -> Plan:
+        if item.expect.exists is False:
+            insert = self._spec.insert(item.key, item.values, dialect)
+            return Plan(insert, dialect.insert_returning, creating=True)
+        update = self._spec.update(item.key, item.expect, item.values, dialect)
+        return Plan(update, dialect.update_returning)
+
+    def _delete_plan(self, key: Any, expect: Expectation, dialect: Dialect) -> Plan:
+        statement = self._spec.delete(key, expect, dialect)
+        return Plan(statement, dialect.delete_returning, deleting=True)
+
+    def _returned(self, result: CursorResult[Any]) -> CASResult | None:
+        row = result.first()
+        return None if row is None else CASResult(Outcome.WON, self._spec.snapshot(row))
+
+    @staticmethod
+    def _matched(result: CursorResult[Any]) -> int:
+        count = result.rowcount
+        if count > 1:
+            raise StoreError(f"a guarded write matched {count} rows; the key is not unique")
+        return count
+
+    @staticmethod
+    def _missed(snapshot: Snapshot | None, *, creating: bool = False) -> CASResult:
+        # A create-only write that found the key taken lost, even if the row is gone again.
+        if snapshot is None and not creating:
+            return CASResult(Outcome.NOT_FOUND)
+        return CASResult(Outcome.LOST, snapshot)
+
+    def _synced_attributes(self, item: Item) -> list[str]:
+        changed = {self._spec.version, self._spec.last_modified, *item.values}
+        return [name for name, column in self._spec.columns.items() if column in changed]
+
+    def _identity(self, key: Any) -> Any:
+        """The identity-map key of the instance stored under ``key``, if the key is the PK."""
+        mapper = self._spec.mapper
+        if mapper is None or list(mapper.primary_key) != [self._spec.key]:
+            return None
+        return mapper.identity_key_from_primary_key((key,))
+
+
+def unavailable(exc: DBAPIError) -> BaseException:
+    """The exception to raise for a database error that is not a conflict."""
+    if exc.connection_invalidated:
+        return StoreUnavailable(f"the database connection was lost: {exc.orig}")
+    return exc
+
+
+def settle(
+    items: Sequence[Item],
+    results: Sequence[CASResult | None],
+    fresh: Mapping[int, Snapshot | None],
+    *,
+    applied: bool,
+) -> list[CASResult]:
+    """Per-item results of a batch. Items that missed get their freshly read state; if the
+    batch was rolled back (``applied`` false), the items that had won are ABORTED."""
+    settled: list[CASResult] = []
+    for index, (item, result) in enumerate(zip(items, results, strict=True)):
+        if result is None:
+            settled.append(StoreBase._missed(fresh[index], creating=item.creating))
+        elif applied:
+            settled.append(result)
+        else:
+            settled.append(CASResult(Outcome.ABORTED, fresh[index]))
+    return settled
+
+
+def aborted_batch(items: Sequence[Item], fresh: Sequence[Snapshot | None]) -> list[CASResult]:
+    """An all-or-nothing batch that could not be serialized after every retry: nothing applied."""
+    return settle(
+        items, [CASResult(Outcome.ABORTED)] * len(items), dict(enumerate(fresh)), applied=False
+    )

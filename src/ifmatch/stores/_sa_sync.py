@@ -1,0 +1,309 @@
+"""The synchronous SQLAlchemy store (``ifmatch.stores.sqlalchemy.SQLAlchemyStore``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError, UnboundExecutionError
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
+from ._sql import is_duplicate_key, is_retryable_conflict
+from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+
+K = TypeVar("K")
+
+SessionSource = Session | scoped_session[Any] | sessionmaker[Any]
+
+
+class SQLAlchemyStore(StoreBase[K]):
+    """Compare-and-set over one table through a SQLAlchemy ``Session``.
+
+    Every write is ONE conditional statement::
+
+        UPDATE t SET …, version = version + 1, last_modified = <database clock rule>
+         WHERE key = :key AND version IN (…) [AND version NOT IN (…)]
+               [AND (last_modified IS NULL OR last_modified < :since_plus_1s)]
+        [RETURNING version, last_modified]
+
+    and the matched row count (or the returned row) says whether it won. Create-only writes are
+    an ``INSERT … ON CONFLICT (key) DO NOTHING`` (a duplicate-key error on MariaDB/MySQL).
+
+    Args:
+        model: a mapped class (e.g. using :class:`Versioned`) or a ``Table``.
+        session: a ``Session`` (or ``scoped_session``): statements run in the caller's
+            transaction and the caller commits; or a ``sessionmaker``: every call runs in its
+            own transaction, commits it, and retries serialization failures.
+        version_column: the integer version attribute (a mapper ``version_id_col`` is used
+            when there is no attribute of that name).
+        last_modified_column: the Last-Modified attribute, or ``None`` for versions only.
+        key_column: the unique key attribute; defaults to the single primary key.
+        retries: how many times a serialization failure or deadlock is retried (own
+            transactions only) before the write is reported LOST.
+
+    Raises:
+        ConfigurationError: the model or the database cannot support a guarded write.
+        TypeError: ``session`` is not a session or a sessionmaker.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        session: SessionSource,
+        *,
+        version_column: str = "version",
+        last_modified_column: str | None = "last_modified",
+        key_column: str | None = None,
+        retries: int = 3,
+    ) -> None:
+        self._configure(model, version_column, last_modified_column, key_column, retries)
+        self._factory: sessionmaker[Any] | None = None
+        self._session: Callable[[], Session] | None = None
+        if isinstance(session, sessionmaker):
+            self._factory = session
+            bind = session.kw.get("bind")
+        elif isinstance(session, scoped_session):
+            # Checked on first use: creating the scoped session now could happen outside the
+            # scope it belongs to (e.g. outside a Flask application context).
+            self._session = session
+            bind = None
+        elif isinstance(session, Session):
+            self._session = lambda: session
+            bind = _bind_of(session)
+        else:
+            raise TypeError(f"expected a Session or a sessionmaker, got {session!r}")
+        if isinstance(bind, Engine | Connection):
+            self._check(bind.dialect)
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def read(self, key: K) -> Snapshot | None:
+        """The current validators of ``key`` (in the caller's transaction in session mode)."""
+        with self._using() as session:
+            return self._read_in(session, key)
+
+    def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
+        """The validators and all column values of ``key``, read together."""
+        with self._using() as session:
+            row = session.execute(self._spec.select_row(key)).first()
+            if row is None:
+                return None
+            snapshot = self._spec.snapshot(row)
+            assert snapshot is not None
+            return snapshot, self._spec.values(row)
+
+    def snapshot(self, instance: Any) -> Snapshot:
+        """The validators of a loaded instance of the model."""
+        from .sqlalchemy import snapshot
+
+        version = self._attribute(self._spec.version)
+        last_modified = self._spec.last_modified
+        lm = None if last_modified is None else self._attribute(last_modified)
+        return snapshot(instance, version_column=version, last_modified_column=lm)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def compare_and_set(self, key: K, expect: Expectation, values: Mapping[str, Any]) -> CASResult:
+        """Apply ``values`` and bump the version iff ``expect`` holds (see the class doc)."""
+        return self._set_one(Item(key, expect, self._spec.assignments(values)))
+
+    def _set_one(self, item: Item) -> CASResult:
+        return self._one(item, lambda dialect: self._set_plan(item, dialect))
+
+    def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
+        """``DELETE FROM t WHERE key = :key AND <expectation> [RETURNING …]``."""
+        item = Item(key, expect, {}, deleting=True)
+        return self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
+
+    def compare_and_set_many(
+        self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """Guarded bulk write: one conditional statement per item, in one transaction.
+
+        A lost or missing item does not stop the others unless ``all_or_nothing``; then any
+        miss rolls the batch back and the items that had won are reported ``ABORTED``.
+        """
+        batch = self._items(items)
+        if self._session is not None:
+            return self._many_in_session(self._session(), batch, all_or_nothing)
+        for _ in range(self.retries + 1):
+            try:
+                return self._many_own(batch, all_or_nothing)
+            except DBAPIError as exc:
+                if not is_retryable_conflict(exc):
+                    raise unavailable(exc) from exc
+        if all_or_nothing:
+            return aborted_batch(batch, self._fresh_many(batch))
+        return [self._set_one(item) for item in batch]
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _one(self, item: Item, plan_for: Callable[[Dialect], Plan]) -> CASResult:
+        if self._session is not None:
+            return self._one_in_session(self._session(), item, plan_for)
+        for _ in range(self.retries + 1):
+            try:
+                with self._factory_session() as session, session.begin():
+                    plan = plan_for(self._dialect(session))
+                    result = self._attempt(session, item, plan)
+            except DBAPIError as exc:
+                if is_retryable_conflict(exc):
+                    continue
+                raise unavailable(exc) from exc
+            if result is not None:
+                return result
+            break
+        return self._missed(self.read(item.key), creating=item.creating)
+
+    def _one_in_session(
+        self, session: Session, item: Item, plan_for: Callable[[Dialect], Plan]
+    ) -> CASResult:
+        session.flush()
+        plan = plan_for(self._dialect(session))
+        try:
+            result = self._attempt(session, item, plan)
+        except DBAPIError as exc:
+            if not is_retryable_conflict(exc):
+                raise unavailable(exc) from exc
+            # The database has already rolled this transaction back (PostgreSQL: aborted).
+            session.rollback()
+            return self._missed(self._read_in(session, item.key), creating=plan.creating)
+        if result is None:
+            return self._missed(self._fresh_read(session, item.key), creating=plan.creating)
+        self._sync_identity(session, item, plan)
+        return result
+
+    def _attempt(self, session: Session, item: Item, plan: Plan) -> CASResult | None:
+        """Run one guarded statement; the result if it won, ``None`` if it matched nothing."""
+        if plan.bound is None:
+            return None
+        try:
+            result: CursorResult[Any] = session.execute(*plan.bound)  # type: ignore[assignment]
+        except IntegrityError as exc:
+            if plan.creating and is_duplicate_key(exc):
+                return None
+            raise
+        if plan.returning:
+            return self._returned(result)
+        if self._matched(result) == 0:
+            return None
+        if plan.deleting:
+            return CASResult(Outcome.WON)
+        # No UPDATE … RETURNING (MariaDB, MySQL): read our own write under the row lock.
+        return CASResult(Outcome.WON, self._read_in(session, item.key))
+
+    def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
+        with self._factory_session() as session:
+            dialect = self._dialect(session)
+            results = [
+                self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+            ]
+            applied = not all_or_nothing or None not in results
+            if applied:
+                session.commit()
+            else:
+                session.rollback()
+        missed = [i for i, r in enumerate(results) if r is None or not applied]
+        fresh = self._fresh_many([batch[i] for i in missed]) if missed else []
+        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+
+    def _many_in_session(
+        self, session: Session, batch: list[Item], all_or_nothing: bool
+    ) -> list[CASResult]:
+        session.flush()
+        dialect = self._dialect(session)
+        savepoint = session.begin_nested() if all_or_nothing else None
+        results: list[CASResult | None] = []
+        try:
+            for item in batch:
+                results.append(self._attempt(session, item, self._set_plan(item, dialect)))
+        except DBAPIError as exc:
+            if not is_retryable_conflict(exc):
+                raise unavailable(exc) from exc
+            session.rollback()  # the database rolled the whole transaction back
+            failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
+            fresh = {i: self._read_in(session, item.key) for i, item in enumerate(batch)}
+            return settle(batch, failed, fresh, applied=False)
+        applied = not all_or_nothing or None not in results
+        if savepoint is not None:
+            (savepoint.commit if applied else savepoint.rollback)()
+        fresh = {
+            i: self._fresh_read(session, item.key)
+            for i, (item, result) in enumerate(zip(batch, results, strict=True))
+            if result is None or not applied
+        }
+        if applied:
+            for item, result in zip(batch, results, strict=True):
+                if result is not None:
+                    self._sync_identity(session, item, self._set_plan(item, dialect))
+        return settle(batch, results, fresh, applied=applied)
+
+    def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
+        with self._factory_session() as session:
+            return [self._read_in(session, item.key) for item in batch]
+
+    def _read_in(self, session: Session, key: Any) -> Snapshot | None:
+        return self._spec.snapshot(session.execute(self._spec.select_snapshot(key)).first())
+
+    def _fresh_read(self, session: Session, key: Any) -> Snapshot | None:
+        """The latest committed state, outside the caller's transaction snapshot.
+
+        At READ COMMITTED (and on SQLite, which has one writer) a new statement in the same
+        transaction sees it; at REPEATABLE READ or SERIALIZABLE it is read on another
+        connection of the same engine.
+        """
+        connection = session.connection()
+        if connection.dialect.name == "sqlite" or connection.get_isolation_level() in FRESH_LEVELS:
+            return self._read_in(session, key)
+        with connection.engine.connect() as other:
+            return self._spec.snapshot(other.execute(self._spec.select_snapshot(key)).first())
+
+    def _sync_identity(self, session: Session, item: Item, plan: Plan) -> None:
+        """Keep an instance of this row already loaded in the session consistent."""
+        identity = self._identity(item.key)
+        instance = None if identity is None else session.identity_map.get(identity)
+        if instance is None:
+            return
+        if plan.deleting:
+            session.expunge(instance)
+        else:
+            session.expire(instance, self._synced_attributes(item))
+
+    def _dialect(self, session: Session) -> Dialect:
+        return self._check(session.get_bind(clause=self._spec.table).dialect)
+
+    def _factory_session(self) -> Session:
+        assert self._factory is not None
+        session: Session = self._factory()
+        return session
+
+    def _using(self) -> Any:
+        if self._session is not None:
+            return _Borrowed(self._session())
+        return self._factory_session()
+
+    def _attribute(self, column: Any) -> str:
+        return next(name for name, col in self._spec.columns.items() if col is column)
+
+
+class _Borrowed:
+    """A context manager that lends the caller's session without closing it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _bind_of(session: Session) -> Engine | Connection | None:
+    try:
+        return session.get_bind()
+    except UnboundExecutionError:
+        return None

@@ -1,0 +1,79 @@
+"""The proof that the checker can fail: each reference server, served over real sockets by a
+threaded server, is flagged on exactly the probes its defect breaks, and the correct one passes
+every probe.
+
+To point the checker at another app (an integration's example app), add a ``Case`` whose
+``serve`` yields the base URL of a running server, and the probes it must fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from check.servers import make_asgi_app, make_wsgi_app, serve_asgi, serve_wsgi
+from ifmatch.check import Options, Status, Verdict, check
+from ifmatch.check.lint import httplint_linter
+
+Serve = Callable[[], contextlib.AbstractContextManager[str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    serve: Serve
+    path: str = "/doc"
+    fails: frozenset[str] = field(default_factory=frozenset)
+    warns: frozenset[str] = field(default_factory=frozenset)
+
+
+def wsgi(defect: str) -> Serve:
+    return lambda: serve_wsgi(make_wsgi_app(defect))
+
+
+def asgi(defect: str) -> Serve:
+    return lambda: serve_asgi(make_asgi_app(defect))
+
+
+CASES = [
+    Case("correct", wsgi("correct")),
+    Case("correct-asgi", asgi("correct")),
+    Case("check-then-write", wsgi("check-then-write"), fails=frozenset({"race"})),
+    Case("check-then-write-asgi", asgi("check-then-write"), fails=frozenset({"race"})),
+    Case(
+        "ignores-if-match",
+        wsgi("ignores-if-match"),
+        # A server that never reads If-Match fails every probe that relies on it.
+        fails=frozenset({"stale-if-match", "weak-if-match", "malformed-if-match", "race"}),
+        warns=frozenset({"no-precondition"}),
+    ),
+    Case("star-412", wsgi("star-412"), fails=frozenset({"if-match-star"})),
+    Case("unquoted-etag", wsgi("unquoted-etag"), fails=frozenset({"etag-syntax"})),
+    Case("put-304", wsgi("put-304"), fails=frozenset({"if-none-match-write"})),
+]
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def case(request: pytest.FixtureRequest) -> Iterator[tuple[Case, str]]:
+    chosen: Case = request.param
+    with chosen.serve() as base:
+        yield chosen, base + chosen.path
+
+
+def test_the_checker_flags_exactly_the_expected_probes(case: tuple[Case, str]) -> None:
+    chosen, url = case
+    limits = httpx.Limits(max_connections=12)
+    with httpx.Client(timeout=10, limits=limits) as client:
+        report = check(client, url, Options(write=True, rounds=8), linter=httplint_linter(url))
+    statuses = {result.id: result.status for result in report.results}
+    details = {result.id: result.detail for result in report.results}
+    assert {i for i, s in statuses.items() if s is Status.FAIL} == chosen.fails, details
+    assert {i for i, s in statuses.items() if s is Status.WARN} == chosen.warns, details
+    assert not {i for i, s in statuses.items() if s in (Status.SKIP, Status.ERROR)}, details
+    assert report.verdict is (Verdict.UNSAFE if chosen.fails else Verdict.SAFE)
+    lint = [line for result in report.results for e in result.evidence for line in e.lint]
+    assert lint == []

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.db import models
+
+from ifmatch.stores.django import ConditionalSaveMixin, VersionedModel
+
+
+class Document(VersionedModel):
+    title = models.CharField(max_length=200, default="")
+    text = models.TextField(default="")
+
+    class Meta:
+        app_label = "docs"
+
+
+class Folder(VersionedModel):
+    """A resource whose representation nests many rows (for the ≈100 KB benchmark)."""
+
+    name = models.CharField(max_length=200, default="")
+
+    class Meta:
+        app_label = "docs"
+
+
+class Item(models.Model):
+    folder = models.ForeignKey(Folder, related_name="items", on_delete=models.CASCADE)
+    label = models.CharField(max_length=64)
+    position = models.IntegerField()
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        app_label = "docs"
+        ordering = ["position"]
+
+
+class Ticket(ConditionalSaveMixin, models.Model):
+    """An existing model with its own version column name and no Last-Modified."""
+
+    ifmatch_version_field = "rev"
+    ifmatch_last_modified_field = None
+
+    subject = models.CharField(max_length=200, default="")
+    rev = models.IntegerField(default=1)
+
+    class Meta:
+        app_label = "docs"
+
+
+class Plain(models.Model):
+    """A model without a version column (for start-up checks)."""
+
+    name = models.CharField(max_length=20, default="")
+
+    class Meta:
+        app_label = "docs"

@@ -1,0 +1,3 @@
+from djangoproject.docs.urls import urlpatterns
+
+__all__ = ["urlpatterns"]

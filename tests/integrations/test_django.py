@@ -1,0 +1,114 @@
+"""The plain Django integration: the ``conditional`` view decorator and the middleware."""
+
+from __future__ import annotations
+
+import pytest
+
+import djangoproject
+
+djangoproject.setup()
+
+from django.test import Client  # noqa: E402
+
+from djangoproject.client import LintingClient  # noqa: E402
+from djangoproject.docs.models import Document, Plain  # noqa: E402
+from ifmatch.core.errors import ConfigurationError  # noqa: E402
+from ifmatch.integrations.django import conditional  # noqa: E402
+
+
+@pytest.fixture
+def client() -> LintingClient:
+    return LintingClient()
+
+
+def make() -> Document:
+    doc = Document(title="t", text="x")
+    doc.save()
+    return doc
+
+
+def test_get_sends_validators_and_304(client: LintingClient) -> None:
+    doc = make()
+    url = f"/plain/documents/{doc.pk}/"
+    first = client.request("GET", url)
+    assert first["ETag"] == '"v1"' and "Last-Modified" in first
+    assert client.request("GET", url, [("If-None-Match", '"v1"')]).status_code == 304
+    assert (
+        client.request("GET", url, [("If-Modified-Since", first["Last-Modified"])]).status_code
+        == 304
+    )
+    assert client.problems == []
+
+
+def test_write_sends_the_new_etag(client: LintingClient) -> None:
+    doc = make()
+    url = f"/plain/documents/{doc.pk}/"
+    response = client.request("PUT", url, [("If-Match", '"v1"')], {"text": "new"})
+    assert response.status_code == 200 and response["ETag"] == '"v2"'
+    assert client.request("PUT", url, [], {"text": "x"}).status_code == 428
+    malformed = client.request("PUT", url, [("If-Match", '"v2')], {"text": "x"})
+    assert malformed.status_code == 400
+    assert malformed.json()["code"] == "invalid-header"
+    assert Document.objects.get(pk=doc.pk).version == 2
+
+
+def test_a_race_between_check_and_save_answers_412_with_the_current_tag(
+    client: LintingClient,
+) -> None:
+    doc = make()
+    response = client.request(
+        "PUT", f"/plain/racy/{doc.pk}/", [("If-Match", '"v1"')], {"text": "mine"}
+    )
+    assert response.status_code == 412
+    assert response["ETag"] == '"v2"' and response.json()["current_etag"] == '"v2"'
+    stored = Document.objects.get(pk=doc.pk)
+    assert stored.title == "other writer" and stored.version == 2
+    assert client.problems == []
+
+
+def test_unguarded_write_in_a_decorated_view_fails_loudly() -> None:
+    doc = make()
+    with pytest.raises(ConfigurationError, match="not guarded"):
+        Client().put(
+            f"/plain/forgetful/{doc.pk}/",
+            b"{}",
+            content_type="application/json",
+            headers={"If-Match": '"v1"'},
+        )
+    # The write was rolled back with the view's transaction.
+    assert Document.objects.get(pk=doc.pk).title == "t"
+
+
+def test_delete_and_create(client: LintingClient) -> None:
+    from django.db.models import Max
+
+    doc = make()
+    url = f"/plain/documents/{doc.pk}/"
+    assert client.request("DELETE", url, [("If-Match", '"v9"')]).status_code == 412
+    assert client.request("DELETE", url, [("If-Match", "*")]).status_code == 204
+    assert client.request("GET", url).status_code == 404
+    pk = int(Document.objects.aggregate(m=Max("pk"))["m"] or 0) + 77
+    created = client.request(
+        "PUT", f"/plain/documents/{pk}/", [("If-None-Match", "*")], {"title": "c"}
+    )
+    assert created.status_code == 201 and created["ETag"] == '"v1"'
+    assert created["Location"] == f"/plain/documents/{pk}/"
+    again = client.request(
+        "PUT", f"/plain/documents/{pk}/", [("If-None-Match", "*")], {"title": "d"}
+    )
+    assert again.status_code == 412
+
+
+def test_middleware_maps_write_errors(client: LintingClient) -> None:
+    doc = make()
+    lost = client.request("PUT", f"/plain/middleware-lost/{doc.pk}/", [], {})
+    assert lost.status_code == 412 and lost["ETag"] == '"v1"'
+    assert lost["Content-Type"] == "application/problem+json"
+    conflict = client.request("PUT", f"/plain/middleware-conflict/{doc.pk}/", [], {})
+    assert conflict.status_code == 409 and conflict.json()["code"] == "version-mismatch"
+    assert client.problems == []
+
+
+def test_decorating_a_model_without_version_fails_at_start_up() -> None:
+    with pytest.raises(ConfigurationError):
+        conditional(Plain)
