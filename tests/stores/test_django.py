@@ -13,7 +13,7 @@ import pytest
 import djangoproject
 from ifmatch.core import ANY, ETag, WriteCondition
 from ifmatch.core.errors import ConfigurationError
-from ifmatch.stores import Expectation, Outcome, Snapshot, next_last_modified
+from ifmatch.stores import CASResult, Expectation, Outcome, Snapshot, next_last_modified
 from services import Database
 
 djangoproject.setup()
@@ -22,7 +22,6 @@ from django.db import connections, transaction  # noqa: E402
 
 from djangoproject.docs.models import Document, Folder, Item, Plain, Ticket  # noqa: E402
 from ifmatch.stores.django import (  # noqa: E402
-    BulkWriteLost,
     DjangoStore,
     WriteLost,
     expect_on,
@@ -213,16 +212,36 @@ def test_bulk_per_item_results(store: DjangoStore) -> None:
         ]
     )
     assert [r.outcome for r in results] == [Outcome.WON, Outcome.LOST, Outcome.NOT_FOUND]
-    with pytest.raises(BulkWriteLost) as error:
-        store.compare_and_set_many(
+    aborted = store.compare_and_set_many(
+        [
+            (a.pk, Expectation.version(2), {"title": "a3"}),
+            (b.pk, Expectation.version(9), {"title": "b3"}),
+        ],
+        all_or_nothing=True,
+    )
+    # The same semantics as every other store: results, not an exception.
+    assert aborted == [
+        CASResult(Outcome.ABORTED, store.read(a.pk)),
+        CASResult(Outcome.LOST, store.read(b.pk)),
+    ]
+    assert aborted[0].snapshot is not None and aborted[0].snapshot.version == 2
+    assert Document.objects.using(store.using).get(pk=a.pk).title == "a2"  # rolled back
+
+
+def test_bulk_all_or_nothing_inside_a_caller_transaction(store: DjangoStore) -> None:
+    a, b = make(store, title="a"), make(store, title="b")
+    with transaction.atomic(using=store.using):
+        results = store.compare_and_set_many(
             [
-                (a.pk, Expectation.version(2), {"title": "a3"}),
-                (b.pk, Expectation.version(9), {"title": "b3"}),
+                (a.pk, Expectation.version(1), {"title": "a2"}),
+                (b.pk, Expectation.version(7), {"title": "b2"}),
             ],
             all_or_nothing=True,
         )
-    assert [r.outcome for r in error.value.results] == [Outcome.WON, Outcome.LOST]
-    assert Document.objects.using(store.using).get(pk=a.pk).title == "a2"  # rolled back
+        assert [r.outcome for r in results] == [Outcome.ABORTED, Outcome.LOST]
+        c = make(store, title="c")  # the caller's transaction is still usable
+    assert Document.objects.using(store.using).get(pk=a.pk).title == "a"
+    assert store.read(c.pk) is not None
 
 
 def test_custom_version_column_without_last_modified(alias: str) -> None:
