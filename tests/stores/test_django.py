@@ -1,5 +1,6 @@
-"""The Django ORM store: contract tests on SQLite, PostgreSQL and MariaDB, the Last-Modified
-rule, instance saves made conditional, start-up checks and a threaded lost-update test."""
+"""The Django ORM store: the shared store contract on SQLite, PostgreSQL and MariaDB, the
+Last-Modified rule, instance saves made conditional, start-up checks and a threaded lost-update
+test."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ djangoproject.setup()
 
 from django.db import connections, transaction  # noqa: E402
 
-from djangoproject.docs.models import Document, Folder, Item, Plain, Ticket  # noqa: E402
+from djangoproject.docs.models import Document, Folder, Item, Plain, Record, Ticket  # noqa: E402
 from ifmatch.stores.django import (  # noqa: E402
     DjangoStore,
     WriteLost,
@@ -28,6 +29,8 @@ from ifmatch.stores.django import (  # noqa: E402
     is_transient,
     snapshot_of,
 )
+
+from .contract import Backend, ContractSuite  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -44,6 +47,30 @@ def alias(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(alias: str) -> DjangoStore:
     return DjangoStore(Document, using=alias)
+
+
+class ContractStore:
+    """``DjangoStore`` as the contract sees a store: ``get`` returns the snapshot and the
+    record's values instead of a model instance; everything else is the store itself."""
+
+    def __init__(self, store: DjangoStore) -> None:
+        self.store = store
+
+    def get(self, key: str) -> tuple[Snapshot, dict[str, str]] | None:
+        record = self.store.get(key)
+        if record is None:
+            return None
+        assert isinstance(record, Record)
+        return snapshot_of(record), {"body": record.body, "note": record.note}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class TestDjangoContract(ContractSuite):
+    @pytest.fixture
+    def backend(self, alias: str) -> Backend:
+        return Backend(f"django-{alias}", ContractStore(DjangoStore(Record, using=alias)))
 
 
 def make(store: DjangoStore, **values: Any) -> Document:

@@ -428,23 +428,29 @@ class DjangoStore:
     def compare_and_set(
         self, key: Any, expect: Expectation, values: Mapping[str, Any]
     ) -> CASResult:
-        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row."""
+        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row.
+
+        Raises:
+            ValueError: ``values`` names the key, version or Last-Modified field (the store
+                manages them), or a field that is not a concrete column.
+        """
+        update: UpdateValues = [(field, None, value) for field, value in self._fields(values)]
         if expect.exists is False:
             return self._run(lambda: self._create(key, values), key)
-        own = set(_columns(self._spec))
-        update: UpdateValues = [
-            (field, None, value)
-            for field, value in ((self._field(name), value) for name, value in values.items())
-            if field not in own
-        ]
         update += _bump_values(self._spec)
         return self._run(lambda: self._update(key, expect, update), key)
 
-    def _field(self, name: str) -> Field[Any, Any]:
-        field = self.model._meta.get_field(name)
-        if not isinstance(field, Field) or not field.concrete:
-            raise ValueError(f"{self.model.__name__}.{name} is not a concrete field")
-        return field
+    def _fields(self, values: Mapping[str, Any]) -> list[tuple[Field[Any, Any], Any]]:
+        managed = {*_columns(self._spec), self.model._meta.pk}
+        fields = []
+        for name, value in values.items():
+            field = self.model._meta.get_field(name)
+            if not isinstance(field, Field) or not field.concrete:
+                raise ValueError(f"{self.model.__name__}.{name} is not a concrete field")
+            if field in managed:
+                raise ValueError(f"{name!r} is managed by the store and cannot be set")
+            fields.append((field, value))
+        return fields
 
     def compare_and_delete(self, key: Any, expect: Expectation) -> CASResult:
         """Delete ``key`` iff ``expect`` allows the stored row (cascades run as usual)."""
