@@ -10,10 +10,12 @@ djangoproject.setup()
 
 from django.test import Client  # noqa: E402
 
-from djangoproject.client import LintingClient  # noqa: E402
+from djangoproject.client import LintingClient, runner_send  # noqa: E402
 from djangoproject.docs.models import Document, Plain  # noqa: E402
 from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.django import conditional  # noqa: E402
+from integrations.fast_writes import check_fast_writes  # noqa: E402
+from integrations.http_conformance import Runner  # noqa: E402
 
 
 @pytest.fixture
@@ -112,3 +114,10 @@ def test_middleware_maps_write_errors(client: LintingClient) -> None:
 def test_decorating_a_model_without_version_fails_at_start_up() -> None:
     with pytest.raises(ConfigurationError):
         conditional(Plain)
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    doc = make()
+    runner = Runner(runner_send)
+    url = f"/plain/documents/{doc.pk}/"
+    check_fast_writes(runner, url, lambda: Document.objects.get(pk=doc.pk).last_modified)

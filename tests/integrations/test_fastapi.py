@@ -23,6 +23,7 @@ from ifmatch.stores.memory import MemoryStore
 from integrations import example_fastapi
 from integrations.example_fastapi import create_app
 from integrations.example_models import DATABASE_URL_ENV, create_tables
+from integrations.fast_writes import check_fast_writes
 from integrations.http_conformance import (
     AsgiClient,
     Headers,
@@ -200,6 +201,13 @@ def test_load_hands_the_handler_its_object(portal: BlockingPortal) -> None:
     assert client.request("GET", "/d/none").status_code == 404
     with pytest.raises(TypeError, match="snapshot"):
         Conditional(store, load=load)
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date(portal: BlockingPortal) -> None:
+    store = MemoryStore()
+    runner = Runner(AsgiClient(create_app(store), portal).send)
+    runner.create("/documents/fast")
+    check_fast_writes(runner, "/documents/fast", lambda: store.get("fast")[0].last_modified)  # type: ignore[index]
 
 
 def test_protect_rejects_sync_handlers() -> None:

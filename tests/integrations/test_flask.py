@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
 from integrations.example_flask import create_app, create_flask_sqlalchemy_app
 from integrations.example_models import DATABASE_URL_ENV, create_tables
+from integrations.fast_writes import check_fast_writes, future_last_modified_is_flagged
 from integrations.http_conformance import (
     Exchange,
     Headers,
@@ -233,6 +235,19 @@ def test_protect_needs_a_store() -> None:
 def test_current_condition_outside_a_protected_view(app: Flask) -> None:
     with app.test_request_context("/"), pytest.raises(RuntimeError):
         current_condition()
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    assert future_last_modified_is_flagged()
+    store = MemoryStore()
+    runner = flask_sender(create_app(store, store.get).test_client())
+    runner.create("/documents/fast")
+    check_fast_writes(runner, "/documents/fast", lambda: _stored(store, "fast"))
+
+
+def _stored(store: MemoryStore, key: str) -> datetime | None:
+    snapshot = store.read(key)
+    return None if snapshot is None else snapshot.last_modified
 
 
 def test_304_has_no_body_and_head_gets_the_etag(runner: Runner) -> None:

@@ -42,7 +42,7 @@ from ..core import (
     parse_http_date,
     problem,
 )
-from ..stores import CASResult, Expectation, Outcome, Snapshot
+from ..stores import CASResult, Expectation, Outcome, Snapshot, last_modified_for
 
 __all__ = [
     "ConditionalState",
@@ -53,8 +53,11 @@ __all__ = [
     "Options",
     "decide",
     "decision_error",
+    "last_modified_fields",
     "log_warnings",
     "missing_resource_error",
+    "not_modified_fields",
+    "snapshot_fields",
     "validator_headers",
     "write_error",
     "write_expectation",
@@ -155,8 +158,7 @@ def decision_error(decision: Decision, options: Options, instance: str | None) -
     if isinstance(decision, Proceed):
         raise ValueError("Proceed is not an error")
     if isinstance(decision, NotModified):
-        headers = [] if decision.etag is None else [("ETag", str(decision.etag))]
-        headers += _last_modified(decision.last_modified, options)
+        headers = not_modified_fields(decision, last_modified=options.send_last_modified)
         return HTTPError(304, b"", tuple(headers))
     body = decision_problem(decision, instance=instance, type_base=options.type_base)
     return HTTPError.from_problem(body, options, getattr(decision, "current_etag", None))
@@ -166,18 +168,49 @@ def validator_headers(snapshot: Snapshot | None, options: Options) -> list[tuple
     """``ETag`` (and ``Last-Modified``) for a 2xx carrying ``snapshot``'s version."""
     if snapshot is None:
         return []
-    headers = [("ETag", str(snapshot.etag(variant=options.variant)))]
-    return headers + _last_modified(snapshot.last_modified, options)
+    return snapshot_fields(
+        snapshot, variant=options.variant, last_modified=options.send_last_modified
+    )
 
 
-def _last_modified(moment: datetime | None, options: Options) -> list[tuple[str, str]]:
-    # RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
-    # date that is later than the server's time of message origination (Date)." The stores
-    # move a second write within one second to the next second, so for up to a second the
-    # stored date is in the future: leave the header out then (the ETag still validates).
-    if not options.send_last_modified or moment is None or moment > datetime.now(UTC):
-        return []
-    return [("Last-Modified", format_http_date(moment))]
+# --- the validator fields every integration sends (Flask, Starlette, FastAPI, Django, DRF) -------
+
+
+def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[tuple[str, str]]:
+    """``Last-Modified`` for a response originated now, when it may be sent at all.
+
+    The one rule for every integration (``ifmatch.stores.last_modified_for``): RFC 9110
+    §8.8.2.1, "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
+    later than the server's time of message origination (Date)." The stores move a second
+    write within one second to the next second, so under fast writes the stored date runs
+    ahead of the clock: the header is then left out (the ``ETag`` still validates). The
+    server adds ``Date`` after this runs, so it is never earlier than the instant used here.
+
+    Args:
+        moment: the stored Last-Modified, or ``None``.
+        send: whether Last-Modified is sent at all (a setting of each integration).
+
+    Returns:
+        ``[("Last-Modified", <HTTP-date>)]``, or ``[]``.
+    """
+    served = last_modified_for(moment, datetime.now(UTC)) if send else None
+    return [] if served is None else [("Last-Modified", format_http_date(served))]
+
+
+def snapshot_fields(
+    snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
+) -> list[tuple[str, str]]:
+    """``ETag`` and (when it may be sent) ``Last-Modified`` of ``snapshot``."""
+    etag = ("ETag", str(snapshot.etag(variant=variant)))
+    return [etag, *last_modified_fields(snapshot.last_modified, send=last_modified)]
+
+
+def not_modified_fields(
+    decision: NotModified, *, last_modified: bool = True
+) -> list[tuple[str, str]]:
+    """The validators a 304 carries (RFC 9110 §15.4.5), ``Last-Modified`` under the same rule."""
+    fields = [] if decision.etag is None else [("ETag", str(decision.etag))]
+    return fields + last_modified_fields(decision.last_modified, send=last_modified)
 
 
 def write_expectation(

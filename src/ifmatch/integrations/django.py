@@ -22,7 +22,6 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -31,7 +30,6 @@ from django.db import DatabaseError, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.http import HttpResponseNotModified as DjangoNotModified
 
-from ..core.dates import format_http_date, to_http_precision
 from ..core.decisions import Decision, NotModified, Proceed
 from ..core.errors import ConfigurationError, VersionConflictError
 from ..core.etag import ETag
@@ -40,6 +38,7 @@ from ..core.problems import JSONAPI_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, jsonapi_erro
 from ..core.problems import decision_problem as _decision_problem
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
+from ._conditional import not_modified_fields, snapshot_fields
 from .drf.settings import ifmatch_settings
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "problem_response",
     "request_headers",
     "resource_state",
-    "served_last_modified",
     "set_validators",
     "validator_headers",
 ]
@@ -89,31 +87,11 @@ def resource_state(
     )
 
 
-def served_last_modified(moment: datetime) -> datetime:
-    """The Last-Modified to send: never later than now.
-
-    RFC 9110 §8.8.2.1: "An origin server with a clock MUST NOT generate a Last-Modified date
-    that is later than the server's time of message origination (Date). If the last
-    modification time is derived from implementation-specific metadata that evaluates to some
-    time in the future, according to the origin server's clock, then the origin server MUST
-    replace that value with the message origination date." Under sustained writes faster than
-    one per second the stored value runs ahead of the clock (each write is at least one second
-    after the previous one); the date sent is then earlier than the stored one, so an
-    If-Unmodified-Since echoing it fails with 412 until the clock catches up: a refused write,
-    never a lost one.
-    """
-    now = datetime.now(UTC).replace(microsecond=0)
-    return min(to_http_precision(moment), now)
-
-
 def validator_headers(
     snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
 ) -> dict[str, str]:
-    """``ETag`` (and ``Last-Modified``) headers for ``snapshot``."""
-    headers = {"ETag": str(snapshot.etag(variant=variant))}
-    if last_modified and snapshot.last_modified is not None:
-        headers["Last-Modified"] = format_http_date(served_last_modified(snapshot.last_modified))
-    return headers
+    """``ETag`` (and ``Last-Modified``, unless it would be later than now) for ``snapshot``."""
+    return dict(snapshot_fields(snapshot, variant=variant, last_modified=last_modified))
 
 
 def set_validators(
@@ -160,12 +138,8 @@ def decision_problem(decision: Decision, request: HttpRequest | None = None) -> 
 
 
 def not_modified_headers(decision: NotModified) -> list[tuple[str, str]]:
-    """The validators of a 304, with Last-Modified never later than now."""
-    headers = [(name, value) for name, value in decision.headers if name != "Last-Modified"]
-    if decision.last_modified is not None:
-        served = served_last_modified(decision.last_modified)
-        headers.append(("Last-Modified", format_http_date(served)))
-    return headers
+    """The validators of a 304, Last-Modified only if it is not later than now."""
+    return not_modified_fields(decision)
 
 
 def decision_response(

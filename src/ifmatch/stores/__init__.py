@@ -15,6 +15,7 @@ from .base import (
     Outcome,
     Snapshot,
     VersionStore,
+    last_modified_for,
     next_last_modified,
 )
 from .errors import ConfigurationError, StoreError, StoreUnavailable
@@ -32,5 +33,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "VersionStore",
+    "last_modified_for",
     "next_last_modified",
 ]

@@ -15,12 +15,15 @@ djangoproject.setup()
 from django.test import override_settings  # noqa: E402
 from rest_framework import generics  # noqa: E402
 
-from djangoproject.client import LintingClient  # noqa: E402
+from djangoproject.client import LintingClient, runner_send  # noqa: E402
 from djangoproject.docs.models import Document, Folder, Item, Plain  # noqa: E402
+from ifmatch.core import parse_http_date  # noqa: E402
 from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.drf.decorators import conditional  # noqa: E402
 from ifmatch.integrations.drf.generics import ConditionalRetrieveAPIView  # noqa: E402
 from ifmatch.integrations.drf.settings import ifmatch_settings  # noqa: E402
+from integrations.fast_writes import check_fast_writes  # noqa: E402
+from integrations.http_conformance import Runner  # noqa: E402
 
 
 @pytest.fixture
@@ -251,3 +254,18 @@ def test_preconditions_come_after_permissions() -> None:
         response = view(factory.get("/", **headers), pk=d.pk)
         assert response.status_code == 403, headers
         assert "ETag" not in response
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    d = doc()
+    runner = Runner(runner_send)
+    url = f"/api/documents/{d.pk}/"
+    check_fast_writes(runner, url, lambda: Document.objects.get(pk=d.pk).last_modified)
+    # The collection's Last-Modified is the newest item's, so it is ahead too (or later).
+    listing = runner.request("GET", "/api/documents/")
+    date = parse_http_date(listing.header("Date") or "")
+    stored = Document.objects.get(pk=d.pk).last_modified
+    assert date is not None and stored is not None
+    if stored > date:
+        assert listing.header("Last-Modified") is None
+    runner.lint_all()

@@ -31,7 +31,6 @@ from django.urls import NoReverseMatch, reverse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ...core.dates import format_http_date
 from ...core.decisions import Decision, NotModified, Proceed
 from ...core.errors import ConfigurationError
 from ...core.etag import ETag
@@ -50,6 +49,7 @@ from ...stores.django import (
     snapshot_of,
     version_fields,
 )
+from .._conditional import last_modified_fields
 from ..django import (
     SAFE_METHODS,
     decision_problem,
@@ -57,7 +57,6 @@ from ..django import (
     not_modified_headers,
     request_headers,
     resource_state,
-    served_last_modified,
     validator_headers,
 )
 from . import exceptions
@@ -360,8 +359,9 @@ class ConditionalMixin:
         self._raise_for(decision, None)
         response: Response = super().list(request, *args, **kwargs)  # type: ignore[misc]
         response["ETag"] = str(etag)
-        if last_modified is not None and self.get_ifmatch_setting("SEND_LAST_MODIFIED"):
-            response["Last-Modified"] = format_http_date(served_last_modified(last_modified))
+        send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
+        for name, value in last_modified_fields(last_modified, send=send_lm):
+            response[name] = value
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
