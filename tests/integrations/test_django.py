@@ -121,3 +121,24 @@ def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
     runner = Runner(runner_send)
     url = f"/plain/documents/{doc.pk}/"
     check_fast_writes(runner, url, lambda: Document.objects.get(pk=doc.pk).last_modified)
+
+
+def test_atomic_requests_without_the_middleware_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import connections
+    from django.test import override_settings
+
+    # With ATOMIC_REQUESTS Django commits after the view returned: only the middleware can
+    # answer a serialization failure there with 412 instead of 500.
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    only_common = ["django.middleware.common.CommonMiddleware"]
+    with (
+        override_settings(MIDDLEWARE=only_common),
+        pytest.raises(ConfigurationError, match="ConditionalMiddleware"),
+    ):
+        conditional(Document)
+    conditional(Document)  # the test project has it
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", False)
+    with override_settings(MIDDLEWARE=[]):
+        conditional(Document)  # the decorator's own transaction needs no middleware

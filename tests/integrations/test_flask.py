@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -13,14 +14,18 @@ from flask import Flask, abort, request
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
 import services
 from conformance import HTTP_CASES, Case
+from ifmatch.core import PROBLEM_MEDIA_TYPE
 from ifmatch.integrations.flask import IfMatch, current_condition
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
+from ifmatch.stores.sqlalchemy import SQLAlchemyStore
 from integrations.example_flask import create_app, create_flask_sqlalchemy_app
-from integrations.example_models import DATABASE_URL_ENV, create_tables
+from integrations.example_models import DATABASE_URL_ENV, Document, create_tables
 from integrations.fast_writes import check_fast_writes, future_last_modified_is_flagged
 from integrations.http_conformance import (
     Exchange,
@@ -303,6 +308,86 @@ def pg_flask_runner(pg_url: str) -> Iterator[Runner]:
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
     runner.lint_all()
+
+
+def serializable_app(url: str, dsn: str, *, commit_in_view: bool) -> Flask:
+    """Flask-SQLAlchemy at SERIALIZABLE whose writes fail at COMMIT: the request's transaction
+    reads row B and writes row A; meanwhile T2 reads A (before the write) and writes B, and
+    commits first, so PostgreSQL refuses the request's COMMIT (SQLSTATE 40001)."""
+    import psycopg
+    from flask_sqlalchemy import SQLAlchemy
+
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"isolation_level": "SERIALIZABLE"}
+    db = SQLAlchemy()
+    db.init_app(app)
+    with app.app_context():
+        store: SQLAlchemyStore[str] = SQLAlchemyStore(Document, db.session)
+    ifmatch = IfMatch(app, store=store)
+
+    def interfere(a: str, b: str) -> None:
+        with psycopg.connect(dsn) as other:
+            other.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+            other.execute("SELECT text FROM ifmatch_example_documents WHERE id = %s", [a])
+            other.execute("UPDATE ifmatch_example_documents SET text = 'T2' WHERE id = %s", [b])
+            other.commit()
+
+    @app.route("/documents/<doc_id>", methods=["PUT"])
+    @ifmatch.protect(load=lambda key: db.session.get(Document, key))  # T1 reads A
+    def document(doc_id: str) -> dict[str, str]:
+        other = request.args["other"]
+        db.session.get(Document, other)  # T1 reads B
+        current_condition().write({"text": request.get_json()["text"]})  # T1 writes A
+        interfere(doc_id, other)
+        if commit_in_view:
+            db.session.commit()
+        return {"text": "saved"}
+
+    if not commit_in_view:
+
+        @app.after_request
+        def commit(response: Any) -> Any:
+            if response.status_code < 400:
+                db.session.commit()
+            return response
+
+    return app
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("commit_in_view", [True, False], ids=["in-view", "after-request"])
+def test_serialization_failure_at_commit_is_412_not_500(
+    pg_url: str, postgres_db: Database, commit_in_view: bool
+) -> None:
+    import psycopg
+
+    dsn = psycopg.conninfo.make_conninfo(
+        host=postgres_db.host,
+        port=postgres_db.port,
+        user=postgres_db.user,
+        password=postgres_db.password or None,
+        dbname=postgres_db.name,
+    )
+    engine = create_engine(pg_url)
+    a, b = (f"serial-{name}-{commit_in_view}" for name in ("a", "b"))
+    with sessionmaker(engine)() as session:
+        session.add_all([Document(id=a, text="before"), Document(id=b, text="")])
+        session.commit()
+    app = serializable_app(pg_url, dsn, commit_in_view=commit_in_view)
+    response = app.test_client().put(
+        f"/documents/{a}?other={b}", json={"text": "mine"}, headers={"If-Match": '"v1"'}
+    )
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+    assert response.status_code == 412, response.get_data()
+    assert response.headers["Content-Type"] == PROBLEM_MEDIA_TYPE
+    assert response.json is not None and response.json["code"] == "write-conflict"
+    with sessionmaker(engine)() as session:
+        stored = session.get(Document, a)
+        assert stored is not None and (stored.version, stored.text) == (1, "before")
+        assert session.get(Document, b).text == "T2"  # type: ignore[union-attr]
+    engine.dispose()
 
 
 @pytest.mark.slow

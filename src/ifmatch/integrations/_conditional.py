@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from ..core import (
@@ -59,6 +59,8 @@ __all__ = [
     "not_modified_fields",
     "snapshot_fields",
     "validator_headers",
+    "write_conflict_error",
+    "write_conflict_problem",
     "write_error",
     "write_expectation",
 ]
@@ -300,6 +302,58 @@ def _lost_decision(
         "change and retry with the new entity-tag.",
         current,
     )
+
+
+# --- serialization failures and deadlocks outside the store (the caller's own commit) ----------
+
+
+class HeaderNames(Protocol):
+    """A request's headers, asked only whether a field is present (case-insensitively)."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+
+
+#: The request fields that make a request conditional (RFC 9110 §13.1).
+PRECONDITION_FIELDS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+
+
+def write_conflict_problem(
+    *, preconditioned: bool, instance: str | None, type_base: str | None = None
+) -> dict[str, Any]:
+    """The problem body for a serialization failure or deadlock that rolled the request's
+    transaction back (``ifmatch.stores.is_write_conflict``), e.g. at the caller's ``commit()``.
+
+    Nothing was written, exactly as when a guarded write loses a race: 412 when the request
+    carried a precondition, 409 Conflict when it carried none (a 412 would name a precondition
+    the request did not send). Never 500: the client re-reads and retries.
+
+    Args:
+        preconditioned: whether the request carried any precondition header.
+        instance: the request path, for the problem's ``instance``.
+        type_base: a URI prefix for the problem ``type``.
+    """
+    return problem(
+        412 if preconditioned else 409,
+        "A concurrent write to the same resource won; re-read it and retry.",
+        code="write-conflict",
+        type_base=type_base,
+        instance=instance,
+    )
+
+
+def write_conflict_error(headers: HeaderNames, options: Options, instance: str | None) -> HTTPError:
+    """:func:`write_conflict_problem` rendered in the resource's error format.
+
+    Args:
+        headers: the request's header names (a case-insensitive container).
+        options: the resource's options.
+        instance: the request path.
+    """
+    preconditioned = any(name in headers for name in PRECONDITION_FIELDS)
+    body = write_conflict_problem(
+        preconditioned=preconditioned, instance=instance, type_base=options.type_base
+    )
+    return HTTPError.from_problem(body, options)
 
 
 class ConditionalState:

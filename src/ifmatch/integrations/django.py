@@ -38,12 +38,13 @@ from ..core.problems import JSONAPI_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, jsonapi_erro
 from ..core.problems import decision_problem as _decision_problem
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
-from ._conditional import not_modified_fields, snapshot_fields
+from ._conditional import not_modified_fields, snapshot_fields, write_conflict_problem
 from .drf.settings import ifmatch_settings
 
 __all__ = [
     "ConditionalMiddleware",
     "ConditionalState",
+    "check_atomic_requests",
     "conditional",
     "decision_response",
     "lost_problem",
@@ -52,6 +53,7 @@ __all__ = [
     "resource_state",
     "set_validators",
     "validator_headers",
+    "write_conflict_response",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -196,15 +198,50 @@ def lost_problem(
     return body, etag
 
 
-def _transient_problem(request: HttpRequest) -> HttpResponse:
-    status = 412 if has_precondition(request) else 409
-    body = problem(
-        status,
-        "A concurrent write to the same resource won; re-read it and retry.",
-        code="write-conflict",
+def write_conflict_response(request: HttpRequest) -> HttpResponse:
+    """412 (409 without a precondition) for a serialization failure or deadlock that rolled the
+    request's transaction back, e.g. at ``ATOMIC_REQUESTS``' commit (see
+    ``ifmatch.stores.is_write_conflict``)."""
+    body = write_conflict_problem(
+        preconditioned=has_precondition(request),
         instance=request.path,
+        type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
     return problem_response(body)
+
+
+def check_atomic_requests(alias: str) -> None:
+    """Fail at start-up when a serialization failure at the request's commit would be a 500.
+
+    With ``ATOMIC_REQUESTS``, Django commits after the view has returned, outside the decorator
+    and the DRF views; PostgreSQL at SERIALIZABLE can fail exactly there. Only
+    :class:`ConditionalMiddleware` sees that failure and answers 412 instead of 500.
+
+    Raises:
+        ConfigurationError: ``ATOMIC_REQUESTS`` is on for ``alias`` and the middleware is not
+            in ``MIDDLEWARE``.
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    if not connections.settings[alias].get("ATOMIC_REQUESTS"):
+        return
+    if not any(_is_conditional_middleware(path) for path in settings.MIDDLEWARE):
+        raise ConfigurationError(
+            f"ATOMIC_REQUESTS is on for database {alias!r}: add "
+            "'ifmatch.integrations.django.ConditionalMiddleware' to MIDDLEWARE so that a "
+            "serialization failure at the request's commit is answered 412, not 500"
+        )
+
+
+def _is_conditional_middleware(path: str) -> bool:
+    from django.utils.module_loading import import_string
+
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, ConditionalMiddleware)
 
 
 @dataclass
@@ -259,6 +296,7 @@ def conditional(
 
     base = queryset if isinstance(queryset, models.QuerySet) else queryset._default_manager.all()
     version_fields(base.model)  # fail at start-up, not on the first request
+    check_atomic_requests(router.db_for_write(base.model))
     upper = {key.upper(): value for key, value in overrides.items()}
     policy = ifmatch_settings.policy(upper)
     url_kwarg = lookup_url_kwarg or lookup_field
@@ -309,7 +347,7 @@ def _write(
     model = type(obj) if obj is not None else None
     if obj is not None:
         expect_on(obj, state.expectation)
-    using = router.db_for_write(model) if model is not None else "default"
+    using = router.db_for_write(model, instance=obj) if model is not None else "default"
     try:
         with transaction.atomic(using=using):
             response = view(request, *args, **kwargs)
@@ -329,7 +367,7 @@ def _write(
     except DatabaseError as error:
         if not is_transient(error):
             raise
-        return _transient_problem(request)
+        return write_conflict_response(request)
     written = state.instance
     if response.status_code // 100 != 2:
         return response
@@ -363,5 +401,5 @@ class ConditionalMiddleware:
         if isinstance(exception, VersionConflictError):
             return problem_response(problem(409, str(exception), code="version-mismatch"))
         if isinstance(exception, DatabaseError) and is_transient(exception):
-            return _transient_problem(request)
+            return write_conflict_response(request)
         return None

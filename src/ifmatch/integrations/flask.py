@@ -32,10 +32,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask.views import View
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..core import Decision, Policy, Proceed
-from ..stores import CASResult, Expectation, Snapshot, VersionStore
+from ..stores import CASResult, Expectation, Snapshot, VersionStore, is_write_conflict
 from ._conditional import (
     ConditionalState,
     HTTPError,
@@ -46,6 +46,7 @@ from ._conditional import (
     log_warnings,
     missing_resource_error,
     validator_headers,
+    write_conflict_error,
 )
 
 __all__ = [
@@ -149,6 +150,20 @@ class ConditionalRequest(ConditionalState):
         return result.snapshot
 
 
+def _write_conflict_handler(
+    previous: Callable[[InternalServerError], Any] | None,
+) -> Callable[[InternalServerError], Any]:
+    def handle(error: InternalServerError) -> Any:
+        original = error.original_exception
+        condition: ConditionalRequest | None = g.get("_ifmatch_condition")
+        if condition is not None and original is not None and is_write_conflict(original):
+            conflict = write_conflict_error(request.headers, condition.options, request.path)
+            return ConditionalError(conflict).get_response()
+        return error if previous is None else previous(error)
+
+    return handle
+
+
 def current_condition() -> ConditionalRequest:
     """The :class:`ConditionalRequest` of the protected view handling this request."""
     condition: ConditionalRequest | None = g.get("_ifmatch_condition")
@@ -166,10 +181,19 @@ class IfMatch:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register the extension and fill in the ``IFMATCH_*`` config defaults."""
+        """Register the extension and fill in the ``IFMATCH_*`` config defaults.
+
+        Also registers a 500 handler (chained to one registered before) that answers a
+        serialization failure or deadlock raised after a protected view returned, e.g. by a
+        ``db.session.commit()`` in an ``after_request`` function, with 412 (409 without a
+        precondition) instead of 500. Failures raised inside the view are answered by
+        :meth:`protect` itself.
+        """
         for name, value in CONFIG_DEFAULTS.items():
             app.config.setdefault(name, value)
         app.extensions["ifmatch"] = self
+        previous = app.error_handler_spec[None][500].get(InternalServerError)
+        app.register_error_handler(InternalServerError, _write_conflict_handler(previous))
 
     def protect(
         self,
@@ -262,7 +286,14 @@ class _Route:
         condition = ConditionalRequest(self.store, key, snapshot, decision, options)
         condition.instance = instance
         g._ifmatch_condition = condition
-        response = current_app.make_response(view(*args, **kwargs))
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Exception as error:
+            # E.g. the view's own db.session.commit() failed on a serialization failure.
+            if not is_write_conflict(error):
+                raise
+            conflict = write_conflict_error(request.headers, options, request.path)
+            raise ConditionalError(conflict) from error
         if 200 <= response.status_code < 300:
             self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
         return response

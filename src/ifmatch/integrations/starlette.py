@@ -34,7 +34,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, Decision, Policy, Preconditions, Proceed
-from ..stores import AsyncVersionStore, CASResult, Expectation, Snapshot, VersionStore
+from ..stores import (
+    AsyncVersionStore,
+    CASResult,
+    Expectation,
+    Snapshot,
+    VersionStore,
+    is_write_conflict,
+)
 from ._conditional import (
     ConditionalState,
     ErrorFormat,
@@ -46,6 +53,7 @@ from ._conditional import (
     log_warnings,
     missing_resource_error,
     validator_headers,
+    write_conflict_error,
 )
 
 __all__ = [
@@ -56,6 +64,7 @@ __all__ = [
     "conditional",
     "conditional_exception_handler",
     "make_options",
+    "write_conflict_handler",
 ]
 
 logger = logging.getLogger("ifmatch.starlette")
@@ -89,6 +98,22 @@ async def conditional_exception_handler(request: Request, exc: Exception) -> Res
 EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     ConditionalHTTPException: conditional_exception_handler
 }
+
+
+async def write_conflict_handler(request: Request, exc: Exception) -> Response:
+    """Exception handler for database errors raised while a protected request was handled.
+
+    A serialization failure or deadlock (``ifmatch.stores.is_write_conflict``), e.g. from the
+    endpoint's own ``await session.commit()``, means the database rolled the transaction back:
+    it is answered 412 (409 without a precondition) with a problem body. Anything else, and
+    any error of an unprotected request, is raised again (500).
+    """
+    condition = getattr(request.state, "ifmatch", None)
+    if not isinstance(condition, ConditionalRequest) or not is_write_conflict(exc):
+        raise exc
+    return error_response(
+        write_conflict_error(request.headers, condition.options, request.url.path)
+    )
 
 
 class _ThreadedStore:
@@ -295,6 +320,8 @@ def conditional(
                 response = await endpoint(request)
             except ConditionalHTTPException as exc:
                 return error_response(exc.error)
+            except Exception as exc:
+                return await write_conflict_handler(request, exc)
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
                 logger.warning(

@@ -269,3 +269,20 @@ def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
     if stored > date:
         assert listing.header("Last-Modified") is None
     runner.lint_all()
+
+
+def test_atomic_requests_without_the_middleware_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import connections
+
+    from djangoproject.docs.serializers import DocumentSerializer
+
+    class View(ConditionalRetrieveAPIView):
+        queryset = Document.objects.all()
+        serializer_class = DocumentSerializer
+
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    with override_settings(MIDDLEWARE=[]), pytest.raises(ConfigurationError, match="MIDDLEWARE"):
+        View.as_view()
+    View.as_view()

@@ -52,12 +52,14 @@ from ...stores.django import (
 from .._conditional import last_modified_fields
 from ..django import (
     SAFE_METHODS,
+    check_atomic_requests,
     decision_problem,
     lost_problem,
     not_modified_headers,
     request_headers,
     resource_state,
     validator_headers,
+    write_conflict_response,
 )
 from . import exceptions
 from .settings import DEFAULTS, ifmatch_settings
@@ -277,7 +279,11 @@ class ConditionalMixin:
         except DatabaseError as error:
             if not is_transient(error):
                 raise
-            probe = WriteLost(CASResult(Outcome.LOST), model=type(instance), key=instance.pk)
+            # The database rolled the transaction back (e.g. at its commit): read the row again
+            # on the database the write went to.
+            probe = WriteLost(
+                CASResult(Outcome.LOST), model=type(instance), key=instance.pk, using=using
+            )
             raise self._lost_exception(probe.reread(), instance) from error
 
     def perform_update(self, serializer: Any) -> None:
@@ -411,8 +417,7 @@ class ConditionalMixin:
         if isinstance(exc, exceptions.IfMatchAPIException | exceptions.NotModified):
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):
-            body = problem(409, "A concurrent write won; re-read and retry.", code="write-conflict")
-            return exceptions.VersionConflict(body).response()
+            return write_conflict_response(self.request)
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
 
 
@@ -423,4 +428,6 @@ def _check_model(model: type[models.Model]) -> None:
             f"{model.__name__} must inherit ifmatch.stores.django.VersionedModel (or "
             "ConditionalSaveMixin): otherwise serializer.save() would not be a guarded write"
         )
-    check_connection(router.db_for_write(model))
+    alias = router.db_for_write(model)
+    check_connection(alias)
+    check_atomic_requests(alias)
