@@ -207,9 +207,10 @@ def test_unsafe_configurations_fail_at_start_up() -> None:
         conditional(retries=3)
 
 
-def test_openapi_documents_headers_and_responses() -> None:
+def test_openapi_documents_headers_and_responses(capsys: pytest.CaptureFixture[str]) -> None:
     from drf_spectacular.generators import SchemaGenerator
 
+    capsys.readouterr()
     with override_settings(
         REST_FRAMEWORK={
             "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -230,6 +231,25 @@ def test_openapi_documents_headers_and_responses() -> None:
     assert "409" in versioned["responses"]
     raw = schema["paths"]["/raw/documents/{id}/"]["put"]
     assert "412" not in raw["responses"]
+    # ETagField and HalLinksField have schemas: drf-spectacular warns about nothing.
+    warnings = capsys.readouterr().err
+    assert "Warning" not in warnings and "Error" not in warnings, warnings
+    fields = schema["components"]["schemas"]["Document"]["properties"]
+    assert fields["etag"]["type"] == "string" and fields["etag"]["readOnly"] is True
+    assert fields["_links"]["properties"]["self"]["properties"]["href"]["format"] == "uri"
+    # PUT may create (ifmatch_allow_put_create): If-None-Match: * alone is then valid, so
+    # If-Match is not required on PUT; it still is on PATCH and DELETE.
+    item = schema["paths"]["/api/documents/{id}/"]
+
+    def if_match(method: str) -> dict[str, Any]:
+        return next(p for p in item[method]["parameters"] if p["name"] == "If-Match")
+
+    assert not if_match("put").get("required")
+    assert if_match("patch")["required"] is True and if_match("delete")["required"] is True
+    # Warn-only mode answers no 428, so nothing is required there.
+    warn_put = schema["paths"]["/warn/documents/{id}/"]["put"]
+    assert "428" not in warn_put["responses"]
+    assert not next(p for p in warn_put["parameters"] if p["name"] == "If-Match").get("required")
 
 
 def test_preconditions_come_after_permissions() -> None:
