@@ -333,6 +333,7 @@ def test_no_lost_updates_through_uvicorn_workers(pg_urls: tuple[str, str]) -> No
         str(port),
         "--host",
         "127.0.0.1",
+        "--no-date-header",  # the app stamps its own (DateMiddleware)
         "--factory",
         "integrations.example_fastapi:create_app",
     ]
