@@ -33,13 +33,10 @@ from ..core import (
     Proceed,
     ResourceState,
     WriteCondition,
-    content_etag,
     decision_problem,
     evaluate,
     format_http_date,
     jsonapi_errors,
-    parse_etag,
-    parse_http_date,
     problem,
 )
 from ..stores import CASResult, Expectation, Outcome, Snapshot, last_modified_for
@@ -47,7 +44,6 @@ from ..stores import CASResult, Expectation, Outcome, Snapshot, last_modified_fo
 __all__ = [
     "ConditionalState",
     "ErrorFormat",
-    "conditional_get",
     "location",
     "HTTPError",
     "Options",
@@ -411,60 +407,3 @@ def log_warnings(logger: logging.Logger, decision: Decision, method: str, target
     if isinstance(decision, Proceed):
         for warning in decision.warnings:
             logger.warning("ifmatch: %s %s: %s (warn-only mode)", method, target, warning)
-
-
-# --- the body-hash middlewares (WSGI and ASGI) ---------------------------------------------------
-
-# The middlewares only ever answer GET/HEAD: nothing is required, and writes are not theirs.
-_GET_POLICY = Policy(require_precondition=frozenset())
-# RFC 9110 §15.4.5: a 304 carries the fields a 200 would have carried among these.
-_KEEP_ON_304 = frozenset(
-    {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
-)
-
-Fields = list[tuple[str, str]]
-
-
-def conditional_get(
-    method: str, request_headers: HeadersInput, headers: Fields, body: bytes, *, key: bytes
-) -> tuple[int, Fields, bytes] | None:
-    """Tag a finished 200 response to GET/HEAD by its bytes and answer its preconditions.
-
-    Args:
-        method: ``GET`` or ``HEAD``.
-        request_headers: the request's headers.
-        headers: the response's headers; ``ETag`` is added unless the app set one (a
-            strong tag, weak if the app already set ``Content-Encoding``: the bytes are a
-            compressed form).
-        body: the complete response body.
-        key: the secret mixed into the hash (see ``content_etag``).
-
-    Returns:
-        ``(status, headers, body)`` to send: 200 with the tag, 304, or 412 for a false
-        If-Match / If-Unmodified-Since; ``None`` to send the response untouched (a HEAD
-        without an app-set tag, an unparseable app tag).
-    """
-    names = {name.lower(): value for name, value in headers}
-    if "etag" in names:
-        try:
-            etag = parse_etag(names["etag"])
-        except ValueError:
-            return None
-    elif method == "HEAD" and not body:
-        return None
-    else:
-        etag = content_etag(body, key=key, weak="content-encoding" in names)
-        headers = [*headers, ("ETag", str(etag))]
-    last_modified = None
-    if "last-modified" in names:
-        last_modified = parse_http_date(names["last-modified"])
-    state = ResourceState(etag, last_modified)
-    decision = evaluate(method, request_headers, state, _GET_POLICY)
-    if isinstance(decision, NotModified):
-        return 304, [(n, v) for n, v in headers if n.lower() in _KEEP_ON_304], b""
-    if isinstance(decision, PreconditionFailed):
-        error = HTTPError.from_problem(decision_problem(decision), Options(), etag)
-        return 412, list(error.headers), error.body
-    # Proceed, or a malformed header (BadPrecondition): the full response, with its tag. A
-    # body-hash middleware only saves bandwidth, so it never refuses a read over syntax.
-    return 200, headers, body
