@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -53,6 +54,9 @@ __all__ = [
     "log_warnings",
     "missing_resource_error",
     "not_modified_fields",
+    "pick_key",
+    "precheck",
+    "log_unguarded",
     "snapshot_fields",
     "validator_headers",
     "write_conflict_error",
@@ -393,13 +397,79 @@ class ConditionalState:
 
     def settle(
         self, result: CASResult, expect: Expectation, version: int | None, instance: str
-    ) -> HTTPError | None:
-        """Record a won write, or return the 409/412/404 a lost one answers with."""
+    ) -> Snapshot:
+        """Record a won write and return its snapshot.
+
+        Raises:
+            Exception: :meth:`failure` of the 409, 412 or 404 a lost write answers with.
+        """
         error = write_error(result, expect, self.options, instance, version=version)
-        if error is None:
-            assert result.snapshot is not None
-            self.served, self.wrote = result.snapshot, True
-        return error
+        if error is not None:
+            raise self.failure(error)
+        assert result.snapshot is not None
+        self.served, self.wrote = result.snapshot, True
+        return result.snapshot
+
+    def failure(self, error: HTTPError) -> Exception:
+        """The framework's exception that answers with ``error`` (subclasses define it)."""
+        raise NotImplementedError
+
+
+def precheck(
+    method: str,
+    headers: HeadersInput,
+    snapshot: Snapshot | None,
+    options: Options,
+    instance: str,
+    *,
+    logger: logging.Logger,
+    evaluate_preconditions: bool = True,
+) -> Proceed | HTTPError:
+    """The recipe up to the view: 404 for a missing resource, then the core's decision.
+
+    Args:
+        method: the request method.
+        headers: the request's headers.
+        snapshot: the resource's validators (``None``: it does not exist).
+        options: the resource's options.
+        instance: the request path (problem ``instance``, log lines).
+        logger: where warn-only findings are logged.
+        evaluate_preconditions: ``False`` only checks existence (an integration switched off).
+
+    Returns:
+        The ``Proceed`` decision to write under, or the error to answer with (304, 400, 404,
+        412, 428).
+    """
+    missing = missing_resource_error(method, snapshot, options, instance)
+    if missing is not None:
+        return missing
+    if not evaluate_preconditions:
+        return Proceed()
+    decision = decide(method, headers, snapshot, options)
+    if not isinstance(decision, Proceed):
+        return decision_error(decision, options, instance)
+    log_warnings(logger, decision, method, instance)
+    return decision
+
+
+def pick_key(name: str | None, params: Mapping[str, Any], owner: str, kind: str) -> Any:
+    """The resource's key among a route's parameters: the one named, else the only one.
+
+    Raises:
+        TypeError: no name given and not exactly one parameter (``owner`` and ``kind`` name
+            them in the message, e.g. ``protect()`` and ``view argument``).
+    """
+    if name is not None:
+        return params[name]
+    if len(params) != 1:
+        raise TypeError(f"{owner}: say which {kind} is the key: {sorted(params)}")
+    return next(iter(params.values()))
+
+
+def log_unguarded(logger: logging.Logger, method: str, target: str) -> None:
+    """Log a 2xx to an unsafe method that did not write through the store: whatever it changed
+    was not protected, and its new version is unknown (so no validators are sent)."""
+    logger.warning("ifmatch: %s %s succeeded without a conditional write", method, target)
 
 
 def log_warnings(logger: logging.Logger, decision: Decision, method: str, target: str) -> None:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
 from ..stores import Snapshot
+from ._conditional import pick_key
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
@@ -149,12 +150,7 @@ class Conditional:
     def resource_key(self, request: Request) -> Hashable:
         if callable(self.key):
             return self.key(request)
-        params = request.path_params
-        if self.key is not None:
-            return params[self.key]  # type: ignore[no-any-return]
-        if len(params) != 1:
-            raise TypeError(f"Conditional(): say which path parameter is the key: {sorted(params)}")
-        return next(iter(params.values()))  # type: ignore[no-any-return]
+        return pick_key(self.key, request.path_params, "Conditional()", "path parameter")  # type: ignore[no-any-return]
 
 
 def protect(store: AnyStore, **options: Any) -> Callable[[F], F]:

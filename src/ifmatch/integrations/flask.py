@@ -34,17 +34,16 @@ from flask import Flask, Response, current_app, g, request
 from flask.views import View
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..core import Decision, Policy, Proceed
+from ..core import Policy, Proceed
 from ..stores import CASResult, Expectation, Snapshot, VersionStore, is_write_conflict
 from ._conditional import (
     ConditionalState,
     HTTPError,
     Options,
-    decide,
-    decision_error,
     location,
-    log_warnings,
-    missing_resource_error,
+    log_unguarded,
+    pick_key,
+    precheck,
     validator_headers,
     write_conflict_error,
 )
@@ -143,11 +142,10 @@ class ConditionalRequest(ConditionalState):
         self.served = snapshot
 
     def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
-        error = self.settle(result, expect, version, request.path)
-        if error is not None:
-            raise ConditionalError(error)
-        assert result.snapshot is not None
-        return result.snapshot
+        return self.settle(result, expect, version, request.path)
+
+    def failure(self, error: HTTPError) -> Exception:
+        return ConditionalError(error)
 
 
 def _write_conflict_handler(
@@ -273,16 +271,17 @@ class _Route:
         else:
             snapshot = self.store.read(key)
         method = request.method
-        missing = missing_resource_error(method, snapshot, options, request.path)
-        if missing is not None:
-            raise ConditionalError(missing)
-        decision = Proceed()
-        if config.get("IFMATCH_ENABLED", True):
-            decided: Decision = decide(method, request.headers, snapshot, options)
-            if not isinstance(decided, Proceed):
-                raise ConditionalError(decision_error(decided, options, request.path))
-            log_warnings(logger, decided, method, request.path)
-            decision = decided
+        decision = precheck(
+            method,
+            request.headers,
+            snapshot,
+            options,
+            request.path,
+            logger=logger,
+            evaluate_preconditions=config.get("IFMATCH_ENABLED", True),
+        )
+        if isinstance(decision, HTTPError):
+            raise ConditionalError(decision)
         condition = ConditionalRequest(self.store, key, snapshot, decision, options)
         condition.instance = instance
         g._ifmatch_condition = condition
@@ -307,11 +306,7 @@ class _Route:
         if not enabled:
             return
         if method not in {"GET", "HEAD"} and not condition.wrote:
-            # The view answered 2xx to an unsafe method without writing through the store:
-            # whatever it changed was not protected, and its new version is unknown.
-            logger.warning(
-                "ifmatch: %s %s succeeded without a conditional write", method, request.path
-            )
+            log_unguarded(logger, method, request.path)
             return
         for name, value in validator_headers(condition.served, condition.options):
             response.headers[name] = value
@@ -319,11 +314,7 @@ class _Route:
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
         if callable(self.key):
             return self.key(**kwargs)
-        if self.key is not None:
-            return kwargs[self.key]  # type: ignore[no-any-return]
-        if len(kwargs) != 1:
-            raise TypeError(f"protect(): say which view argument is the key: {sorted(kwargs)}")
-        return next(iter(kwargs.values()))  # type: ignore[no-any-return]
+        return pick_key(self.key, kwargs, "protect()", "view argument")  # type: ignore[no-any-return]
 
     def options(self, config: Mapping[str, Any]) -> Options:
         # Config is read on every request (tests and apps may change it), the Options built

@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core import DEFAULT_POLICY, Decision, Policy, Preconditions, Proceed
+from ..core import DEFAULT_POLICY, Policy, Preconditions, Proceed
 from ..stores import (
     AsyncVersionStore,
     CASResult,
@@ -47,11 +47,9 @@ from ._conditional import (
     ErrorFormat,
     HTTPError,
     Options,
-    decide,
-    decision_error,
     location,
-    log_warnings,
-    missing_resource_error,
+    log_unguarded,
+    precheck,
     validator_headers,
     write_conflict_error,
 )
@@ -226,12 +224,12 @@ class ConditionalRequest(ConditionalState):
         return response
 
     def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
-        error = self.settle(result, expect, version, self.request.url.path)
-        if error is not None:
-            raise ConditionalHTTPException(error)
-        assert result.snapshot is not None
-        self.serve(result.snapshot)
-        return result.snapshot
+        snapshot = self.settle(result, expect, version, self.request.url.path)
+        self.serve(snapshot)
+        return snapshot
+
+    def failure(self, error: HTTPError) -> Exception:
+        return ConditionalHTTPException(error)
 
 
 Loader = Callable[[Hashable], Awaitable[Any]]
@@ -265,13 +263,9 @@ async def check(
     else:
         snapshot = await async_store.read(key)
     path = request.url.path
-    missing = missing_resource_error(request.method, snapshot, options, path)
-    if missing is not None:
-        raise ConditionalHTTPException(missing)
-    decision: Decision = decide(request.method, request.headers.raw, snapshot, options)
-    if not isinstance(decision, Proceed):
-        raise ConditionalHTTPException(decision_error(decision, options, path))
-    log_warnings(logger, decision, request.method, path)
+    decision = precheck(request.method, request.headers.raw, snapshot, options, path, logger=logger)
+    if isinstance(decision, HTTPError):
+        raise ConditionalHTTPException(decision)
     condition = ConditionalRequest(request, async_store, key, snapshot, decision, options)
     condition.instance = instance
     return condition
@@ -324,11 +318,7 @@ def conditional(
                 return await write_conflict_handler(request, exc)
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
-                logger.warning(
-                    "ifmatch: %s %s succeeded without a conditional write",
-                    request.method,
-                    request.url.path,
-                )
+                log_unguarded(logger, request.method, request.url.path)
             return condition.apply(response)
 
         return protected
