@@ -56,6 +56,7 @@ __all__ = [
     "not_modified_fields",
     "pick_key",
     "precheck",
+    "render_problem",
     "log_unguarded",
     "snapshot_fields",
     "validator_headers",
@@ -109,16 +110,26 @@ class HTTPError:
         cls, body: dict[str, Any], options: Options, etag: ETag | None = None
     ) -> HTTPError:
         """Serialise a problem object in the configured error format."""
-        if options.error_format == "jsonapi":
-            payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
-        else:
-            payload, media_type = body, PROBLEM_MEDIA_TYPE
-        headers = [("Content-Type", media_type)]
-        if etag is not None:
-            # The current tag travels in the header too, so a client can re-read and retry.
-            headers.append(("ETag", str(etag)))
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        return cls(body["status"], data, tuple(headers), body)
+        data, headers = render_problem(body, options.error_format, etag)
+        return cls(body["status"], data, headers, body)
+
+
+def render_problem(
+    body: dict[str, Any], error_format: str, etag: ETag | None = None
+) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """A problem object as bytes and headers: RFC 9457 ``application/problem+json``, or a
+    JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given.
+    Every integration renders its error bodies here (Django and DRF included)."""
+    if error_format == "jsonapi":
+        payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
+    else:
+        payload, media_type = body, PROBLEM_MEDIA_TYPE
+    headers = [("Content-Type", media_type)]
+    if etag is not None:
+        # RFC 9110 §13.1.1: the current tag travels in the header too, so a client can re-read
+        # and retry.
+        headers.append(("ETag", str(etag)))
+    return json.dumps(payload, separators=(",", ":")).encode(), tuple(headers)
 
 
 def location(path: str) -> str:
@@ -126,18 +137,28 @@ def location(path: str) -> str:
     return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
-def resource_state(snapshot: Snapshot | None, options: Options) -> ResourceState:
-    """The core's view of a stored resource."""
+def resource_state(
+    snapshot: Snapshot | None, *, variant: str | None = None, last_modified: bool = True
+) -> ResourceState:
+    """The core's view of a stored resource (``None``: it does not exist).
+
+    Args:
+        snapshot: the stored validators.
+        variant: the representation variant in the entity-tag.
+        last_modified: whether the stored Last-Modified takes part in the evaluation.
+    """
     if snapshot is None:
         return ResourceState(exists=False)
-    return ResourceState(snapshot.etag(variant=options.variant), snapshot.last_modified)
+    moment = snapshot.last_modified if last_modified else None
+    return ResourceState(snapshot.etag(variant=variant), moment)
 
 
 def decide(
     method: str, headers: HeadersInput, snapshot: Snapshot | None, options: Options
 ) -> Decision:
     """Evaluate the request's preconditions against the stored snapshot (the core decides)."""
-    return evaluate(method, headers, resource_state(snapshot, options), options.policy)
+    state = resource_state(snapshot, variant=options.variant)
+    return evaluate(method, headers, state, options.policy)
 
 
 def missing_resource_error(

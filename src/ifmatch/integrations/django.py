@@ -18,7 +18,6 @@ are shared with the Django REST framework integration.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,12 +32,18 @@ from django.http import HttpResponseNotModified as DjangoNotModified
 from ..core.decisions import Decision, NotModified, Proceed
 from ..core.errors import ConfigurationError, VersionConflictError
 from ..core.etag import ETag
-from ..core.evaluate import ResourceState, evaluate
-from ..core.problems import JSONAPI_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, jsonapi_errors, problem
+from ..core.evaluate import evaluate
 from ..core.problems import decision_problem as _decision_problem
+from ..core.problems import problem
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
-from ._conditional import not_modified_fields, snapshot_fields, write_conflict_problem
+from ._conditional import (
+    not_modified_fields,
+    render_problem,
+    resource_state,
+    snapshot_fields,
+    write_conflict_problem,
+)
 from .drf.settings import ifmatch_settings
 
 __all__ = [
@@ -77,18 +82,6 @@ def has_precondition(request: HttpRequest) -> bool:
     return any(key in request.META for _, key in _META_KEYS)
 
 
-def resource_state(
-    snapshot: Snapshot | None, *, variant: str | None = None, last_modified: bool = True
-) -> ResourceState:
-    """The core's view of a stored row (``None``: it does not exist)."""
-    if snapshot is None:
-        return ResourceState(exists=False)
-    return ResourceState(
-        etag=snapshot.etag(variant=variant),
-        last_modified=snapshot.last_modified if last_modified else None,
-    )
-
-
 def validator_headers(
     snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
 ) -> dict[str, str]:
@@ -114,19 +107,10 @@ def problem_response(
     body: dict[str, Any], *, etag: ETag | None = None, error_format: str | None = None
 ) -> HttpResponse:
     """An RFC 9457 ``application/problem+json`` response (or a JSON:API error document)."""
-    fmt = error_format or ifmatch_settings.ERROR_FORMAT
-    if fmt == "jsonapi":
-        content, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
-    else:
-        content, media_type = body, PROBLEM_MEDIA_TYPE
-    response = HttpResponse(
-        json.dumps(content, separators=(",", ":")),
-        status=int(body["status"]),
-        content_type=media_type,
-    )
-    if etag is not None:
-        # RFC 9110 §13.1.1: a 412 may carry the current validators so the client can retry.
-        response["ETag"] = str(etag)
+    data, headers = render_problem(body, error_format or ifmatch_settings.ERROR_FORMAT, etag)
+    response = HttpResponse(data, status=int(body["status"]))
+    for name, value in headers:
+        response[name] = value
     return response
 
 
