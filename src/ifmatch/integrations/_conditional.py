@@ -2,29 +2,29 @@
 
 The adapter recipe, with each step's helper::
 
-    404 before preconditions (RFC 9110 §13.2.1)   -> missing_resource_error
-    read the Snapshot, evaluate(...)              -> decide          (the core owns the order)
-    304 / 400 / 412 / 428                         -> decision_error
-    Proceed: write through the store              -> write_expectation, write_error
+    404 before preconditions (RFC 9110 §13.2.1)   -> missing_resource_error  \
+    read the Snapshot, evaluate(...)              -> decide                   > precheck
+    304 / 400 / 412 / 428                         -> decision_error          /
+    Proceed: write through the store              -> write_expectation, ConditionalState.settle
+    a failed commit (serialization failure)       -> write_conflict_error
     2xx: the new validators                       -> validator_headers
+
+The response fields themselves (validators, problem bodies) are in ``_fields``, shared with the
+Django and DRF integrations.
 
 The precedence of the precondition headers is not here: that is :func:`ifmatch.core.evaluate`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import quote
 
 from ..core import (
     DEFAULT_POLICY,
-    JSONAPI_MEDIA_TYPE,
-    PROBLEM_MEDIA_TYPE,
     Decision,
     ETag,
     HeadersInput,
@@ -36,32 +36,34 @@ from ..core import (
     WriteCondition,
     decision_problem,
     evaluate,
-    format_http_date,
-    jsonapi_errors,
     problem,
 )
-from ..stores import CASResult, Expectation, Outcome, Snapshot, last_modified_for
+from ..stores import CASResult, Expectation, Outcome, Snapshot
+from ._fields import (
+    PRECONDITION_FIELDS,
+    HeaderNames,
+    not_modified_fields,
+    render_problem,
+    snapshot_fields,
+    write_conflict_problem,
+)
 
 __all__ = [
     "ConditionalState",
     "ErrorFormat",
-    "location",
     "HTTPError",
     "Options",
     "decide",
     "decision_error",
-    "last_modified_fields",
+    "location",
+    "log_unguarded",
     "log_warnings",
     "missing_resource_error",
-    "not_modified_fields",
     "pick_key",
     "precheck",
-    "render_problem",
-    "log_unguarded",
-    "snapshot_fields",
+    "resource_state",
     "validator_headers",
     "write_conflict_error",
-    "write_conflict_problem",
     "write_error",
     "write_expectation",
 ]
@@ -112,24 +114,6 @@ class HTTPError:
         """Serialise a problem object in the configured error format."""
         data, headers = render_problem(body, options.error_format, etag)
         return cls(body["status"], data, headers, body)
-
-
-def render_problem(
-    body: dict[str, Any], error_format: str, etag: ETag | None = None
-) -> tuple[bytes, tuple[tuple[str, str], ...]]:
-    """A problem object as bytes and headers: RFC 9457 ``application/problem+json``, or a
-    JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given.
-    Every integration renders its error bodies here (Django and DRF included)."""
-    if error_format == "jsonapi":
-        payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
-    else:
-        payload, media_type = body, PROBLEM_MEDIA_TYPE
-    headers = [("Content-Type", media_type)]
-    if etag is not None:
-        # RFC 9110 §13.1.1: the current tag travels in the header too, so a client can re-read
-        # and retry.
-        headers.append(("ETag", str(etag)))
-    return json.dumps(payload, separators=(",", ":")).encode(), tuple(headers)
 
 
 def location(path: str) -> str:
@@ -194,46 +178,6 @@ def validator_headers(snapshot: Snapshot | None, options: Options) -> list[tuple
     return snapshot_fields(
         snapshot, variant=options.variant, last_modified=options.send_last_modified
     )
-
-
-# --- the validator fields every integration sends (Flask, Starlette, FastAPI, Django, DRF) -------
-
-
-def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[tuple[str, str]]:
-    """``Last-Modified`` for a response originated now, when it may be sent at all.
-
-    The one rule for every integration (``ifmatch.stores.last_modified_for``): RFC 9110
-    §8.8.2.1, "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
-    later than the server's time of message origination (Date)." The stores move a second
-    write within one second to the next second, so under fast writes the stored date runs
-    ahead of the clock: the header is then left out (the ``ETag`` still validates). The
-    server adds ``Date`` after this runs, so it is never earlier than the instant used here.
-
-    Args:
-        moment: the stored Last-Modified, or ``None``.
-        send: whether Last-Modified is sent at all (a setting of each integration).
-
-    Returns:
-        ``[("Last-Modified", <HTTP-date>)]``, or ``[]``.
-    """
-    served = last_modified_for(moment, datetime.now(UTC)) if send else None
-    return [] if served is None else [("Last-Modified", format_http_date(served))]
-
-
-def snapshot_fields(
-    snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
-) -> list[tuple[str, str]]:
-    """``ETag`` and (when it may be sent) ``Last-Modified`` of ``snapshot``."""
-    etag = ("ETag", str(snapshot.etag(variant=variant)))
-    return [etag, *last_modified_fields(snapshot.last_modified, send=last_modified)]
-
-
-def not_modified_fields(
-    decision: NotModified, *, last_modified: bool = True
-) -> list[tuple[str, str]]:
-    """The validators a 304 carries (RFC 9110 §15.4.5), ``Last-Modified`` under the same rule."""
-    fields = [] if decision.etag is None else [("ETag", str(decision.etag))]
-    return fields + last_modified_fields(decision.last_modified, send=last_modified)
 
 
 def write_expectation(
@@ -322,43 +266,6 @@ def _lost_decision(
         "The resource changed while this request was being handled: re-read it, re-apply your "
         "change and retry with the new entity-tag.",
         current,
-    )
-
-
-# --- serialization failures and deadlocks outside the store (the caller's own commit) ----------
-
-
-class HeaderNames(Protocol):
-    """A request's headers, asked only whether a field is present (case-insensitively)."""
-
-    def __contains__(self, name: str, /) -> bool: ...
-
-
-#: The request fields that make a request conditional (RFC 9110 §13.1).
-PRECONDITION_FIELDS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
-
-
-def write_conflict_problem(
-    *, preconditioned: bool, instance: str | None, type_base: str | None = None
-) -> dict[str, Any]:
-    """The problem body for a serialization failure or deadlock that rolled the request's
-    transaction back (``ifmatch.stores.is_write_conflict``), e.g. at the caller's ``commit()``.
-
-    Nothing was written, exactly as when a guarded write loses a race: 412 when the request
-    carried a precondition, 409 Conflict when it carried none (a 412 would name a precondition
-    the request did not send). Never 500: the client re-reads and retries.
-
-    Args:
-        preconditioned: whether the request carried any precondition header.
-        instance: the request path, for the problem's ``instance``.
-        type_base: a URI prefix for the problem ``type``.
-    """
-    return problem(
-        412 if preconditioned else 409,
-        "A concurrent write to the same resource won; re-read it and retry.",
-        code="write-conflict",
-        type_base=type_base,
-        instance=instance,
     )
 
 

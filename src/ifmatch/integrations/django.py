@@ -37,10 +37,10 @@ from ..core.problems import decision_problem as _decision_problem
 from ..core.problems import problem
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
-from ._conditional import (
+from ._conditional import resource_state
+from ._fields import (
     not_modified_fields,
     render_problem,
-    resource_state,
     snapshot_fields,
     write_conflict_problem,
 )

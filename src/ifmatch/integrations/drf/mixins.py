@@ -49,7 +49,7 @@ from ...stores.django import (
     snapshot_of,
     version_fields,
 )
-from .._conditional import last_modified_fields
+from .._fields import last_modified_fields
 from ..django import (
     SAFE_METHODS,
     check_atomic_requests,
