@@ -35,7 +35,7 @@ from integrations.http_conformance import (
     fuzzed_headers,
     with_date,
 )
-from integrations.lost_updates import race
+from integrations.lost_updates import race, serialization_failure
 from services import Database, free_port, running_server, subprocess_env
 
 
@@ -253,6 +253,44 @@ def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
 def _stored(store: MemoryStore, key: str) -> datetime | None:
     snapshot = store.read(key)
     return None if snapshot is None else snapshot.last_modified
+
+
+def test_a_conflict_after_the_view_is_412_and_other_errors_keep_their_500_handler() -> None:
+    app = Flask(__name__)
+
+    @app.errorhandler(500)
+    def ours(error: Exception) -> tuple[str, int]:
+        return "the app's own 500 page", 500
+
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+    ifmatch = IfMatch(app, store=store)  # chains to the handler registered before it
+
+    @app.route("/d/<doc_id>", methods=["PUT"])
+    @ifmatch.protect()
+    def view(doc_id: str) -> dict[str, str]:
+        current_condition().write({"text": "y"})
+        return {"text": "y"}
+
+    @app.route("/unprotected", methods=["PUT"])
+    def unprotected() -> str:
+        return "ok"
+
+    @app.after_request
+    def commit(response: Any) -> Any:
+        if request.args.get("fail") == "conflict":
+            raise serialization_failure()  # as db.session.commit() raises it
+        if request.args.get("fail") == "other":
+            raise RuntimeError("the disk is full")
+        return response
+
+    client = app.test_client()
+    refused = client.put("/d/d?fail=conflict", headers={"If-Match": '"v1"'})
+    assert refused.status_code == 412 and refused.json["code"] == "write-conflict"  # type: ignore[index]
+    other = client.put("/d/d?fail=other", headers={"If-Match": '"v2"'})
+    assert other.status_code == 500 and other.get_data(as_text=True) == "the app's own 500 page"
+    # Only protected requests are answered 412: anything else stays the app's 500.
+    assert client.put("/unprotected?fail=conflict").status_code == 500
 
 
 def test_304_has_no_body_and_head_gets_the_etag(runner: Runner) -> None:
