@@ -90,6 +90,27 @@ def test_stable_fails_when_the_tag_changes_between_reads() -> None:
     assert '"r1" then "r2"' in finding.detail
 
 
+def test_stable_tolerates_a_withheld_last_modified_but_not_a_changed_one() -> None:
+    # RFC 9110 §8.8.2.1: a Last-Modified later than the clock is withheld, so it may appear
+    # between two reads of an unchanged resource.
+    reads = itertools.count()
+
+    def appears(request: Request) -> Response:
+        if next(reads) == 0:
+            return Response(200, "OK", (("ETag", '"v1"'),), b"{}")
+        return OK
+
+    assert run(stable, appears).status is Status.PASS
+    later = "Mon, 05 Jan 2026 09:00:01 GMT"
+    changes = itertools.count()
+
+    def moves(request: Request) -> Response:
+        moment = LM if next(changes) == 0 else later
+        return Response(200, "OK", (("ETag", '"v1"'), ("Last-Modified", moment)), b"{}")
+
+    assert run(stable, moves).status is Status.FAIL
+
+
 def test_stable_reads_on_new_connections() -> None:
     seen: list[Request] = []
 

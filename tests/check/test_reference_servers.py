@@ -3,7 +3,10 @@ threaded server, is flagged on exactly the probes its defect breaks, and the cor
 every probe.
 
 To point the checker at another app (an integration's example app), add a ``Case`` whose
-``serve`` yields the base URL of a running server, and the probes it must fail.
+``serve`` yields the base URL of a running server (called with the values of the ``fixtures``
+it names), and the probes it must fail. ifmatch's own integrations are cases too (see
+``check.integration_servers``): against each one's example app, on PostgreSQL behind several
+worker processes, every probe must pass.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 
+from check import integration_servers
 from check.servers import make_asgi_app, make_wsgi_app, serve_asgi, serve_wsgi
 from ifmatch.check import Options, Status, Verdict, check
 from ifmatch.check.lint import httplint_linter
 
-Serve = Callable[[], contextlib.AbstractContextManager[str]]
+Serve = Callable[..., contextlib.AbstractContextManager[str]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class Case:
     path: str = "/doc"
     fails: frozenset[str] = field(default_factory=frozenset)
     warns: frozenset[str] = field(default_factory=frozenset)
+    fixtures: tuple[str, ...] = ()
+    marks: tuple[Any, ...] = ()
 
 
 def wsgi(defect: str) -> Serve:
@@ -57,10 +64,31 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def integration(name: str, serve: Serve) -> Case:
+    """An integration's example app on PostgreSQL: ``serve`` yields the resource's URL."""
+    marks = (pytest.mark.slow, pytest.mark.services)
+    return Case(name, serve, path="", fixtures=("postgres_db",), marks=marks)
+
+
+CASES += [
+    integration(
+        "drf-viewset",
+        lambda db: integration_servers.django_resource(db, "/api/documents/{pk}/"),
+    ),
+    integration(
+        "django-decorator",
+        lambda db: integration_servers.django_resource(db, "/plain/documents/{pk}/"),
+    ),
+    integration("flask", integration_servers.flask_resource),
+    integration("fastapi", integration_servers.fastapi_resource),
+]
+
+
+@pytest.fixture(params=[pytest.param(case, id=case.name, marks=case.marks) for case in CASES])
 def case(request: pytest.FixtureRequest) -> Iterator[tuple[Case, str]]:
     chosen: Case = request.param
-    with chosen.serve() as base:
+    values = [request.getfixturevalue(name) for name in chosen.fixtures]
+    with chosen.serve(*values) as base:
         yield chosen, base + chosen.path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,28 @@ def test_every_write_probe_passes_against_the_correct_resource() -> None:
     _, findings = run(server, *ALL)
     assert [f.status for f in findings] == [Status.PASS] * len(ALL), [f.detail for f in findings]
     assert server.resource.store.get("document")[1]["document"] == ORIGINAL  # type: ignore[index]
+
+
+def test_if_unmodified_since_uses_the_first_last_modified_when_it_is_withheld() -> None:
+    # Right after the probes' own writes a server may withhold a Last-Modified that is later
+    # than its clock (RFC 9110 §8.8.2.1); the first GET's is earlier than the current one.
+    first = "Mon, 05 Jan 2026 09:00:00 GMT"
+    reads = itertools.count()
+    sent: list[str | None] = []
+
+    def server(request: Request) -> Response:
+        if request.method == "GET":
+            headers: tuple[tuple[str, str], ...] = (("ETag", '"v2"'),)
+            if next(reads) == 0:
+                headers += (("Last-Modified", first),)
+            body = json.dumps(ORIGINAL).encode()
+            return Response(200, "OK", (*headers, ("Content-Type", "application/json")), body)
+        sent.append(request.header("If-Unmodified-Since"))
+        return Response(412, "Precondition Failed", (("ETag", '"v2"'),))
+
+    _, (finding,) = run(server, if_unmodified_since)
+    assert finding.status is Status.PASS, finding.detail
+    assert sent == ["Sun, 04 Jan 2026 09:00:00 GMT"]
 
 
 def test_the_malformed_probe_sends_an_unbalanced_quote() -> None:

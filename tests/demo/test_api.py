@@ -150,7 +150,11 @@ def test_openapi_schema_documents_the_preconditions(http: httpx.Client, demo_url
     schema = response.json()
     item = schema["paths"]["/api/documents/{id}/"]
     put_parameters = {p["name"]: p for p in item["put"]["parameters"] if p["in"] == "header"}
-    assert put_parameters["If-Match"]["required"] is True
+    # A PUT may create the document with If-None-Match: * alone: If-Match is not required.
+    assert not put_parameters["If-Match"].get("required")
+    assert "If-None-Match" in put_parameters
+    patch = {p["name"]: p for p in item["patch"]["parameters"] if p["in"] == "header"}
+    assert patch["If-Match"]["required"] is True
     assert "X-User" in put_parameters
     assert {"200", "412", "428"} <= item["put"]["responses"].keys()
     assert "304" in item["get"]["responses"]
@@ -158,6 +162,8 @@ def test_openapi_schema_documents_the_preconditions(http: httpx.Client, demo_url
     assert "201" in schema["paths"]["/api/documents/"]["post"]["responses"]
     fields = schema["components"]["schemas"]["Document"]["properties"]
     assert {"id", "title", "text", "etag", "_etag", "_links"} <= fields.keys()
+    assert fields["etag"]["example"] == '"v3"' and fields["_etag"]["example"] == "v3"
+    assert set(fields["_links"]["properties"]) == {"self"}  # history: an additional link
 
 
 def test_docs_page_loads_its_assets_from_this_server(http: httpx.Client, demo_url: str) -> None:

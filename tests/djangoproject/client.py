@@ -12,6 +12,7 @@ from django.http import HttpResponseBase
 from django.test import Client
 
 from ifmatch.core import format_http_date
+from integrations.http_conformance import Exchange, with_date
 
 from .lint import lint_exchange
 
@@ -70,3 +71,26 @@ class LintingClient:
             fields_under_test=self.fields_under_test,
         )
         return response
+
+
+def runner_send(
+    method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+) -> Exchange:
+    """One request through Django's test client as an ``integrations.http_conformance``
+    exchange, so the shared ``Runner`` can drive the test project."""
+    joined = _join(headers)
+    joined.pop("Host", None)
+    content_type = joined.pop("Content-Type", "application/json")
+    response = Client().generic(
+        method, target, data=body or b"", content_type=content_type, headers=joined
+    )
+    content = b"" if getattr(response, "streaming", False) else response.content
+    return Exchange(
+        method,
+        target,
+        headers,
+        body,
+        response.status_code,
+        with_date(list(response.items())),
+        b"" if method == "HEAD" else content,
+    )

@@ -1,6 +1,9 @@
 """The FastAPI example app: a document resource through ``Depends(Conditional(...))``, the same
 through the ``@protect`` route decorator, and a body-version (409) route. With
-``IFMATCH_EXAMPLE_DATABASE_URL`` set it runs on the async SQLAlchemy store (PostgreSQL)."""
+``IFMATCH_EXAMPLE_DATABASE_URL`` set it runs on the async SQLAlchemy store (PostgreSQL).
+
+It stamps its own exact ``Date`` (``DateMiddleware``): run it with uvicorn's
+``--no-date-header``."""
 
 import inspect
 import os
@@ -10,6 +13,7 @@ from fastapi import Depends, FastAPI, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from ifmatch.core import Policy
+from ifmatch.integrations.date import DateMiddleware
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
 from ifmatch.stores import AsyncVersionStore, Snapshot, VersionStore
 from ifmatch.stores.memory import MemoryStore
@@ -54,6 +58,7 @@ def create_app(store: VersionStore[Any] | AsyncVersionStore[Any] | None = None) 
     """The example app over ``store``: in memory, or the database store when configured."""
     chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
+    app.add_middleware(DateMiddleware)
     documents = Conditional(chosen, key="doc_id", create=True)
     versioned = Conditional(chosen, key="doc_id", create=True, policy=Policy(frozenset()))
     Condition = Annotated[ConditionalRequest, Depends(documents)]

@@ -63,3 +63,13 @@ def race(base: str, path: str, *, writers: int, tokens: int) -> tuple[Tally, lis
         thread.join()
     final = set(httpx.get(base + path, timeout=30).json()["text"].split())
     return tally, [token for token in tally.acknowledged if token not in final]
+
+
+def serialization_failure() -> Exception:
+    """What ``session.commit()`` raises when PostgreSQL refuses a SERIALIZABLE transaction at
+    its COMMIT (SQLSTATE 40001), as SQLAlchemy wraps it."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    cause = psycopg.errors.SerializationFailure("could not serialize access")
+    return OperationalError("COMMIT", {}, cause)

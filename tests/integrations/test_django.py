@@ -10,10 +10,12 @@ djangoproject.setup()
 
 from django.test import Client  # noqa: E402
 
-from djangoproject.client import LintingClient  # noqa: E402
+from djangoproject.client import LintingClient, runner_send  # noqa: E402
 from djangoproject.docs.models import Document, Plain  # noqa: E402
 from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.django import conditional  # noqa: E402
+from integrations.fast_writes import check_fast_writes  # noqa: E402
+from integrations.http_conformance import Runner  # noqa: E402
 
 
 @pytest.fixture
@@ -112,3 +114,31 @@ def test_middleware_maps_write_errors(client: LintingClient) -> None:
 def test_decorating_a_model_without_version_fails_at_start_up() -> None:
     with pytest.raises(ConfigurationError):
         conditional(Plain)
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    doc = make()
+    runner = Runner(runner_send)
+    url = f"/plain/documents/{doc.pk}/"
+    check_fast_writes(runner, url, lambda: Document.objects.get(pk=doc.pk).last_modified)
+
+
+def test_atomic_requests_without_the_middleware_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import connections
+    from django.test import override_settings
+
+    # With ATOMIC_REQUESTS Django commits after the view returned: only the middleware can
+    # answer a serialization failure there with 412 instead of 500.
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    only_common = ["django.middleware.common.CommonMiddleware"]
+    with (
+        override_settings(MIDDLEWARE=only_common),
+        pytest.raises(ConfigurationError, match="ConditionalMiddleware"),
+    ):
+        conditional(Document)
+    conditional(Document)  # the test project has it
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", False)
+    with override_settings(MIDDLEWARE=[]):
+        conditional(Document)  # the decorator's own transaction needs no middleware

@@ -16,13 +16,14 @@ from schemathesis.checks import not_a_server_error
 
 import services
 from conformance import HTTP_CASES, Case
-from ifmatch.core import PROBLEM_MEDIA_TYPE
+from ifmatch.core import PROBLEM_MEDIA_TYPE, Policy
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
 from integrations import example_fastapi
 from integrations.example_fastapi import create_app
 from integrations.example_models import DATABASE_URL_ENV, create_tables
+from integrations.fast_writes import check_fast_writes
 from integrations.http_conformance import (
     AsgiClient,
     Headers,
@@ -30,7 +31,7 @@ from integrations.http_conformance import (
     check_fuzzed,
     fuzzed_headers,
 )
-from integrations.lost_updates import race
+from integrations.lost_updates import race, serialization_failure
 from services import Database, free_port, running_server, subprocess_env
 
 
@@ -121,6 +122,51 @@ async def _thread_id() -> int:
     return threading.get_ident()
 
 
+def test_a_serialization_failure_at_the_handlers_commit_is_412(portal: BlockingPortal) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+    app = install(FastAPI())
+    documents = Conditional(store, key="doc_id")
+    optional = Conditional(store, key="doc_id", policy=Policy(frozenset()))
+
+    @app.put("/documents/{doc_id}")
+    async def put(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(documents)]
+    ) -> None:
+        await condition.write({"text": "y"})
+        raise serialization_failure()  # as the handler's own commit raises it
+
+    @app.put("/optional/{doc_id}")
+    async def put_optional(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(optional)]
+    ) -> None:
+        raise serialization_failure()
+
+    @app.put("/broken/{doc_id}")
+    async def broken(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(documents)]
+    ) -> None:
+        raise OperationalError("COMMIT", {}, ValueError("the disk is full"))
+
+    @app.put("/unprotected/{doc_id}")
+    async def unprotected(doc_id: str) -> None:
+        raise serialization_failure()
+
+    client = AsgiClient(app, portal)
+    refused = client.request("PUT", "/documents/d", headers={"If-Match": '"v1"'})
+    assert refused.status_code == 412
+    assert refused.headers["Content-Type"] == PROBLEM_MEDIA_TYPE
+    assert refused.json()["code"] == "write-conflict"
+    # Without a precondition there is no precondition to fail: 409 Conflict.
+    assert client.request("PUT", "/optional/d").status_code == 409
+    # Other database errors, and requests that are not protected, stay server errors.
+    for path in ("/broken/d", "/unprotected/d"):
+        with pytest.raises(OperationalError):
+            client.request("PUT", path, headers={"If-Match": '"v2"'})
+
+
 def test_authentication_runs_before_preconditions(portal: BlockingPortal) -> None:
     store = MemoryStore()
     store.compare_and_set("secret", Expectation(exists=False), {"text": "x"})
@@ -202,6 +248,13 @@ def test_load_hands_the_handler_its_object(portal: BlockingPortal) -> None:
         Conditional(store, load=load)
 
 
+def test_fast_writes_never_send_a_last_modified_later_than_date(portal: BlockingPortal) -> None:
+    store = MemoryStore()
+    runner = Runner(AsgiClient(create_app(store), portal).send)
+    runner.create("/documents/fast")
+    check_fast_writes(runner, "/documents/fast", lambda: store.get("fast")[0].last_modified)  # type: ignore[index]
+
+
 def test_protect_rejects_sync_handlers() -> None:
     with pytest.raises(TypeError, match="async"):
         protect(MemoryStore())(lambda: None)
@@ -280,6 +333,7 @@ def test_no_lost_updates_through_uvicorn_workers(pg_urls: tuple[str, str]) -> No
         str(port),
         "--host",
         "127.0.0.1",
+        "--no-date-header",  # the app stamps its own (DateMiddleware)
         "--factory",
         "integrations.example_fastapi:create_app",
     ]

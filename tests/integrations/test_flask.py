@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Iterator
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -12,14 +14,19 @@ from flask import Flask, abort, request
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
 import services
 from conformance import HTTP_CASES, Case
+from ifmatch.core import PROBLEM_MEDIA_TYPE
 from ifmatch.integrations.flask import IfMatch, current_condition
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
+from ifmatch.stores.sqlalchemy import SQLAlchemyStore
 from integrations.example_flask import create_app, create_flask_sqlalchemy_app
-from integrations.example_models import DATABASE_URL_ENV, create_tables
+from integrations.example_models import DATABASE_URL_ENV, Document, create_tables
+from integrations.fast_writes import check_fast_writes, future_last_modified_is_flagged
 from integrations.http_conformance import (
     Exchange,
     Headers,
@@ -28,7 +35,7 @@ from integrations.http_conformance import (
     fuzzed_headers,
     with_date,
 )
-from integrations.lost_updates import race
+from integrations.lost_updates import race, serialization_failure
 from services import Database, free_port, running_server, subprocess_env
 
 
@@ -235,6 +242,57 @@ def test_current_condition_outside_a_protected_view(app: Flask) -> None:
         current_condition()
 
 
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    assert future_last_modified_is_flagged()
+    store = MemoryStore()
+    runner = flask_sender(create_app(store, store.get).test_client())
+    runner.create("/documents/fast")
+    check_fast_writes(runner, "/documents/fast", lambda: _stored(store, "fast"))
+
+
+def _stored(store: MemoryStore, key: str) -> datetime | None:
+    snapshot = store.read(key)
+    return None if snapshot is None else snapshot.last_modified
+
+
+def test_a_conflict_after_the_view_is_412_and_other_errors_keep_their_500_handler() -> None:
+    app = Flask(__name__)
+
+    @app.errorhandler(500)
+    def ours(error: Exception) -> tuple[str, int]:
+        return "the app's own 500 page", 500
+
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+    ifmatch = IfMatch(app, store=store)  # chains to the handler registered before it
+
+    @app.route("/d/<doc_id>", methods=["PUT"])
+    @ifmatch.protect()
+    def view(doc_id: str) -> dict[str, str]:
+        current_condition().write({"text": "y"})
+        return {"text": "y"}
+
+    @app.route("/unprotected", methods=["PUT"])
+    def unprotected() -> str:
+        return "ok"
+
+    @app.after_request
+    def commit(response: Any) -> Any:
+        if request.args.get("fail") == "conflict":
+            raise serialization_failure()  # as db.session.commit() raises it
+        if request.args.get("fail") == "other":
+            raise RuntimeError("the disk is full")
+        return response
+
+    client = app.test_client()
+    refused = client.put("/d/d?fail=conflict", headers={"If-Match": '"v1"'})
+    assert refused.status_code == 412 and refused.json["code"] == "write-conflict"  # type: ignore[index]
+    other = client.put("/d/d?fail=other", headers={"If-Match": '"v2"'})
+    assert other.status_code == 500 and other.get_data(as_text=True) == "the app's own 500 page"
+    # Only protected requests are answered 412: anything else stays the app's 500.
+    assert client.put("/unprotected?fail=conflict").status_code == 500
+
+
 def test_304_has_no_body_and_head_gets_the_etag(runner: Runner) -> None:
     created = runner.create("/documents/h")
     head = runner.request("HEAD", "/documents/h")
@@ -288,6 +346,86 @@ def pg_flask_runner(pg_url: str) -> Iterator[Runner]:
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
     runner.lint_all()
+
+
+def serializable_app(url: str, dsn: str, *, commit_in_view: bool) -> Flask:
+    """Flask-SQLAlchemy at SERIALIZABLE whose writes fail at COMMIT: the request's transaction
+    reads row B and writes row A; meanwhile T2 reads A (before the write) and writes B, and
+    commits first, so PostgreSQL refuses the request's COMMIT (SQLSTATE 40001)."""
+    import psycopg
+    from flask_sqlalchemy import SQLAlchemy
+
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"isolation_level": "SERIALIZABLE"}
+    db = SQLAlchemy()
+    db.init_app(app)
+    with app.app_context():
+        store: SQLAlchemyStore[str] = SQLAlchemyStore(Document, db.session)
+    ifmatch = IfMatch(app, store=store)
+
+    def interfere(a: str, b: str) -> None:
+        with psycopg.connect(dsn) as other:
+            other.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+            other.execute("SELECT text FROM ifmatch_example_documents WHERE id = %s", [a])
+            other.execute("UPDATE ifmatch_example_documents SET text = 'T2' WHERE id = %s", [b])
+            other.commit()
+
+    @app.route("/documents/<doc_id>", methods=["PUT"])
+    @ifmatch.protect(load=lambda key: db.session.get(Document, key))  # T1 reads A
+    def document(doc_id: str) -> dict[str, str]:
+        other = request.args["other"]
+        db.session.get(Document, other)  # T1 reads B
+        current_condition().write({"text": request.get_json()["text"]})  # T1 writes A
+        interfere(doc_id, other)
+        if commit_in_view:
+            db.session.commit()
+        return {"text": "saved"}
+
+    if not commit_in_view:
+
+        @app.after_request
+        def commit(response: Any) -> Any:
+            if response.status_code < 400:
+                db.session.commit()
+            return response
+
+    return app
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("commit_in_view", [True, False], ids=["in-view", "after-request"])
+def test_serialization_failure_at_commit_is_412_not_500(
+    pg_url: str, postgres_db: Database, commit_in_view: bool
+) -> None:
+    import psycopg
+
+    dsn = psycopg.conninfo.make_conninfo(
+        host=postgres_db.host,
+        port=postgres_db.port,
+        user=postgres_db.user,
+        password=postgres_db.password or None,
+        dbname=postgres_db.name,
+    )
+    engine = create_engine(pg_url)
+    a, b = (f"serial-{name}-{commit_in_view}" for name in ("a", "b"))
+    with sessionmaker(engine)() as session:
+        session.add_all([Document(id=a, text="before"), Document(id=b, text="")])
+        session.commit()
+    app = serializable_app(pg_url, dsn, commit_in_view=commit_in_view)
+    response = app.test_client().put(
+        f"/documents/{a}?other={b}", json={"text": "mine"}, headers={"If-Match": '"v1"'}
+    )
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+    assert response.status_code == 412, response.get_data()
+    assert response.headers["Content-Type"] == PROBLEM_MEDIA_TYPE
+    assert response.json is not None and response.json["code"] == "write-conflict"
+    with sessionmaker(engine)() as session:
+        stored = session.get(Document, a)
+        assert stored is not None and (stored.version, stored.text) == (1, "before")
+        assert session.get(Document, b).text == "T2"  # type: ignore[union-attr]
+    engine.dispose()
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ifmatch.core import ANY, ETag, WriteCondition, version_etag
-from ifmatch.stores import Expectation, Snapshot, next_last_modified
+from ifmatch.stores import Expectation, Snapshot, last_modified_for, next_last_modified
 
 T = datetime(2024, 6, 13, 12, 0, 0, tzinfo=UTC)
 
@@ -41,4 +41,8 @@ def test_last_modified_later_than_the_response_date_is_omitted() -> None:
         == snapshot.last_modified
     )
     assert Snapshot(1).last_modified_for(T) is None
+    # The module-level rule the integrations share is the same one.
+    assert last_modified_for(T + timedelta(seconds=2), T) is None
+    assert last_modified_for(T, T + timedelta(milliseconds=1)) == T
+    assert last_modified_for(None, T) is None
     assert str(snapshot.etag()) == '"v7"'

@@ -1,5 +1,6 @@
-"""The Django ORM store: contract tests on SQLite, PostgreSQL and MariaDB, the Last-Modified
-rule, instance saves made conditional, start-up checks and a threaded lost-update test."""
+"""The Django ORM store: the shared store contract on SQLite, PostgreSQL and MariaDB, the
+Last-Modified rule, instance saves made conditional, start-up checks and a threaded lost-update
+test."""
 
 from __future__ import annotations
 
@@ -13,22 +14,23 @@ import pytest
 import djangoproject
 from ifmatch.core import ANY, ETag, WriteCondition
 from ifmatch.core.errors import ConfigurationError
-from ifmatch.stores import Expectation, Outcome, Snapshot, next_last_modified
+from ifmatch.stores import CASResult, Expectation, Outcome, Snapshot, next_last_modified
 from services import Database
 
 djangoproject.setup()
 
 from django.db import connections, transaction  # noqa: E402
 
-from djangoproject.docs.models import Document, Folder, Item, Plain, Ticket  # noqa: E402
+from djangoproject.docs.models import Document, Folder, Item, Plain, Record, Ticket  # noqa: E402
 from ifmatch.stores.django import (  # noqa: E402
-    BulkWriteLost,
     DjangoStore,
     WriteLost,
     expect_on,
     is_transient,
     snapshot_of,
 )
+
+from .contract import Backend, ContractSuite  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -45,6 +47,30 @@ def alias(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(alias: str) -> DjangoStore:
     return DjangoStore(Document, using=alias)
+
+
+class ContractStore:
+    """``DjangoStore`` as the contract sees a store: ``get`` returns the snapshot and the
+    record's values instead of a model instance; everything else is the store itself."""
+
+    def __init__(self, store: DjangoStore) -> None:
+        self.store = store
+
+    def get(self, key: str) -> tuple[Snapshot, dict[str, str]] | None:
+        record = self.store.get(key)
+        if record is None:
+            return None
+        assert isinstance(record, Record)
+        return snapshot_of(record), {"body": record.body, "note": record.note}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+class TestDjangoContract(ContractSuite):
+    @pytest.fixture
+    def backend(self, alias: str) -> Backend:
+        return Backend(f"django-{alias}", ContractStore(DjangoStore(Record, using=alias)))
 
 
 def make(store: DjangoStore, **values: Any) -> Document:
@@ -213,16 +239,36 @@ def test_bulk_per_item_results(store: DjangoStore) -> None:
         ]
     )
     assert [r.outcome for r in results] == [Outcome.WON, Outcome.LOST, Outcome.NOT_FOUND]
-    with pytest.raises(BulkWriteLost) as error:
-        store.compare_and_set_many(
+    aborted = store.compare_and_set_many(
+        [
+            (a.pk, Expectation.version(2), {"title": "a3"}),
+            (b.pk, Expectation.version(9), {"title": "b3"}),
+        ],
+        all_or_nothing=True,
+    )
+    # The same semantics as every other store: results, not an exception.
+    assert aborted == [
+        CASResult(Outcome.ABORTED, store.read(a.pk)),
+        CASResult(Outcome.LOST, store.read(b.pk)),
+    ]
+    assert aborted[0].snapshot is not None and aborted[0].snapshot.version == 2
+    assert Document.objects.using(store.using).get(pk=a.pk).title == "a2"  # rolled back
+
+
+def test_bulk_all_or_nothing_inside_a_caller_transaction(store: DjangoStore) -> None:
+    a, b = make(store, title="a"), make(store, title="b")
+    with transaction.atomic(using=store.using):
+        results = store.compare_and_set_many(
             [
-                (a.pk, Expectation.version(2), {"title": "a3"}),
-                (b.pk, Expectation.version(9), {"title": "b3"}),
+                (a.pk, Expectation.version(1), {"title": "a2"}),
+                (b.pk, Expectation.version(7), {"title": "b2"}),
             ],
             all_or_nothing=True,
         )
-    assert [r.outcome for r in error.value.results] == [Outcome.WON, Outcome.LOST]
-    assert Document.objects.using(store.using).get(pk=a.pk).title == "a2"  # rolled back
+        assert [r.outcome for r in results] == [Outcome.ABORTED, Outcome.LOST]
+        c = make(store, title="c")  # the caller's transaction is still usable
+    assert Document.objects.using(store.using).get(pk=a.pk).title == "a"
+    assert store.read(c.pk) is not None
 
 
 def test_custom_version_column_without_last_modified(alias: str) -> None:

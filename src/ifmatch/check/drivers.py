@@ -52,15 +52,37 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-class SyncDriver:
+#: What httpx raises when there is no response (refused, reset, timed out, bad URL).
+_NO_RESPONSE = (httpx.HTTPError, httpx.InvalidURL)
+
+
+class _Driver:
+    """What both drivers share: the target and the headers sent with every request."""
+
+    def __init__(
+        self, client: httpx.Client | httpx.AsyncClient, url: str, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        self.url = url
+        self.headers = tuple(headers)
+        self._client = client
+
+    def _build(self, request: Request) -> httpx.Request:
+        return self._client.build_request(
+            request.method,
+            self.url,
+            headers=[*self.headers, *request.headers],
+            content=request.body,
+        )
+
+
+class SyncDriver(_Driver):
     """Runs probes with an ``httpx.Client``."""
 
     def __init__(
         self, client: httpx.Client, url: str, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
+        super().__init__(client, url, headers)
         self.client = client
-        self.url = url
-        self.headers = tuple(headers)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_size = 0
         self._barrier: threading.Barrier | None = None
@@ -99,14 +121,8 @@ class SyncDriver:
             TransportError: no response (refused, reset, timed out, bad URL).
         """
         try:
-            built = self.client.build_request(
-                request.method,
-                self.url,
-                headers=[*self.headers, *request.headers],
-                content=request.body,
-            )
-            return _response(self.client.send(built))
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            return _response(self.client.send(self._build(request)))
+        except _NO_RESPONSE as error:
             raise TransportError(_describe(error)) from error
 
     def _send_together(self, requests: tuple[Request, ...]) -> tuple[Response | Failure, ...]:
@@ -127,15 +143,14 @@ class SyncDriver:
         return tuple(self._pool.map(release, requests))
 
 
-class AsyncDriver:
+class AsyncDriver(_Driver):
     """Runs probes with an ``httpx.AsyncClient``."""
 
     def __init__(
         self, client: httpx.AsyncClient, url: str, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
+        super().__init__(client, url, headers)
         self.client = client
-        self.url = url
-        self.headers = tuple(headers)
 
     async def run(self, flow: Flow[T]) -> T:
         """Drive ``flow`` to its end and return its value."""
@@ -171,21 +186,21 @@ class AsyncDriver:
             TransportError: no response (refused, reset, timed out, bad URL).
         """
         try:
-            built = self.client.build_request(
-                request.method,
-                self.url,
-                headers=[*self.headers, *request.headers],
-                content=request.body,
-            )
-            return _response(await self.client.send(built))
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            return _response(await self.client.send(self._build(request)))
+        except _NO_RESPONSE as error:
             raise TransportError(_describe(error)) from error
 
 
 def _context(
-    url: str, options: Options, linter: Linter | None, progress: Progress | None
-) -> Context:
-    return Context(target_of(url), options, linter=linter, progress=progress)
+    client: httpx.Client | httpx.AsyncClient,
+    url: str,
+    options: Options,
+    linter: Linter | None,
+    progress: Progress | None,
+) -> tuple[str, Context]:
+    """The absolute URL checked, and the run's context."""
+    full_url = str(client.build_request("GET", url).url)
+    return full_url, Context(target_of(full_url), options, linter=linter, progress=progress)
 
 
 def check(
@@ -212,8 +227,7 @@ def check(
         The report.
     """
     options = options or Options()
-    full_url = str(client.build_request("GET", url).url)
-    ctx = _context(full_url, options, linter, progress)
+    full_url, ctx = _context(client, url, options, linter, progress)
     started = time.perf_counter()
     outcome = SyncDriver(client, url, headers).run(audit(ctx))
     return _report(full_url, options, outcome, started)
@@ -230,8 +244,7 @@ async def acheck(
 ) -> Report:
     """Like :func:`check`, with an asynchronous client (a live server, or an ``ASGITransport``)."""
     options = options or Options()
-    full_url = str(client.build_request("GET", url).url)
-    ctx = _context(full_url, options, linter, progress)
+    full_url, ctx = _context(client, url, options, linter, progress)
     started = time.perf_counter()
     outcome = await AsyncDriver(client, url, headers).run(audit(ctx))
     return _report(full_url, options, outcome, started)

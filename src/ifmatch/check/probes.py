@@ -87,7 +87,7 @@ def stable(ctx: Context) -> Flow[Finding]:
     for _ in range(ctx.options.stable_reads):
         # A new connection each time, so a load balancer may pick another server process.
         request, again = yield from read_state((("Connection", "close"),))
-        if (again.etag_raw, again.last_modified_raw) != (state.etag_raw, state.last_modified_raw):
+        if not _same_validators(state, again):
             evidence.append(ctx.evidence(request, again.response))
             return Finding(
                 Status.FAIL,
@@ -101,6 +101,15 @@ def stable(ctx: Context) -> Flow[Finding]:
         f"{ctx.options.stable_reads + 1} GETs on separate connections returned the same "
         "validators.",
     )
+
+
+def _same_validators(first: State, again: State) -> bool:
+    # RFC 9110 §8.8.2.1: a server withholds a Last-Modified later than its clock (a resource
+    # written faster than once a second), so the field may appear between two reads; only a
+    # different value is a change.
+    if first.last_modified_raw is None or again.last_modified_raw is None:
+        return first.etag_raw == again.etag_raw
+    return (first.etag_raw, first.last_modified_raw) == (again.etag_raw, again.last_modified_raw)
 
 
 def head(ctx: Context) -> Flow[Finding]:

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ifmatch.core import version_etag
@@ -34,16 +33,6 @@ def author_of(serializer: serializers.BaseSerializer[Any], data: dict[str, Any])
     return str(author or "").strip()[:80]
 
 
-_HREF = {"type": "object", "properties": {"href": {"type": "string", "format": "uri"}}}
-LINKS_SCHEMA = {"type": "object", "properties": {"self": _HREF, "history": _HREF}}
-
-
-@extend_schema_field({"type": "string", "readOnly": True})
-class SchemaETagField(ETagField):
-    """``ETagField`` documented as a read-only string in the OpenAPI schema."""
-
-
-@extend_schema_field(LINKS_SCHEMA)
 class DocumentLinksField(HalLinksField):
     """HAL ``_links``: the item's ``self`` URL and its ``history``."""
 
@@ -60,8 +49,8 @@ class DocumentLinksField(HalLinksField):
 class DocumentSerializer(serializers.ModelSerializer[Document]):
     """A document with its validators; saving it records a :class:`Revision`."""
 
-    etag = SchemaETagField(quoted=True, help_text='The ETag header value, e.g. "v3".')
-    _etag = SchemaETagField(quoted=False, help_text="The bare entity-tag token, e.g. v3.")
+    etag = ETagField(quoted=True, help_text='The ETag header value, e.g. "v3".')
+    _etag = ETagField(quoted=False, help_text="The bare entity-tag token, e.g. v3.")
     _links = DocumentLinksField(view_name="document-detail")
     author = serializers.CharField(
         write_only=True,

@@ -2,28 +2,29 @@
 
 The adapter recipe, with each step's helper::
 
-    404 before preconditions (RFC 9110 §13.2.1)   -> missing_resource_error
-    read the Snapshot, evaluate(...)              -> decide          (the core owns the order)
-    304 / 400 / 412 / 428                         -> decision_error
-    Proceed: write through the store              -> write_expectation, write_error
+    404 before preconditions (RFC 9110 §13.2.1)   -> missing_resource_error  \
+    read the Snapshot, evaluate(...)              -> decide                   > precheck
+    304 / 400 / 412 / 428                         -> decision_error          /
+    Proceed: write through the store              -> write_expectation, ConditionalState.settle
+    a failed commit (serialization failure)       -> write_conflict_error
     2xx: the new validators                       -> validator_headers
+
+The response fields themselves (validators, problem bodies) are in ``_fields``, shared with the
+Django and DRF integrations.
 
 The precedence of the precondition headers is not here: that is :func:`ifmatch.core.evaluate`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 from ..core import (
     DEFAULT_POLICY,
-    JSONAPI_MEDIA_TYPE,
-    PROBLEM_MEDIA_TYPE,
     Decision,
     ETag,
     HeadersInput,
@@ -33,29 +34,36 @@ from ..core import (
     Proceed,
     ResourceState,
     WriteCondition,
-    content_etag,
     decision_problem,
     evaluate,
-    format_http_date,
-    jsonapi_errors,
-    parse_etag,
-    parse_http_date,
     problem,
 )
 from ..stores import CASResult, Expectation, Outcome, Snapshot
+from ._fields import (
+    PRECONDITION_FIELDS,
+    HeaderNames,
+    not_modified_fields,
+    render_problem,
+    snapshot_fields,
+    write_conflict_problem,
+)
 
 __all__ = [
     "ConditionalState",
     "ErrorFormat",
-    "conditional_get",
-    "location",
     "HTTPError",
     "Options",
     "decide",
     "decision_error",
+    "location",
+    "log_unguarded",
     "log_warnings",
     "missing_resource_error",
+    "pick_key",
+    "precheck",
+    "resource_state",
     "validator_headers",
+    "write_conflict_error",
     "write_error",
     "write_expectation",
 ]
@@ -104,16 +112,8 @@ class HTTPError:
         cls, body: dict[str, Any], options: Options, etag: ETag | None = None
     ) -> HTTPError:
         """Serialise a problem object in the configured error format."""
-        if options.error_format == "jsonapi":
-            payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
-        else:
-            payload, media_type = body, PROBLEM_MEDIA_TYPE
-        headers = [("Content-Type", media_type)]
-        if etag is not None:
-            # The current tag travels in the header too, so a client can re-read and retry.
-            headers.append(("ETag", str(etag)))
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        return cls(body["status"], data, tuple(headers), body)
+        data, headers = render_problem(body, options.error_format, etag)
+        return cls(body["status"], data, headers, body)
 
 
 def location(path: str) -> str:
@@ -121,18 +121,28 @@ def location(path: str) -> str:
     return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
-def resource_state(snapshot: Snapshot | None, options: Options) -> ResourceState:
-    """The core's view of a stored resource."""
+def resource_state(
+    snapshot: Snapshot | None, *, variant: str | None = None, last_modified: bool = True
+) -> ResourceState:
+    """The core's view of a stored resource (``None``: it does not exist).
+
+    Args:
+        snapshot: the stored validators.
+        variant: the representation variant in the entity-tag.
+        last_modified: whether the stored Last-Modified takes part in the evaluation.
+    """
     if snapshot is None:
         return ResourceState(exists=False)
-    return ResourceState(snapshot.etag(variant=options.variant), snapshot.last_modified)
+    moment = snapshot.last_modified if last_modified else None
+    return ResourceState(snapshot.etag(variant=variant), moment)
 
 
 def decide(
     method: str, headers: HeadersInput, snapshot: Snapshot | None, options: Options
 ) -> Decision:
     """Evaluate the request's preconditions against the stored snapshot (the core decides)."""
-    return evaluate(method, headers, resource_state(snapshot, options), options.policy)
+    state = resource_state(snapshot, variant=options.variant)
+    return evaluate(method, headers, state, options.policy)
 
 
 def missing_resource_error(
@@ -155,8 +165,7 @@ def decision_error(decision: Decision, options: Options, instance: str | None) -
     if isinstance(decision, Proceed):
         raise ValueError("Proceed is not an error")
     if isinstance(decision, NotModified):
-        headers = [] if decision.etag is None else [("ETag", str(decision.etag))]
-        headers += _last_modified(decision.last_modified, options)
+        headers = not_modified_fields(decision, last_modified=options.send_last_modified)
         return HTTPError(304, b"", tuple(headers))
     body = decision_problem(decision, instance=instance, type_base=options.type_base)
     return HTTPError.from_problem(body, options, getattr(decision, "current_etag", None))
@@ -166,18 +175,9 @@ def validator_headers(snapshot: Snapshot | None, options: Options) -> list[tuple
     """``ETag`` (and ``Last-Modified``) for a 2xx carrying ``snapshot``'s version."""
     if snapshot is None:
         return []
-    headers = [("ETag", str(snapshot.etag(variant=options.variant)))]
-    return headers + _last_modified(snapshot.last_modified, options)
-
-
-def _last_modified(moment: datetime | None, options: Options) -> list[tuple[str, str]]:
-    # RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
-    # date that is later than the server's time of message origination (Date)." The stores
-    # move a second write within one second to the next second, so for up to a second the
-    # stored date is in the future: leave the header out then (the ETag still validates).
-    if not options.send_last_modified or moment is None or moment > datetime.now(UTC):
-        return []
-    return [("Last-Modified", format_http_date(moment))]
+    return snapshot_fields(
+        snapshot, variant=options.variant, last_modified=options.send_last_modified
+    )
 
 
 def write_expectation(
@@ -269,6 +269,21 @@ def _lost_decision(
     )
 
 
+def write_conflict_error(headers: HeaderNames, options: Options, instance: str | None) -> HTTPError:
+    """:func:`write_conflict_problem` rendered in the resource's error format.
+
+    Args:
+        headers: the request's header names (a case-insensitive container).
+        options: the resource's options.
+        instance: the request path.
+    """
+    preconditioned = any(name in headers for name in PRECONDITION_FIELDS)
+    body = write_conflict_problem(
+        preconditioned=preconditioned, instance=instance, type_base=options.type_base
+    )
+    return HTTPError.from_problem(body, options)
+
+
 class ConditionalState:
     """What a protected view or endpoint knows and may do; the framework classes add I/O.
 
@@ -310,13 +325,79 @@ class ConditionalState:
 
     def settle(
         self, result: CASResult, expect: Expectation, version: int | None, instance: str
-    ) -> HTTPError | None:
-        """Record a won write, or return the 409/412/404 a lost one answers with."""
+    ) -> Snapshot:
+        """Record a won write and return its snapshot.
+
+        Raises:
+            Exception: :meth:`failure` of the 409, 412 or 404 a lost write answers with.
+        """
         error = write_error(result, expect, self.options, instance, version=version)
-        if error is None:
-            assert result.snapshot is not None
-            self.served, self.wrote = result.snapshot, True
-        return error
+        if error is not None:
+            raise self.failure(error)
+        assert result.snapshot is not None
+        self.served, self.wrote = result.snapshot, True
+        return result.snapshot
+
+    def failure(self, error: HTTPError) -> Exception:
+        """The framework's exception that answers with ``error`` (subclasses define it)."""
+        raise NotImplementedError
+
+
+def precheck(
+    method: str,
+    headers: HeadersInput,
+    snapshot: Snapshot | None,
+    options: Options,
+    instance: str,
+    *,
+    logger: logging.Logger,
+    evaluate_preconditions: bool = True,
+) -> Proceed | HTTPError:
+    """The recipe up to the view: 404 for a missing resource, then the core's decision.
+
+    Args:
+        method: the request method.
+        headers: the request's headers.
+        snapshot: the resource's validators (``None``: it does not exist).
+        options: the resource's options.
+        instance: the request path (problem ``instance``, log lines).
+        logger: where warn-only findings are logged.
+        evaluate_preconditions: ``False`` only checks existence (an integration switched off).
+
+    Returns:
+        The ``Proceed`` decision to write under, or the error to answer with (304, 400, 404,
+        412, 428).
+    """
+    missing = missing_resource_error(method, snapshot, options, instance)
+    if missing is not None:
+        return missing
+    if not evaluate_preconditions:
+        return Proceed()
+    decision = decide(method, headers, snapshot, options)
+    if not isinstance(decision, Proceed):
+        return decision_error(decision, options, instance)
+    log_warnings(logger, decision, method, instance)
+    return decision
+
+
+def pick_key(name: str | None, params: Mapping[str, Any], owner: str, kind: str) -> Any:
+    """The resource's key among a route's parameters: the one named, else the only one.
+
+    Raises:
+        TypeError: no name given and not exactly one parameter (``owner`` and ``kind`` name
+            them in the message, e.g. ``protect()`` and ``view argument``).
+    """
+    if name is not None:
+        return params[name]
+    if len(params) != 1:
+        raise TypeError(f"{owner}: say which {kind} is the key: {sorted(params)}")
+    return next(iter(params.values()))
+
+
+def log_unguarded(logger: logging.Logger, method: str, target: str) -> None:
+    """Log a 2xx to an unsafe method that did not write through the store: whatever it changed
+    was not protected, and its new version is unknown (so no validators are sent)."""
+    logger.warning("ifmatch: %s %s succeeded without a conditional write", method, target)
 
 
 def log_warnings(logger: logging.Logger, decision: Decision, method: str, target: str) -> None:
@@ -324,60 +405,3 @@ def log_warnings(logger: logging.Logger, decision: Decision, method: str, target
     if isinstance(decision, Proceed):
         for warning in decision.warnings:
             logger.warning("ifmatch: %s %s: %s (warn-only mode)", method, target, warning)
-
-
-# --- the body-hash middlewares (WSGI and ASGI) ---------------------------------------------------
-
-# The middlewares only ever answer GET/HEAD: nothing is required, and writes are not theirs.
-_GET_POLICY = Policy(require_precondition=frozenset())
-# RFC 9110 §15.4.5: a 304 carries the fields a 200 would have carried among these.
-_KEEP_ON_304 = frozenset(
-    {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
-)
-
-Fields = list[tuple[str, str]]
-
-
-def conditional_get(
-    method: str, request_headers: HeadersInput, headers: Fields, body: bytes, *, key: bytes
-) -> tuple[int, Fields, bytes] | None:
-    """Tag a finished 200 response to GET/HEAD by its bytes and answer its preconditions.
-
-    Args:
-        method: ``GET`` or ``HEAD``.
-        request_headers: the request's headers.
-        headers: the response's headers; ``ETag`` is added unless the app set one (a
-            strong tag, weak if the app already set ``Content-Encoding``: the bytes are a
-            compressed form).
-        body: the complete response body.
-        key: the secret mixed into the hash (see ``content_etag``).
-
-    Returns:
-        ``(status, headers, body)`` to send: 200 with the tag, 304, or 412 for a false
-        If-Match / If-Unmodified-Since; ``None`` to send the response untouched (a HEAD
-        without an app-set tag, an unparseable app tag).
-    """
-    names = {name.lower(): value for name, value in headers}
-    if "etag" in names:
-        try:
-            etag = parse_etag(names["etag"])
-        except ValueError:
-            return None
-    elif method == "HEAD" and not body:
-        return None
-    else:
-        etag = content_etag(body, key=key, weak="content-encoding" in names)
-        headers = [*headers, ("ETag", str(etag))]
-    last_modified = None
-    if "last-modified" in names:
-        last_modified = parse_http_date(names["last-modified"])
-    state = ResourceState(etag, last_modified)
-    decision = evaluate(method, request_headers, state, _GET_POLICY)
-    if isinstance(decision, NotModified):
-        return 304, [(n, v) for n, v in headers if n.lower() in _KEEP_ON_304], b""
-    if isinstance(decision, PreconditionFailed):
-        error = HTTPError.from_problem(decision_problem(decision), Options(), etag)
-        return 412, list(error.headers), error.body
-    # Proceed, or a malformed header (BadPrecondition): the full response, with its tag. A
-    # body-hash middleware only saves bandwidth, so it never refuses a read over syntax.
-    return 200, headers, body

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._conditional import Fields, conditional_get
+from ._bodyhash import Fields, conditional_get
 
 __all__ = ["ConditionalGetMiddleware"]
 
@@ -117,10 +117,6 @@ class _Responder:
             await self.downstream({"type": "http.response.body", "body": body})
             return
         status, fields, body = answer
-        if status != 200:
-            fields = [(n, v) for n, v in fields if n.lower() != "content-length"]
-            if body:
-                fields.append(("Content-Length", str(len(body))))
         headers = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in fields]
         await self.downstream({**self.start, "status": status, "headers": headers})
         await self.downstream({"type": "http.response.body", "body": body})

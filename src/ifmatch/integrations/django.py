@@ -18,11 +18,9 @@ are shared with the Django REST framework integration.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -31,29 +29,36 @@ from django.db import DatabaseError, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.http import HttpResponseNotModified as DjangoNotModified
 
-from ..core.dates import format_http_date, to_http_precision
 from ..core.decisions import Decision, NotModified, Proceed
 from ..core.errors import ConfigurationError, VersionConflictError
 from ..core.etag import ETag
-from ..core.evaluate import ResourceState, evaluate
-from ..core.problems import JSONAPI_MEDIA_TYPE, PROBLEM_MEDIA_TYPE, jsonapi_errors, problem
+from ..core.evaluate import evaluate
 from ..core.problems import decision_problem as _decision_problem
+from ..core.problems import problem
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
+from ._conditional import resource_state
+from ._fields import (
+    not_modified_fields,
+    render_problem,
+    snapshot_fields,
+    write_conflict_problem,
+)
 from .drf.settings import ifmatch_settings
 
 __all__ = [
     "ConditionalMiddleware",
     "ConditionalState",
+    "check_atomic_requests",
     "conditional",
     "decision_response",
     "lost_problem",
     "problem_response",
     "request_headers",
     "resource_state",
-    "served_last_modified",
     "set_validators",
     "validator_headers",
+    "write_conflict_response",
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -77,43 +82,11 @@ def has_precondition(request: HttpRequest) -> bool:
     return any(key in request.META for _, key in _META_KEYS)
 
 
-def resource_state(
-    snapshot: Snapshot | None, *, variant: str | None = None, last_modified: bool = True
-) -> ResourceState:
-    """The core's view of a stored row (``None``: it does not exist)."""
-    if snapshot is None:
-        return ResourceState(exists=False)
-    return ResourceState(
-        etag=snapshot.etag(variant=variant),
-        last_modified=snapshot.last_modified if last_modified else None,
-    )
-
-
-def served_last_modified(moment: datetime) -> datetime:
-    """The Last-Modified to send: never later than now.
-
-    RFC 9110 §8.8.2.1: "An origin server with a clock MUST NOT generate a Last-Modified date
-    that is later than the server's time of message origination (Date). If the last
-    modification time is derived from implementation-specific metadata that evaluates to some
-    time in the future, according to the origin server's clock, then the origin server MUST
-    replace that value with the message origination date." Under sustained writes faster than
-    one per second the stored value runs ahead of the clock (each write is at least one second
-    after the previous one); the date sent is then earlier than the stored one, so an
-    If-Unmodified-Since echoing it fails with 412 until the clock catches up: a refused write,
-    never a lost one.
-    """
-    now = datetime.now(UTC).replace(microsecond=0)
-    return min(to_http_precision(moment), now)
-
-
 def validator_headers(
     snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
 ) -> dict[str, str]:
-    """``ETag`` (and ``Last-Modified``) headers for ``snapshot``."""
-    headers = {"ETag": str(snapshot.etag(variant=variant))}
-    if last_modified and snapshot.last_modified is not None:
-        headers["Last-Modified"] = format_http_date(served_last_modified(snapshot.last_modified))
-    return headers
+    """``ETag`` (and ``Last-Modified``, unless it would be later than now) for ``snapshot``."""
+    return dict(snapshot_fields(snapshot, variant=variant, last_modified=last_modified))
 
 
 def set_validators(
@@ -134,19 +107,10 @@ def problem_response(
     body: dict[str, Any], *, etag: ETag | None = None, error_format: str | None = None
 ) -> HttpResponse:
     """An RFC 9457 ``application/problem+json`` response (or a JSON:API error document)."""
-    fmt = error_format or ifmatch_settings.ERROR_FORMAT
-    if fmt == "jsonapi":
-        content, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
-    else:
-        content, media_type = body, PROBLEM_MEDIA_TYPE
-    response = HttpResponse(
-        json.dumps(content, separators=(",", ":")),
-        status=int(body["status"]),
-        content_type=media_type,
-    )
-    if etag is not None:
-        # RFC 9110 §13.1.1: a 412 may carry the current validators so the client can retry.
-        response["ETag"] = str(etag)
+    data, headers = render_problem(body, error_format or ifmatch_settings.ERROR_FORMAT, etag)
+    response = HttpResponse(data, status=int(body["status"]))
+    for name, value in headers:
+        response[name] = value
     return response
 
 
@@ -160,12 +124,8 @@ def decision_problem(decision: Decision, request: HttpRequest | None = None) -> 
 
 
 def not_modified_headers(decision: NotModified) -> list[tuple[str, str]]:
-    """The validators of a 304, with Last-Modified never later than now."""
-    headers = [(name, value) for name, value in decision.headers if name != "Last-Modified"]
-    if decision.last_modified is not None:
-        served = served_last_modified(decision.last_modified)
-        headers.append(("Last-Modified", format_http_date(served)))
-    return headers
+    """The validators of a 304, Last-Modified only if it is not later than now."""
+    return not_modified_fields(decision)
 
 
 def decision_response(
@@ -222,15 +182,50 @@ def lost_problem(
     return body, etag
 
 
-def _transient_problem(request: HttpRequest) -> HttpResponse:
-    status = 412 if has_precondition(request) else 409
-    body = problem(
-        status,
-        "A concurrent write to the same resource won; re-read it and retry.",
-        code="write-conflict",
+def write_conflict_response(request: HttpRequest) -> HttpResponse:
+    """412 (409 without a precondition) for a serialization failure or deadlock that rolled the
+    request's transaction back, e.g. at ``ATOMIC_REQUESTS``' commit (see
+    ``ifmatch.stores.is_write_conflict``)."""
+    body = write_conflict_problem(
+        preconditioned=has_precondition(request),
         instance=request.path,
+        type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
     return problem_response(body)
+
+
+def check_atomic_requests(alias: str) -> None:
+    """Fail at start-up when a serialization failure at the request's commit would be a 500.
+
+    With ``ATOMIC_REQUESTS``, Django commits after the view has returned, outside the decorator
+    and the DRF views; PostgreSQL at SERIALIZABLE can fail exactly there. Only
+    :class:`ConditionalMiddleware` sees that failure and answers 412 instead of 500.
+
+    Raises:
+        ConfigurationError: ``ATOMIC_REQUESTS`` is on for ``alias`` and the middleware is not
+            in ``MIDDLEWARE``.
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    if not connections.settings[alias].get("ATOMIC_REQUESTS"):
+        return
+    if not any(_is_conditional_middleware(path) for path in settings.MIDDLEWARE):
+        raise ConfigurationError(
+            f"ATOMIC_REQUESTS is on for database {alias!r}: add "
+            "'ifmatch.integrations.django.ConditionalMiddleware' to MIDDLEWARE so that a "
+            "serialization failure at the request's commit is answered 412, not 500"
+        )
+
+
+def _is_conditional_middleware(path: str) -> bool:
+    from django.utils.module_loading import import_string
+
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, ConditionalMiddleware)
 
 
 @dataclass
@@ -285,6 +280,7 @@ def conditional(
 
     base = queryset if isinstance(queryset, models.QuerySet) else queryset._default_manager.all()
     version_fields(base.model)  # fail at start-up, not on the first request
+    check_atomic_requests(router.db_for_write(base.model))
     upper = {key.upper(): value for key, value in overrides.items()}
     policy = ifmatch_settings.policy(upper)
     url_kwarg = lookup_url_kwarg or lookup_field
@@ -335,7 +331,7 @@ def _write(
     model = type(obj) if obj is not None else None
     if obj is not None:
         expect_on(obj, state.expectation)
-    using = router.db_for_write(model) if model is not None else "default"
+    using = router.db_for_write(model, instance=obj) if model is not None else "default"
     try:
         with transaction.atomic(using=using):
             response = view(request, *args, **kwargs)
@@ -355,7 +351,7 @@ def _write(
     except DatabaseError as error:
         if not is_transient(error):
             raise
-        return _transient_problem(request)
+        return write_conflict_response(request)
     written = state.instance
     if response.status_code // 100 != 2:
         return response
@@ -389,5 +385,5 @@ class ConditionalMiddleware:
         if isinstance(exception, VersionConflictError):
             return problem_response(problem(409, str(exception), code="version-mismatch"))
         if isinstance(exception, DatabaseError) and is_transient(exception):
-            return _transient_problem(request)
+            return write_conflict_response(request)
         return None

@@ -22,6 +22,7 @@ event loop: a synchronous store is run in the thread pool.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Hashable
@@ -34,6 +35,7 @@ from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
 from ..stores import Snapshot
+from ._conditional import pick_key
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
@@ -43,6 +45,7 @@ from .starlette import (
     as_async,
     check,
     make_options,
+    write_conflict_handler,
 )
 
 __all__ = [
@@ -141,17 +144,13 @@ class Conditional:
         )
         condition.response = response
         condition.serve(condition.snapshot)
+        request.state.ifmatch = condition  # for write_conflict_handler
         return condition
 
     def resource_key(self, request: Request) -> Hashable:
         if callable(self.key):
             return self.key(request)
-        params = request.path_params
-        if self.key is not None:
-            return params[self.key]  # type: ignore[no-any-return]
-        if len(params) != 1:
-            raise TypeError(f"Conditional(): say which path parameter is the key: {sorted(params)}")
-        return next(iter(params.values()))  # type: ignore[no-any-return]
+        return pick_key(self.key, request.path_params, "Conditional()", "path parameter")  # type: ignore[no-any-return]
 
 
 def protect(store: AnyStore, **options: Any) -> Callable[[F], F]:
@@ -238,9 +237,20 @@ def document_route(route: APIRoute) -> None:
 
 
 def install(app: FastAPI) -> FastAPI:
-    """Register the problem+json exception handlers and document protected routes in OpenAPI."""
+    """Register the problem+json exception handlers and document protected routes in OpenAPI.
+
+    With SQLAlchemy installed, a serialization failure or deadlock raised by a protected
+    handler's own ``commit()`` is answered 412 (409 without a precondition) instead of 500
+    (:func:`~ifmatch.integrations.starlette.write_conflict_handler`), unless the app already
+    has a handler for ``sqlalchemy.exc.DBAPIError``.
+    """
     for exc_class, handler in EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
+    if importlib.util.find_spec("sqlalchemy") is not None:
+        from sqlalchemy.exc import DBAPIError
+
+        if DBAPIError not in app.exception_handlers:
+            app.add_exception_handler(DBAPIError, write_conflict_handler)
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

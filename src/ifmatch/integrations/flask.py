@@ -32,20 +32,20 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask.views import View
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..core import Decision, Policy, Proceed
-from ..stores import CASResult, Expectation, Snapshot, VersionStore
+from ..core import Policy, Proceed
+from ..stores import CASResult, Expectation, Snapshot, VersionStore, is_write_conflict
 from ._conditional import (
     ConditionalState,
     HTTPError,
     Options,
-    decide,
-    decision_error,
     location,
-    log_warnings,
-    missing_resource_error,
+    log_unguarded,
+    pick_key,
+    precheck,
     validator_headers,
+    write_conflict_error,
 )
 
 __all__ = [
@@ -142,11 +142,24 @@ class ConditionalRequest(ConditionalState):
         self.served = snapshot
 
     def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
-        error = self.settle(result, expect, version, request.path)
-        if error is not None:
-            raise ConditionalError(error)
-        assert result.snapshot is not None
-        return result.snapshot
+        return self.settle(result, expect, version, request.path)
+
+    def failure(self, error: HTTPError) -> Exception:
+        return ConditionalError(error)
+
+
+def _write_conflict_handler(
+    previous: Callable[[InternalServerError], Any] | None,
+) -> Callable[[InternalServerError], Any]:
+    def handle(error: InternalServerError) -> Any:
+        original = error.original_exception
+        condition: ConditionalRequest | None = g.get("_ifmatch_condition")
+        if condition is not None and original is not None and is_write_conflict(original):
+            conflict = write_conflict_error(request.headers, condition.options, request.path)
+            return ConditionalError(conflict).get_response()
+        return error if previous is None else previous(error)
+
+    return handle
 
 
 def current_condition() -> ConditionalRequest:
@@ -166,10 +179,19 @@ class IfMatch:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register the extension and fill in the ``IFMATCH_*`` config defaults."""
+        """Register the extension and fill in the ``IFMATCH_*`` config defaults.
+
+        Also registers a 500 handler (chained to one registered before) that answers a
+        serialization failure or deadlock raised after a protected view returned, e.g. by a
+        ``db.session.commit()`` in an ``after_request`` function, with 412 (409 without a
+        precondition) instead of 500. Failures raised inside the view are answered by
+        :meth:`protect` itself.
+        """
         for name, value in CONFIG_DEFAULTS.items():
             app.config.setdefault(name, value)
         app.extensions["ifmatch"] = self
+        previous = app.error_handler_spec[None][500].get(InternalServerError)
+        app.register_error_handler(InternalServerError, _write_conflict_handler(previous))
 
     def protect(
         self,
@@ -249,20 +271,28 @@ class _Route:
         else:
             snapshot = self.store.read(key)
         method = request.method
-        missing = missing_resource_error(method, snapshot, options, request.path)
-        if missing is not None:
-            raise ConditionalError(missing)
-        decision = Proceed()
-        if config.get("IFMATCH_ENABLED", True):
-            decided: Decision = decide(method, request.headers, snapshot, options)
-            if not isinstance(decided, Proceed):
-                raise ConditionalError(decision_error(decided, options, request.path))
-            log_warnings(logger, decided, method, request.path)
-            decision = decided
+        decision = precheck(
+            method,
+            request.headers,
+            snapshot,
+            options,
+            request.path,
+            logger=logger,
+            evaluate_preconditions=config.get("IFMATCH_ENABLED", True),
+        )
+        if isinstance(decision, HTTPError):
+            raise ConditionalError(decision)
         condition = ConditionalRequest(self.store, key, snapshot, decision, options)
         condition.instance = instance
         g._ifmatch_condition = condition
-        response = current_app.make_response(view(*args, **kwargs))
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Exception as error:
+            # E.g. the view's own db.session.commit() failed on a serialization failure.
+            if not is_write_conflict(error):
+                raise
+            conflict = write_conflict_error(request.headers, options, request.path)
+            raise ConditionalError(conflict) from error
         if 200 <= response.status_code < 300:
             self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
         return response
@@ -276,11 +306,7 @@ class _Route:
         if not enabled:
             return
         if method not in {"GET", "HEAD"} and not condition.wrote:
-            # The view answered 2xx to an unsafe method without writing through the store:
-            # whatever it changed was not protected, and its new version is unknown.
-            logger.warning(
-                "ifmatch: %s %s succeeded without a conditional write", method, request.path
-            )
+            log_unguarded(logger, method, request.path)
             return
         for name, value in validator_headers(condition.served, condition.options):
             response.headers[name] = value
@@ -288,11 +314,7 @@ class _Route:
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
         if callable(self.key):
             return self.key(**kwargs)
-        if self.key is not None:
-            return kwargs[self.key]  # type: ignore[no-any-return]
-        if len(kwargs) != 1:
-            raise TypeError(f"protect(): say which view argument is the key: {sorted(kwargs)}")
-        return next(iter(kwargs.values()))  # type: ignore[no-any-return]
+        return pick_key(self.key, kwargs, "protect()", "view argument")  # type: ignore[no-any-return]
 
     def options(self, config: Mapping[str, Any]) -> Options:
         # Config is read on every request (tests and apps may change it), the Options built

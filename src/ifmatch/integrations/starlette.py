@@ -33,19 +33,25 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core import DEFAULT_POLICY, Decision, Policy, Preconditions, Proceed
-from ..stores import AsyncVersionStore, CASResult, Expectation, Snapshot, VersionStore
+from ..core import DEFAULT_POLICY, Policy, Preconditions, Proceed
+from ..stores import (
+    AsyncVersionStore,
+    CASResult,
+    Expectation,
+    Snapshot,
+    VersionStore,
+    is_write_conflict,
+)
 from ._conditional import (
     ConditionalState,
     ErrorFormat,
     HTTPError,
     Options,
-    decide,
-    decision_error,
     location,
-    log_warnings,
-    missing_resource_error,
+    log_unguarded,
+    precheck,
     validator_headers,
+    write_conflict_error,
 )
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "conditional",
     "conditional_exception_handler",
     "make_options",
+    "write_conflict_handler",
 ]
 
 logger = logging.getLogger("ifmatch.starlette")
@@ -89,6 +96,22 @@ async def conditional_exception_handler(request: Request, exc: Exception) -> Res
 EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     ConditionalHTTPException: conditional_exception_handler
 }
+
+
+async def write_conflict_handler(request: Request, exc: Exception) -> Response:
+    """Exception handler for database errors raised while a protected request was handled.
+
+    A serialization failure or deadlock (``ifmatch.stores.is_write_conflict``), e.g. from the
+    endpoint's own ``await session.commit()``, means the database rolled the transaction back:
+    it is answered 412 (409 without a precondition) with a problem body. Anything else, and
+    any error of an unprotected request, is raised again (500).
+    """
+    condition = getattr(request.state, "ifmatch", None)
+    if not isinstance(condition, ConditionalRequest) or not is_write_conflict(exc):
+        raise exc
+    return error_response(
+        write_conflict_error(request.headers, condition.options, request.url.path)
+    )
 
 
 class _ThreadedStore:
@@ -201,12 +224,12 @@ class ConditionalRequest(ConditionalState):
         return response
 
     def _apply(self, result: CASResult, expect: Expectation, version: int | None) -> Snapshot:
-        error = self.settle(result, expect, version, self.request.url.path)
-        if error is not None:
-            raise ConditionalHTTPException(error)
-        assert result.snapshot is not None
-        self.serve(result.snapshot)
-        return result.snapshot
+        snapshot = self.settle(result, expect, version, self.request.url.path)
+        self.serve(snapshot)
+        return snapshot
+
+    def failure(self, error: HTTPError) -> Exception:
+        return ConditionalHTTPException(error)
 
 
 Loader = Callable[[Hashable], Awaitable[Any]]
@@ -240,13 +263,9 @@ async def check(
     else:
         snapshot = await async_store.read(key)
     path = request.url.path
-    missing = missing_resource_error(request.method, snapshot, options, path)
-    if missing is not None:
-        raise ConditionalHTTPException(missing)
-    decision: Decision = decide(request.method, request.headers.raw, snapshot, options)
-    if not isinstance(decision, Proceed):
-        raise ConditionalHTTPException(decision_error(decision, options, path))
-    log_warnings(logger, decision, request.method, path)
+    decision = precheck(request.method, request.headers.raw, snapshot, options, path, logger=logger)
+    if isinstance(decision, HTTPError):
+        raise ConditionalHTTPException(decision)
     condition = ConditionalRequest(request, async_store, key, snapshot, decision, options)
     condition.instance = instance
     return condition
@@ -295,13 +314,11 @@ def conditional(
                 response = await endpoint(request)
             except ConditionalHTTPException as exc:
                 return error_response(exc.error)
+            except Exception as exc:
+                return await write_conflict_handler(request, exc)
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
-                logger.warning(
-                    "ifmatch: %s %s succeeded without a conditional write",
-                    request.method,
-                    request.url.path,
-                )
+                log_unguarded(logger, request.method, request.url.path)
             return condition.apply(response)
 
         return protected

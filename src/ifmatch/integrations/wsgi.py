@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._conditional import Fields, conditional_get
+from ._bodyhash import Fields, conditional_get
 
 __all__ = ["ConditionalGetMiddleware"]
 
@@ -89,9 +89,6 @@ class ConditionalGetMiddleware:
             return [body]
         code, headers, body = answer
         if code != 200:
-            headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
-            if body:
-                headers.append(("Content-Length", str(len(body))))
             status = {304: "304 Not Modified", 412: "412 Precondition Failed"}[code]
         start_response(status, headers, exc_info)
         return [body]

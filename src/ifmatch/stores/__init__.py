@@ -15,9 +15,10 @@ from .base import (
     Outcome,
     Snapshot,
     VersionStore,
+    last_modified_for,
     next_last_modified,
 )
-from .errors import ConfigurationError, StoreError, StoreUnavailable
+from .errors import ConfigurationError, StoreError, StoreUnavailable, is_write_conflict
 
 __all__ = [
     "AsyncBulkVersionStore",
@@ -32,5 +33,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "VersionStore",
+    "is_write_conflict",
+    "last_modified_for",
     "next_last_modified",
 ]

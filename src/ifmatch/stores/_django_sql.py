@@ -97,8 +97,11 @@ def expectation_filter(
     allows the stored row (``Expectation.allows`` is the reference).
 
     Returns:
-        ``None`` when no row can match (an empty version set), else a ``Q``.
+        ``None`` when no existing row can match (create-only, an empty version set), else a
+        ``Q``.
     """
+    if expect.exists is False:
+        return None  # If-None-Match: * is false for every row that exists
     condition = Q()
     if expect.versions is not None:
         if not expect.versions:

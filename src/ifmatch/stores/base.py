@@ -39,6 +39,7 @@ __all__ = [
     "Outcome",
     "Snapshot",
     "VersionStore",
+    "last_modified_for",
     "next_last_modified",
 ]
 
@@ -70,12 +71,7 @@ class Snapshot:
     def last_modified_for(self, date: datetime) -> datetime | None:
         """The Last-Modified to send in a response whose Date is ``date``, or ``None``.
 
-        Stores move Last-Modified one second past the previous value when a resource changes
-        twice within a second, so under sustained fast writes it can run ahead of the clock.
-        RFC 9110 §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified
-        date that is later than the server's time of message origination (Date)." Such a value
-        is omitted, not clamped: a clamped date would name an instant the resource did not
-        have, and the ETag is still sent.
+        See :func:`last_modified_for`, the one rule every integration applies.
 
         Args:
             date: the response's Date (aware).
@@ -83,9 +79,29 @@ class Snapshot:
         Returns:
             ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
         """
-        if self.last_modified is None or self.last_modified > to_http_precision(date):
-            return None
-        return self.last_modified
+        return last_modified_for(self.last_modified, date)
+
+
+def last_modified_for(last_modified: datetime | None, date: datetime) -> datetime | None:
+    """The Last-Modified to send in a response whose Date is ``date``, or ``None``.
+
+    Stores move Last-Modified one second past the previous value when a resource changes twice
+    within a second, so under sustained fast writes it can run ahead of the clock. RFC 9110
+    §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
+    later than the server's time of message origination (Date)." Such a value is omitted, not
+    clamped: a clamped date would name an instant the resource did not have, and the ETag is
+    still sent.
+
+    Args:
+        last_modified: the stored Last-Modified (``None``: the store keeps none).
+        date: the response's Date (aware).
+
+    Returns:
+        ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
+    """
+    if last_modified is None or last_modified > to_http_precision(date):
+        return None
+    return last_modified
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,6 @@ from ._django_sql import (
 from .base import CASResult, Expectation, Outcome, Snapshot
 
 __all__ = [
-    "BulkWriteLost",
     "ConditionalSaveMixin",
     "DatabaseNow",
     "DjangoStore",
@@ -91,19 +90,6 @@ class WriteLost(PreconditionFailedError):
             return self.result
         base = self.model._base_manager.using(self.using)
         return _missing_or_lost(base, self.key, _spec(self.model))
-
-
-class BulkWriteLost(PreconditionFailedError):
-    """An all-or-nothing bulk write was rolled back because some items did not apply.
-
-    Attributes:
-        results: per item, what its compare-and-set found (WON items were rolled back).
-    """
-
-    def __init__(self, results: list[CASResult]) -> None:
-        failed = sum(1 for result in results if not result.won)
-        super().__init__(f"{failed} of {len(results)} conditional writes did not apply")
-        self.results = results
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,23 +428,29 @@ class DjangoStore:
     def compare_and_set(
         self, key: Any, expect: Expectation, values: Mapping[str, Any]
     ) -> CASResult:
-        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row."""
+        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row.
+
+        Raises:
+            ValueError: ``values`` names the key, version or Last-Modified field (the store
+                manages them), or a field that is not a concrete column.
+        """
+        update: UpdateValues = [(field, None, value) for field, value in self._fields(values)]
         if expect.exists is False:
             return self._run(lambda: self._create(key, values), key)
-        own = set(_columns(self._spec))
-        update: UpdateValues = [
-            (field, None, value)
-            for field, value in ((self._field(name), value) for name, value in values.items())
-            if field not in own
-        ]
         update += _bump_values(self._spec)
         return self._run(lambda: self._update(key, expect, update), key)
 
-    def _field(self, name: str) -> Field[Any, Any]:
-        field = self.model._meta.get_field(name)
-        if not isinstance(field, Field) or not field.concrete:
-            raise ValueError(f"{self.model.__name__}.{name} is not a concrete field")
-        return field
+    def _fields(self, values: Mapping[str, Any]) -> list[tuple[Field[Any, Any], Any]]:
+        managed = {*_columns(self._spec), self.model._meta.pk}
+        fields = []
+        for name, value in values.items():
+            field = self.model._meta.get_field(name)
+            if not isinstance(field, Field) or not field.concrete:
+                raise ValueError(f"{self.model.__name__}.{name} is not a concrete field")
+            if field in managed:
+                raise ValueError(f"{name!r} is managed by the store and cannot be set")
+            fields.append((field, value))
+        return fields
 
     def compare_and_delete(self, key: Any, expect: Expectation) -> CASResult:
         """Delete ``key`` iff ``expect`` allows the stored row (cascades run as usual)."""
@@ -482,32 +474,47 @@ class DjangoStore:
         *,
         all_or_nothing: bool = False,
     ) -> list[CASResult]:
-        """Guarded bulk write: one compare-and-set per item, a result per item.
+        """Guarded bulk write: one compare-and-set per item, one result per item, in order.
+
+        A lost or missing item does not stop the others, unless ``all_or_nothing``: then the
+        items run in one transaction and, if any is not ``WON``, it is rolled back; the items
+        whose expectation held are reported ``ABORTED`` (see ``BulkVersionStore``). A batch
+        that keeps failing on serialization errors after ``retries`` reports every item
+        ``ABORTED``, as the SQLAlchemy store does.
 
         Args:
             items: ``(key, expectation, values)`` triples.
             all_or_nothing: apply all in one transaction, or none.
 
-        Raises:
-            BulkWriteLost: with ``all_or_nothing``, when any item did not apply (nothing was).
+        Returns:
+            The results, with each snapshot read after the batch's transaction ended.
         """
-        items = list(items)
+        batch = list(items)
         if not all_or_nothing:
-            return [self.compare_and_set(key, expect, values) for key, expect, values in items]
-        results: list[CASResult] = []
-        try:
-            with transaction.atomic(using=self.using):
-                for key, expect, values in items:
-                    results.append(self.compare_and_set(key, expect, values))
-                if not all(result.won for result in results):
-                    raise BulkWriteLost(results)
-        except DatabaseError as error:
-            if not is_transient(error):
-                raise
-            raise BulkWriteLost(
-                [CASResult(Outcome.LOST, self.read(k)) for k, _, _ in items]
-            ) from error
-        return results
+            return [self.compare_and_set(key, expect, values) for key, expect, values in batch]
+        nested = connections[self.using].in_atomic_block
+        for attempt in range(self.retries + 1):
+            try:
+                return self._all_or_nothing(batch)
+            except DatabaseError as error:
+                if not is_transient(error):
+                    raise
+                if nested or attempt == self.retries:
+                    break
+        return [CASResult(Outcome.ABORTED, self.read(key)) for key, _, _ in batch]
+
+    def _all_or_nothing(
+        self, batch: list[tuple[Any, Expectation, Mapping[str, Any]]]
+    ) -> list[CASResult]:
+        with transaction.atomic(using=self.using):
+            results = [self.compare_and_set(key, expect, values) for key, expect, values in batch]
+            if all(result.won for result in results):
+                return results
+            transaction.set_rollback(True, using=self.using)
+        return [
+            CASResult(Outcome.ABORTED if result.won else result.outcome, self.read(key))
+            for (key, _, _), result in zip(batch, results, strict=True)
+        ]
 
     def _update(self, key: Any, expect: Expectation, values: UpdateValues) -> CASResult:
         snapshot = _guarded_update(self._base, key, expect, values, self._spec)

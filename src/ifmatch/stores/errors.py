@@ -7,9 +7,11 @@ else went wrong, and say whether the write may have been applied.
 
 from __future__ import annotations
 
+import sys
+
 from ..core.errors import ConfigurationError, IfMatchError
 
-__all__ = ["ConfigurationError", "StoreError", "StoreUnavailable"]
+__all__ = ["ConfigurationError", "StoreError", "StoreUnavailable", "is_write_conflict"]
 
 # ConfigurationError (from ifmatch.core) is what every store raises, when it is built or (when
 # the database is not known until then) on its first use, instead of ever falling back to an
@@ -29,3 +31,30 @@ class StoreUnavailable(StoreError):
     """
 
     status_hint = 503
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a serialization failure or deadlock from a database layer.
+
+    Stores report those as ``LOST`` when they happen inside a store call. They can also be
+    raised by the caller's own ``commit()`` (PostgreSQL SERIALIZABLE checks some conflicts only
+    at commit; Flask-SQLAlchemy's ``db.session``, Django's ``ATOMIC_REQUESTS``): the database
+    rolled the transaction back, nothing was written, and the request is answered like a lost
+    write (412, or 409 without a precondition), never 500. The integrations use this one test.
+
+    Recognises SQLAlchemy's ``DBAPIError`` (``ifmatch.stores.sqlalchemy.is_retryable_conflict``)
+    and Django's ``DatabaseError`` (``ifmatch.stores.django.is_transient``). Only a layer that is
+    already imported is consulted (an exception of its classes cannot exist otherwise), so this
+    never imports a database layer.
+    """
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is not None and isinstance(error, sqlalchemy_exc.DBAPIError):
+        from ._sql import is_retryable_conflict
+
+        return is_retryable_conflict(error)
+    django_db = sys.modules.get("django.db")
+    if django_db is not None and isinstance(error, django_db.DatabaseError):
+        from ._django_sql import is_transient
+
+        return is_transient(error)
+    return False

@@ -143,7 +143,6 @@ def check_target(
     """
     from ..check.drivers import check
 
-    options = _options(write, body_field, concurrency, rounds)
     if _needs_async(target):
         try:
             asyncio.get_running_loop()
@@ -161,9 +160,9 @@ def check_target(
                 )
             )
         raise RuntimeError("an event loop is running: use 'await acheck_target(...)'")
+    options = _options(write, body_field, concurrency, rounds)
     with _sync_client(target, timeout, concurrency) as client:
-        url = (target + path) if isinstance(target, str) else (path or "/")
-        return check(client, url, options, headers=headers)
+        return check(client, _url(target, path), options, headers=headers)
 
 
 async def acheck_target(
@@ -186,8 +185,12 @@ async def acheck_target(
     if isinstance(target, httpx.AsyncClient):
         return await acheck(target, path or "/", options, headers=headers)
     async with _async_client(target, timeout, concurrency) as client:
-        url = (target + path) if isinstance(target, str) else (path or "/")
-        return await acheck(client, url, options, headers=headers)
+        return await acheck(client, _url(target, path), options, headers=headers)
+
+
+def _url(target: object, path: str) -> str:
+    """The URL to check: ``path`` appended to a URL target, else relative to the client."""
+    return (target + path) if isinstance(target, str) else (path or "/")
 
 
 def _problems(report: Report, ignore: Collection[str], strict: bool) -> list[str]:

@@ -53,3 +53,15 @@ class Plain(models.Model):
 
     class Meta:
         app_label = "docs"
+
+
+class Record(VersionedModel):
+    """The shared store contract's record (``tests/stores/contract.py``): two text fields
+    under a string key."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    body = models.TextField(default="")
+    note = models.TextField(default="")
+
+    class Meta:
+        app_label = "docs"

@@ -15,12 +15,15 @@ djangoproject.setup()
 from django.test import override_settings  # noqa: E402
 from rest_framework import generics  # noqa: E402
 
-from djangoproject.client import LintingClient  # noqa: E402
+from djangoproject.client import LintingClient, runner_send  # noqa: E402
 from djangoproject.docs.models import Document, Folder, Item, Plain  # noqa: E402
+from ifmatch.core import parse_http_date  # noqa: E402
 from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.drf.decorators import conditional  # noqa: E402
 from ifmatch.integrations.drf.generics import ConditionalRetrieveAPIView  # noqa: E402
 from ifmatch.integrations.drf.settings import ifmatch_settings  # noqa: E402
+from integrations.fast_writes import check_fast_writes  # noqa: E402
+from integrations.http_conformance import Runner  # noqa: E402
 
 
 @pytest.fixture
@@ -204,9 +207,10 @@ def test_unsafe_configurations_fail_at_start_up() -> None:
         conditional(retries=3)
 
 
-def test_openapi_documents_headers_and_responses() -> None:
+def test_openapi_documents_headers_and_responses(capsys: pytest.CaptureFixture[str]) -> None:
     from drf_spectacular.generators import SchemaGenerator
 
+    capsys.readouterr()
     with override_settings(
         REST_FRAMEWORK={
             "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -227,6 +231,25 @@ def test_openapi_documents_headers_and_responses() -> None:
     assert "409" in versioned["responses"]
     raw = schema["paths"]["/raw/documents/{id}/"]["put"]
     assert "412" not in raw["responses"]
+    # ETagField and HalLinksField have schemas: drf-spectacular warns about nothing.
+    warnings = capsys.readouterr().err
+    assert "Warning" not in warnings and "Error" not in warnings, warnings
+    fields = schema["components"]["schemas"]["Document"]["properties"]
+    assert fields["etag"]["type"] == "string" and fields["etag"]["readOnly"] is True
+    assert fields["_links"]["properties"]["self"]["properties"]["href"]["format"] == "uri"
+    # PUT may create (ifmatch_allow_put_create): If-None-Match: * alone is then valid, so
+    # If-Match is not required on PUT; it still is on PATCH and DELETE.
+    item = schema["paths"]["/api/documents/{id}/"]
+
+    def if_match(method: str) -> dict[str, Any]:
+        return next(p for p in item[method]["parameters"] if p["name"] == "If-Match")
+
+    assert not if_match("put").get("required")
+    assert if_match("patch")["required"] is True and if_match("delete")["required"] is True
+    # Warn-only mode answers no 428, so nothing is required there.
+    warn_put = schema["paths"]["/warn/documents/{id}/"]["put"]
+    assert "428" not in warn_put["responses"]
+    assert not next(p for p in warn_put["parameters"] if p["name"] == "If-Match").get("required")
 
 
 def test_preconditions_come_after_permissions() -> None:
@@ -251,3 +274,35 @@ def test_preconditions_come_after_permissions() -> None:
         response = view(factory.get("/", **headers), pk=d.pk)
         assert response.status_code == 403, headers
         assert "ETag" not in response
+
+
+def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+    d = doc()
+    runner = Runner(runner_send)
+    url = f"/api/documents/{d.pk}/"
+    check_fast_writes(runner, url, lambda: Document.objects.get(pk=d.pk).last_modified)
+    # The collection's Last-Modified is the newest item's, so it is ahead too (or later).
+    listing = runner.request("GET", "/api/documents/")
+    date = parse_http_date(listing.header("Date") or "")
+    stored = Document.objects.get(pk=d.pk).last_modified
+    assert date is not None and stored is not None
+    if stored > date:
+        assert listing.header("Last-Modified") is None
+    runner.lint_all()
+
+
+def test_atomic_requests_without_the_middleware_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import connections
+
+    from djangoproject.docs.serializers import DocumentSerializer
+
+    class View(ConditionalRetrieveAPIView):
+        queryset = Document.objects.all()
+        serializer_class = DocumentSerializer
+
+    monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", True)
+    with override_settings(MIDDLEWARE=[]), pytest.raises(ConfigurationError, match="MIDDLEWARE"):
+        View.as_view()
+    View.as_view()

@@ -31,7 +31,6 @@ from django.urls import NoReverseMatch, reverse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ...core.dates import format_http_date
 from ...core.decisions import Decision, NotModified, Proceed
 from ...core.errors import ConfigurationError
 from ...core.etag import ETag
@@ -50,15 +49,17 @@ from ...stores.django import (
     snapshot_of,
     version_fields,
 )
+from .._fields import last_modified_fields
 from ..django import (
     SAFE_METHODS,
+    check_atomic_requests,
     decision_problem,
     lost_problem,
     not_modified_headers,
     request_headers,
     resource_state,
-    served_last_modified,
     validator_headers,
+    write_conflict_response,
 )
 from . import exceptions
 from .settings import DEFAULTS, ifmatch_settings
@@ -278,7 +279,11 @@ class ConditionalMixin:
         except DatabaseError as error:
             if not is_transient(error):
                 raise
-            probe = WriteLost(CASResult(Outcome.LOST), model=type(instance), key=instance.pk)
+            # The database rolled the transaction back (e.g. at its commit): read the row again
+            # on the database the write went to.
+            probe = WriteLost(
+                CASResult(Outcome.LOST), model=type(instance), key=instance.pk, using=using
+            )
             raise self._lost_exception(probe.reread(), instance) from error
 
     def perform_update(self, serializer: Any) -> None:
@@ -360,8 +365,9 @@ class ConditionalMixin:
         self._raise_for(decision, None)
         response: Response = super().list(request, *args, **kwargs)  # type: ignore[misc]
         response["ETag"] = str(etag)
-        if last_modified is not None and self.get_ifmatch_setting("SEND_LAST_MODIFIED"):
-            response["Last-Modified"] = format_http_date(served_last_modified(last_modified))
+        send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
+        for name, value in last_modified_fields(last_modified, send=send_lm):
+            response[name] = value
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
@@ -411,8 +417,7 @@ class ConditionalMixin:
         if isinstance(exc, exceptions.IfMatchAPIException | exceptions.NotModified):
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):
-            body = problem(409, "A concurrent write won; re-read and retry.", code="write-conflict")
-            return exceptions.VersionConflict(body).response()
+            return write_conflict_response(self.request)
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
 
 
@@ -423,4 +428,6 @@ def _check_model(model: type[models.Model]) -> None:
             f"{model.__name__} must inherit ifmatch.stores.django.VersionedModel (or "
             "ConditionalSaveMixin): otherwise serializer.save() would not be a guarded write"
         )
-    check_connection(router.db_for_write(model))
+    alias = router.db_for_write(model)
+    check_connection(alias)
+    check_atomic_requests(alias)

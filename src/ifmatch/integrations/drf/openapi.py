@@ -45,6 +45,20 @@ def _header(name: str, description: str, *, required: bool = False) -> OpenApiPa
     )
 
 
+def _requires_precondition(view: ConditionalMixin, method: str) -> bool:
+    # Warn-only mode logs a missing precondition instead of answering 428.
+    policy = view.get_ifmatch_policy()
+    return method in policy.require_precondition and not policy.warn_only
+
+
+def _requirement(required: bool, creates: bool) -> str:
+    if not required:
+        return ""
+    if creates:
+        return "Required to update; to create, send If-None-Match: * instead (428 without either)."
+    return "Required (428 without a precondition)."
+
+
 class ConditionalAutoSchema(AutoSchema):
     """``AutoSchema`` that documents ifmatch's headers and status codes."""
 
@@ -61,7 +75,7 @@ class ConditionalAutoSchema(AutoSchema):
         if view is None:
             return parameters
         method = self.method.upper()
-        required = method in view.get_ifmatch_policy().require_precondition
+        required = _requires_precondition(view, method)
         if method in {"GET", "HEAD"}:
             parameters.append(
                 _header("If-None-Match", "Answer 304 if the current entity-tag is listed.")
@@ -71,13 +85,16 @@ class ConditionalAutoSchema(AutoSchema):
                     _header("If-Modified-Since", "Answer 304 if not modified since this date.")
                 )
         elif method in _UNSAFE:
+            # With PUT-create, If-None-Match: * alone is a valid precondition (create only if
+            # absent), so If-Match cannot be required on PUT.
+            creates = method == "PUT" and view.ifmatch_allow_put_create
             parameters.append(
                 _header(
                     "If-Match",
                     "Entity-tag(s) of the representation you read (ETag header or the items' "
                     "etag member); 412 if the resource has changed. "
-                    + ("Required (428 without a precondition)." if required else ""),
-                    required=required and view.ifmatch_scheme == "etag",
+                    + _requirement(required, creates),
+                    required=required and view.ifmatch_scheme == "etag" and not creates,
                 )
             )
             parameters.append(
@@ -122,7 +139,7 @@ class ConditionalAutoSchema(AutoSchema):
                 "the ETag header and current_etag carry its current tag.",
                 "content": problem,
             }
-            if method in view.get_ifmatch_policy().require_precondition:
+            if _requires_precondition(view, method):
                 responses["428"] = {
                     "description": "Precondition Required: send If-Match.",
                     "content": problem,

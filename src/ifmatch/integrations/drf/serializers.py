@@ -8,6 +8,7 @@ search result; if a client sends it back in a request body it is ignored (read-o
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from rest_framework import serializers
@@ -88,3 +89,13 @@ class HalLinksField(serializers.Field[Any, Any, Any, Any]):
         if request is not None:
             href = request.build_absolute_uri(href)
         return {"self": {"href": href}}
+
+
+def _register_schema_extensions() -> None:
+    # drf-spectacular is optional: when it is installed, teach it these fields' schema
+    # (ifmatch.integrations.drf.spectacular) so schema generation does not warn about them.
+    if importlib.util.find_spec("drf_spectacular") is not None:
+        from . import spectacular  # noqa: F401
+
+
+_register_schema_extensions()

@@ -1,0 +1,126 @@
+"""The response fields every integration sends, in plain values: no framework here.
+
+- the validators of a 2xx or 304 (``ETag``, and ``Last-Modified`` only when RFC 9110 §8.8.2.1
+  allows it): :func:`snapshot_fields`, :func:`not_modified_fields`,
+  :func:`last_modified_fields`;
+- problem bodies (RFC 9457, or JSON:API error documents): :func:`render_problem`, and the
+  one for a serialization failure at the caller's commit, :func:`write_conflict_problem`.
+
+Used by Flask, Starlette and FastAPI (through ``_conditional``) and by Django and DRF.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ..core import (
+    JSONAPI_MEDIA_TYPE,
+    PROBLEM_MEDIA_TYPE,
+    ETag,
+    NotModified,
+    format_http_date,
+    jsonapi_errors,
+    problem,
+)
+from ..stores import Snapshot, last_modified_for
+
+__all__ = [
+    "PRECONDITION_FIELDS",
+    "HeaderNames",
+    "last_modified_fields",
+    "not_modified_fields",
+    "render_problem",
+    "snapshot_fields",
+    "write_conflict_problem",
+]
+
+
+def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[tuple[str, str]]:
+    """``Last-Modified`` for a response originated now, when it may be sent at all.
+
+    The one rule for every integration (``ifmatch.stores.last_modified_for``): RFC 9110
+    §8.8.2.1, "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
+    later than the server's time of message origination (Date)." The stores move a second
+    write within one second to the next second, so under fast writes the stored date runs
+    ahead of the clock: the header is then left out (the ``ETag`` still validates). The
+    server adds ``Date`` after this runs, so it is never earlier than the instant used here.
+
+    Args:
+        moment: the stored Last-Modified, or ``None``.
+        send: whether Last-Modified is sent at all (a setting of each integration).
+
+    Returns:
+        ``[("Last-Modified", <HTTP-date>)]``, or ``[]``.
+    """
+    served = last_modified_for(moment, datetime.now(UTC)) if send else None
+    return [] if served is None else [("Last-Modified", format_http_date(served))]
+
+
+def snapshot_fields(
+    snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
+) -> list[tuple[str, str]]:
+    """``ETag`` and (when it may be sent) ``Last-Modified`` of ``snapshot``."""
+    etag = ("ETag", str(snapshot.etag(variant=variant)))
+    return [etag, *last_modified_fields(snapshot.last_modified, send=last_modified)]
+
+
+def not_modified_fields(
+    decision: NotModified, *, last_modified: bool = True
+) -> list[tuple[str, str]]:
+    """The validators a 304 carries (RFC 9110 §15.4.5), ``Last-Modified`` under the same rule."""
+    fields = [] if decision.etag is None else [("ETag", str(decision.etag))]
+    return fields + last_modified_fields(decision.last_modified, send=last_modified)
+
+
+def render_problem(
+    body: dict[str, Any], error_format: str, etag: ETag | None = None
+) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """A problem object as bytes and headers: RFC 9457 ``application/problem+json``, or a
+    JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given.
+    Every integration renders its error bodies here (Django and DRF included)."""
+    if error_format == "jsonapi":
+        payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
+    else:
+        payload, media_type = body, PROBLEM_MEDIA_TYPE
+    headers = [("Content-Type", media_type)]
+    if etag is not None:
+        # RFC 9110 §13.1.1: the current tag travels in the header too, so a client can re-read
+        # and retry.
+        headers.append(("ETag", str(etag)))
+    return json.dumps(payload, separators=(",", ":")).encode(), tuple(headers)
+
+
+class HeaderNames(Protocol):
+    """A request's headers, asked only whether a field is present (case-insensitively)."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+
+
+#: The request fields that make a request conditional (RFC 9110 §13.1).
+PRECONDITION_FIELDS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+
+
+def write_conflict_problem(
+    *, preconditioned: bool, instance: str | None, type_base: str | None = None
+) -> dict[str, Any]:
+    """The problem body for a serialization failure or deadlock that rolled the request's
+    transaction back (``ifmatch.stores.is_write_conflict``), e.g. at the caller's ``commit()``.
+
+    Nothing was written, exactly as when a guarded write loses a race: 412 when the request
+    carried a precondition, 409 Conflict when it carried none (a 412 would name a precondition
+    the request did not send). Never 500: the client re-reads and retries.
+
+    Args:
+        preconditioned: whether the request carried any precondition header.
+        instance: the request path, for the problem's ``instance``.
+        type_base: a URI prefix for the problem ``type``.
+    """
+    return problem(
+        412 if preconditioned else 409,
+        "A concurrent write to the same resource won; re-read it and retry.",
+        code="write-conflict",
+        type_base=type_base,
+        instance=instance,
+    )
