@@ -134,7 +134,7 @@ def running(app: App, options: Options) -> Iterator[servers.Server]:
             check=True,
         )
         port = servers.free_port()
-        with servers.serve(app.argv(port, options), port, env) as server:
+        with servers.serve(app.argv(port, options), port, env, db) as server:
             yield server
 
 

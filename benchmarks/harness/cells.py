@@ -21,7 +21,7 @@ class Options:
     """How long and how often: ``quick`` is a smoke test, never a measurement."""
 
     quick: bool = False
-    seconds: int = 2
+    seconds: float = 2
     repetitions: int = 5
     warmup: bool = True
     connections: int = 8
@@ -45,7 +45,7 @@ class Sample:
 @dataclass(frozen=True)
 class Cell:
     name: str
-    measure: Callable[[int], Sample]  # seconds -> one sample
+    measure: Callable[[float], Sample]  # seconds -> one sample
     unit: str = "req/s"
 
 
@@ -68,10 +68,31 @@ def interleave(cells: Sequence[Cell], options: Options, label: str = "") -> list
     return list(series.values())
 
 
-def _load_extras(load: wrk.Load, server: Server, cpu_before: float, done: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class CpuMark:
+    """CPU time of the server processes and of their database backends at one moment."""
+
+    server: float
+    database: float
+
+    @classmethod
+    def of(cls, server: Server) -> CpuMark:
+        database = server.database.backend_cpu_seconds() if server.database else 0.0
+        return cls(server.cpu_seconds(), database)
+
+    def per_request_us(self, server: Server, requests: int) -> dict[str, float]:
+        now = CpuMark.of(server)
+        served = max(requests, 1)
+        return {
+            "server_cpu_us": (now.server - self.server) / served * 1e6,
+            "db_cpu_us": (now.database - self.database) / served * 1e6,
+        }
+
+
+def _load_extras(load: wrk.Load, server: Server, before: CpuMark, done: int) -> dict[str, float]:
     served = max(load.requests, 1)
     return {
-        "server_cpu_us": (server.cpu_seconds() - cpu_before) / served * 1e6,
+        **before.per_request_us(server, load.requests),
         "wrk_cpu_us": load.wrk_cpu_seconds / served * 1e6,
         "wrk_cores": load.wrk_cpu_seconds / load.seconds,
         "p50_ms": load.p50_ms,
@@ -100,8 +121,8 @@ def get_cell(
 ) -> Cell:
     """GET ``path`` over ``options.connections`` connections; every answer must be ``expect``."""
 
-    def measure(seconds: int) -> Sample:
-        before = server.cpu_seconds()
+    def measure(seconds: float) -> Sample:
+        before = CpuMark.of(server)
         load = wrk.run(
             server.base + path,
             "get",
@@ -130,8 +151,8 @@ def put_cell(
     2, ...) repeatedly, with ``If-Match`` set to the ETag of its previous answer when
     ``conditional``."""
 
-    def measure(seconds: int) -> Sample:
-        before = server.cpu_seconds()
+    def measure(seconds: float) -> Sample:
+        before = CpuMark.of(server)
         load = wrk.run(
             server.base,
             "put",
@@ -160,10 +181,10 @@ def race_cell(name: str, server: Server, path: str, writers: int) -> Cell:
     """``writers`` clients doing GET → PUT If-Match → again on one counter document: committed
     (acknowledged) writes per second, and the acknowledged writes missing at the end."""
 
-    def measure(seconds: int) -> Sample:
+    def measure(seconds: float) -> Sample:
         before_value = read_counter(server, path)
-        before = server.cpu_seconds()
-        tail = 2
+        before = CpuMark.of(server)
+        tail = 1
         load = wrk.run(
             server.base,
             "race",
@@ -172,12 +193,11 @@ def race_cell(name: str, server: Server, path: str, writers: int) -> Cell:
             threads=writers,
             args=[path, str(seconds)],
         )
-        cpu = server.cpu_seconds() - before
+        cpu = before.per_request_us(server, load.count("acknowledged") + load.count("refused"))
         allowed = {"acknowledged", "refused"}
         _check(load, allowed, f"race on {path}")
         acknowledged = load.count("acknowledged")
         applied = read_counter(server, path) - before_value
-        attempts = acknowledged + load.count("refused")
         return Sample(
             acknowledged / seconds,
             {
@@ -185,7 +205,7 @@ def race_cell(name: str, server: Server, path: str, writers: int) -> Cell:
                 "applied": float(applied),
                 "lost": float(acknowledged - applied),
                 "refused": float(load.count("refused")),
-                "server_cpu_us": cpu / max(attempts, 1) * 1e6,
+                **cpu,
                 "wrk_cores": load.wrk_cpu_seconds / load.seconds,
             },
         )

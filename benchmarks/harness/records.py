@@ -98,8 +98,16 @@ class Ratio:
         top: Series,
         bottom: Series,
         target: Target | None = None,
+        *,
+        cost: str | None = None,
     ) -> Ratio:
-        values = [a / b for a, b in zip(top.values, bottom.values, strict=True) if b]
+        """``top / bottom`` of the main values; with ``cost``, ``bottom / top`` of that extra
+        metric (a cost per request: its inverse ratio reads like a throughput ratio)."""
+        if cost is None:
+            pairs = zip(top.values, bottom.values, strict=True)
+        else:
+            pairs = zip(bottom.extra[cost], top.extra[cost], strict=True)
+        values = [a / b for a, b in pairs if b]
         return cls(key, title, top.name, bottom.name, values, target)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .machine import ROOT, tree_cpu_seconds
+from .machine import ROOT, process_cpu_seconds, tree_cpu_seconds
 
 APPS = ROOT / "benchmarks" / "apps"
 POSTGRES_URL = os.environ.get("IFMATCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -44,6 +44,19 @@ class Database:
         scheme = f"postgresql+{driver}" if driver else "postgresql"
         auth = self.user + (f":{self.password}" if self.password else "")
         return f"{scheme}://{auth}@{self.host}:{self.port}/{self.name}"
+
+    def backend_cpu_seconds(self) -> float:
+        """CPU time of the PostgreSQL backends connected to this database right now (read
+        from ``/proc``: the server runs on this machine). Backends that already exited are
+        not counted, so compare readings taken while the same pool stays connected."""
+        import psycopg
+
+        _, connect = _admin(POSTGRES_URL)
+        with psycopg.connect(**connect) as conn:  # type: ignore[call-overload]
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)
+            ).fetchall()
+        return sum(process_cpu_seconds(pid) for (pid,) in rows)
 
 
 def _admin(url: str) -> tuple[Database, dict[str, object]]:
@@ -122,6 +135,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    database: Database | None = None
     description: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -143,7 +157,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serve(
-    argv: list[str], port: int, env: Mapping[str, str], health: str = "/health"
+    argv: list[str],
+    port: int,
+    env: Mapping[str, str],
+    database: Database | None = None,
+    health: str = "/health",
 ) -> Iterator[Server]:
     """Start ``argv`` in the apps directory, wait for ``health`` to answer 200, stop it after."""
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"ifmatch-bench-{port}.log"
@@ -156,7 +174,7 @@ def serve(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(argv, port, process, log, " ".join(argv[2:]), env)
+    server = Server(argv, port, process, log, database, " ".join(argv[2:]), env)
     try:
         _wait_ready(server, health)
         yield server

@@ -66,16 +66,18 @@ def run(
     url: str,
     script: str,
     *,
-    seconds: int,
+    seconds: float,
     connections: int,
     threads: int = 1,
     headers: Mapping[str, str] | None = None,
     method: str = "GET",
     args: Sequence[str] = (),
 ) -> Load:
-    """Run wrk for ``seconds`` with ``connections`` connections over ``threads`` threads."""
+    """Run wrk for ``seconds`` (whole seconds, at least one) with ``connections`` connections
+    over ``threads`` threads."""
     lua = _script(script)
-    argv = [require_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
+    duration = f"{max(1, round(seconds))}s"
+    argv = [require_wrk(), "-t", str(threads), "-c", str(connections), "-d", duration]
     argv += ["--timeout", "60s", "-s", str(lua)]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
