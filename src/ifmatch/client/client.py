@@ -1,0 +1,471 @@
+"""``Client`` / ``AsyncClient``: httpx clients with the conditional-request transport and the
+conflict strategies, each one call::
+
+    with Client("https://api.example") as client:
+        doc = client.read("/docs/7")                           # remembers the ETag
+        mine = {**doc.data, "title": "New"}
+        client.save(doc, mine)                                  # raise PreconditionFailed
+        client.save(doc, mine, on_conflict="merge")             # three-way merge and retry
+        client.save(doc, mine, on_conflict="overwrite")         # last writer wins, explicitly
+        client.update("/docs/7", add_tag, retries=5)            # re-read and re-apply
+        client.put("/docs/8", json=new, create=True)            # If-None-Match: * (create only)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from .cache import ResponseCache
+from .documents import Document
+from .errors import raise_for_conflict
+from .flow import ConditionalRequests, FlowConfig
+from .messages import Request, Response, Sleep
+from .patch import JSON_PATCH_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE, PatchFormat
+from .strategies import Backoff, OnConflict, StrategyFlow, read_flow, save_flow, update_flow
+from .transport import AsyncIfMatchTransport, IfMatchTransport
+from .validators import ValidatorStore
+
+__all__ = ["AsyncClient", "Client"]
+
+
+def _precondition_headers(headers: Any, *, create: bool, overwrite: bool) -> httpx.Headers | None:
+    if not (create or overwrite):
+        return None if headers is None else httpx.Headers(headers)
+    merged = httpx.Headers(headers)
+    if create and overwrite:
+        raise ValueError("create=True and overwrite=True contradict each other")
+    if create:
+        # RFC 9110 §13.1.2: If-None-Match: * "can be used by a client to prevent the request
+        # from overwriting an existing representation".
+        merged["If-None-Match"] = "*"
+    else:
+        # §13.1.1: If-Match: * is true for any current representation: the last writer wins.
+        merged["If-Match"] = "*"
+    return merged
+
+
+# httpx.Client options that configure its default transport; httpx ignores them when a
+# transport is passed, so the client builds the inner transport from them itself.
+_TRANSPORT_OPTIONS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
+
+
+def _transport_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs[name] for name in _TRANSPORT_OPTIONS if name in kwargs}
+
+
+def _wrap_mounts(
+    http: httpx.Client | httpx.AsyncClient,
+    policy: ConditionalRequests,
+    wrap: Callable[[Any, ConditionalRequests], Any],
+    kind: type,
+) -> None:
+    """Run the flow on the client's mounted transports too (``mounts=``, and the proxies
+    httpx mounts from ``HTTP_PROXY`` / ``ALL_PROXY``): otherwise requests routed through them
+    would skip it. httpx has no public API to reach them after construction."""
+    mounts = getattr(http, "_mounts", None)
+    if not isinstance(mounts, dict):
+        return
+    for pattern, mounted in list(mounts.items()):
+        if mounted is not None and not isinstance(mounted, kind):
+            mounts[pattern] = wrap(mounted, policy)
+
+
+def _to_response(raw: httpx.Response) -> Response:
+    return Response(raw.status_code, tuple(raw.headers.multi_items()), raw.content)
+
+
+class _Base:
+    http: httpx.Client | httpx.AsyncClient
+
+    def _common(
+        self, config: FlowConfig | None, backoff: Backoff | None, rng: random.Random | None
+    ) -> None:
+        self.config = config or FlowConfig()
+        self.backoff = backoff or Backoff()
+        self.rng = rng or random.Random()
+
+    def absolute(self, url: str | httpx.URL) -> str:
+        """``url`` resolved against the client's ``base_url``, as httpx resolves it."""
+        return str(self.http.build_request("GET", url).url)
+
+    def _update_flow(
+        self,
+        url: str | httpx.URL,
+        fn: Callable[[Any], Any],
+        retries: int,
+        patch: PatchFormat | None,
+        require_validator: bool,
+    ) -> StrategyFlow:
+        return update_flow(
+            self.absolute(url),
+            fn,
+            retries=retries,
+            backoff=self.backoff,
+            rng=self.rng,
+            patch=patch,
+            require_validator=require_validator,
+            learning=self.config.learning,
+        )
+
+    def _save_flow(
+        self,
+        base: Document,
+        data: Any,
+        on_conflict: OnConflict,
+        retries: int,
+        patch: PatchFormat | None,
+        require_validator: bool,
+    ) -> StrategyFlow:
+        return save_flow(
+            base,
+            data,
+            on_conflict=on_conflict,
+            retries=retries,
+            backoff=self.backoff,
+            rng=self.rng,
+            patch=patch,
+            require_validator=require_validator,
+            learning=self.config.learning,
+        )
+
+
+class Client(_Base):
+    """A sync client that remembers validators and resolves conflicts.
+
+    Args:
+        base_url: prefix for relative URLs.
+        store: the validator store (bounded; a new one by default).
+        cache: a ``ResponseCache`` to revalidate GETs and turn 304s into the stored
+            representation; off by default.
+        config: flow settings (``_etag`` field names, id fields, limits).
+        transport: the inner httpx transport (``httpx.HTTPTransport()`` by default;
+            ``httpx.MockTransport`` in tests).
+        backoff: waits between retries of ``update`` / ``save``.
+        rng: the jitter source (seed it for reproducible tests).
+        **kwargs: passed to ``httpx.Client`` (headers, auth, timeout, ...).
+
+    Attributes:
+        http: the underlying ``httpx.Client``, for anything not wrapped here.
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "",
+        *,
+        store: ValidatorStore | None = None,
+        cache: ResponseCache | None = None,
+        config: FlowConfig | None = None,
+        transport: httpx.BaseTransport | None = None,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._common(config, backoff, rng)
+        inner = transport or httpx.HTTPTransport(**_transport_options(kwargs))
+        self.transport = IfMatchTransport(inner, store=store, cache=cache, config=self.config)
+        self.http: httpx.Client = httpx.Client(
+            base_url=base_url, transport=self.transport, **kwargs
+        )
+        _wrap_mounts(
+            self.http,
+            self.transport.policy,
+            lambda mounted, policy: IfMatchTransport(mounted, policy=policy),
+            IfMatchTransport,
+        )
+
+    @property
+    def store(self) -> ValidatorStore:
+        return self.transport.store
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        return self.transport.cache
+
+    # -- plain requests: the "raise" strategy ---------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        create: bool = False,
+        overwrite: bool = False,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request; PUT / PATCH / DELETE get ``If-Match`` from the store.
+
+        Args:
+            create: send ``If-None-Match: *``: only create, never replace.
+            overwrite: send ``If-Match: *``: replace whatever is there (last writer wins).
+            **kwargs: as for ``httpx.Client.request``.
+
+        Raises:
+            PreconditionFailed | PreconditionRequired | VersionConflict: 412 / 428 / 409.
+        """
+        kwargs["headers"] = _precondition_headers(
+            kwargs.get("headers"), create=create, overwrite=overwrite
+        )
+        response = self.http.request(method, url, **kwargs)
+        if response.status_code in (409, 412, 428):
+            raise_for_conflict(
+                _to_response(response), method=method.upper(), url=str(response.request.url)
+            )
+        return response
+
+    def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def post(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def merge_patch(self, url: str | httpx.URL, patch: Any, **kwargs: Any) -> httpx.Response:
+        """PATCH with an RFC 7396 merge patch body (``application/merge-patch+json``)."""
+        return self._patch_as(url, patch, MERGE_PATCH_MEDIA_TYPE, kwargs)
+
+    def json_patch(
+        self, url: str | httpx.URL, operations: list[dict[str, Any]], **kwargs: Any
+    ) -> httpx.Response:
+        """PATCH with an RFC 6902 JSON Patch body (``application/json-patch+json``)."""
+        return self._patch_as(url, operations, JSON_PATCH_MEDIA_TYPE, kwargs)
+
+    def _patch_as(
+        self, url: str | httpx.URL, body: Any, media_type: str, kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        headers = httpx.Headers(kwargs.pop("headers", None))
+        headers["Content-Type"] = media_type
+        return self.request("PATCH", url, json=body, headers=headers, **kwargs)
+
+    # -- documents and strategies ---------------------------------------------------------------
+
+    def read(self, url: str | httpx.URL) -> Document:
+        """GET a JSON document with its validators.
+
+        Raises:
+            UnexpectedStatus: the GET did not answer 2xx.
+        """
+        return self._run(read_flow(self.absolute(url), learning=self.config.learning))
+
+    def save(
+        self,
+        base: Document,
+        data: Any,
+        *,
+        on_conflict: OnConflict = "raise",
+        retries: int = 3,
+        patch: PatchFormat | None = None,
+        require_validator: bool = True,
+    ) -> Document:
+        """Write ``data`` as the next version of ``base`` (see ``strategies.save_flow``).
+
+        ``on_conflict``: ``"raise"`` (default), ``"merge"`` (three-way merge and retry),
+        ``"overwrite"`` (last writer wins), or ``(base, mine, theirs) -> merged``.
+        """
+        return self._run(
+            self._save_flow(base, data, on_conflict, retries, patch, require_validator)
+        )
+
+    def update(
+        self,
+        url: str | httpx.URL,
+        fn: Callable[[Any], Any],
+        *,
+        retries: int = 5,
+        patch: PatchFormat | None = None,
+        require_validator: bool = True,
+    ) -> Document:
+        """Read, apply ``fn``, write conditionally; on 412/409 re-read and re-apply, with
+        backoff, at most ``retries`` more times (see ``strategies.update_flow``)."""
+        return self._run(self._update_flow(url, fn, retries, patch, require_validator))
+
+    def _run(self, flow: StrategyFlow) -> Document:
+        step = next(flow)
+        while True:
+            received: Response | None = None
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            else:
+                received = self._send(step)
+            try:
+                step = flow.send(received)
+            except StopIteration as done:
+                result: Document = done.value
+                return result
+
+    def _send(self, request: Request) -> Response:
+        raw = self.http.request(
+            request.method, request.url, headers=list(request.headers), content=request.content
+        )
+        return _to_response(raw)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """The async twin of :class:`Client` (same arguments, ``await`` the same methods)."""
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "",
+        *,
+        store: ValidatorStore | None = None,
+        cache: ResponseCache | None = None,
+        config: FlowConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._common(config, backoff, rng)
+        inner = transport or httpx.AsyncHTTPTransport(**_transport_options(kwargs))
+        self.transport = AsyncIfMatchTransport(inner, store=store, cache=cache, config=self.config)
+        self.http: httpx.AsyncClient = httpx.AsyncClient(
+            base_url=base_url, transport=self.transport, **kwargs
+        )
+        _wrap_mounts(
+            self.http,
+            self.transport.policy,
+            lambda mounted, policy: AsyncIfMatchTransport(mounted, policy=policy),
+            AsyncIfMatchTransport,
+        )
+
+    @property
+    def store(self) -> ValidatorStore:
+        return self.transport.store
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        return self.transport.cache
+
+    async def request(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        create: bool = False,
+        overwrite: bool = False,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """See :meth:`Client.request`."""
+        kwargs["headers"] = _precondition_headers(
+            kwargs.get("headers"), create=create, overwrite=overwrite
+        )
+        response = await self.http.request(method, url, **kwargs)
+        if response.status_code in (409, 412, 428):
+            raise_for_conflict(
+                _to_response(response), method=method.upper(), url=str(response.request.url)
+            )
+        return response
+
+    async def get(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("HEAD", url, **kwargs)
+
+    async def post(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", url, **kwargs)
+
+    async def merge_patch(self, url: str | httpx.URL, patch: Any, **kwargs: Any) -> httpx.Response:
+        """PATCH with an RFC 7396 merge patch body."""
+        headers = httpx.Headers(kwargs.pop("headers", None))
+        headers["Content-Type"] = MERGE_PATCH_MEDIA_TYPE
+        return await self.request("PATCH", url, json=patch, headers=headers, **kwargs)
+
+    async def json_patch(
+        self, url: str | httpx.URL, operations: list[dict[str, Any]], **kwargs: Any
+    ) -> httpx.Response:
+        """PATCH with an RFC 6902 JSON Patch body."""
+        headers = httpx.Headers(kwargs.pop("headers", None))
+        headers["Content-Type"] = JSON_PATCH_MEDIA_TYPE
+        return await self.request("PATCH", url, json=operations, headers=headers, **kwargs)
+
+    async def read(self, url: str | httpx.URL) -> Document:
+        """See :meth:`Client.read`."""
+        return await self._run(read_flow(self.absolute(url), learning=self.config.learning))
+
+    async def save(
+        self,
+        base: Document,
+        data: Any,
+        *,
+        on_conflict: OnConflict = "raise",
+        retries: int = 3,
+        patch: PatchFormat | None = None,
+        require_validator: bool = True,
+    ) -> Document:
+        """See :meth:`Client.save`."""
+        return await self._run(
+            self._save_flow(base, data, on_conflict, retries, patch, require_validator)
+        )
+
+    async def update(
+        self,
+        url: str | httpx.URL,
+        fn: Callable[[Any], Any],
+        *,
+        retries: int = 5,
+        patch: PatchFormat | None = None,
+        require_validator: bool = True,
+    ) -> Document:
+        """See :meth:`Client.update`."""
+        return await self._run(self._update_flow(url, fn, retries, patch, require_validator))
+
+    async def _run(self, flow: StrategyFlow) -> Document:
+        step = next(flow)
+        while True:
+            received: Response | None = None
+            if isinstance(step, Sleep):
+                await anyio.sleep(step.seconds)
+            else:
+                raw = await self.http.request(
+                    step.method, step.url, headers=list(step.headers), content=step.content
+                )
+                received = _to_response(raw)
+            try:
+                step = flow.send(received)
+            except StopIteration as done:
+                result: Document = done.value
+                return result
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

@@ -1,0 +1,121 @@
+"""PATCH bodies: JSON Merge Patch (RFC 7396) and JSON Patch (RFC 6902).
+
+``merge_patch(before, after)`` / ``json_patch(before, after)`` compute the body that turns the
+document you read into the one you want; ``apply_*`` apply one (servers, tests, previews).
+RFC 5789 §2: clients applying patches "SHOULD" make the request conditional, which the client
+does with the tag of ``before``.
+
+JSON Patch is computed and applied by the ``jsonpatch`` package (imported only when used).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+__all__ = [
+    "JSON_PATCH_MEDIA_TYPE",
+    "MERGE_PATCH_MEDIA_TYPE",
+    "PatchFormat",
+    "apply_json_patch",
+    "apply_merge_patch",
+    "json_patch",
+    "merge_patch",
+]
+
+MERGE_PATCH_MEDIA_TYPE: Final = "application/merge-patch+json"
+JSON_PATCH_MEDIA_TYPE: Final = "application/json-patch+json"
+
+#: How ``Client.update`` / ``Client.save`` send a change: the whole document with PUT, or a
+#: PATCH with an RFC 7396 merge patch or an RFC 6902 JSON Patch.
+PatchFormat = Literal["merge", "json"]
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7396 merge patch; return the new document (inputs are not modified).
+
+    RFC 7396 §2: "If the provided merge patch contains members that do not appear within the
+    target, those members are added. If the target does contain the member, the value is
+    replaced. Null values in the merge patch are given special meaning to indicate the removal
+    of existing values in the target." A patch that is not an object replaces the target.
+    """
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = apply_merge_patch(result.get(name), value)
+    return result
+
+
+def merge_patch(before: Any, after: Any) -> Any:
+    """The smallest RFC 7396 merge patch turning ``before`` into ``after``.
+
+    Raises:
+        ValueError: ``after`` holds a ``null`` that ``before`` did not have at that place; a
+            merge patch cannot set a value to null (RFC 7396 §1). Use JSON Patch instead.
+    """
+    if not isinstance(after, Mapping):
+        if _holds_null(after):
+            raise ValueError("a merge patch cannot set a value to null; use JSON Patch")
+        return copy.deepcopy(after)
+    if not isinstance(before, Mapping):
+        return merge_patch({}, after)
+    patch: dict[str, Any] = {}
+    for name in before:
+        if name not in after:
+            patch[name] = None
+    for name, value in after.items():
+        if name in before and _same(before[name], value):
+            continue
+        if value is None:
+            raise ValueError(
+                f"a merge patch cannot set {name!r} to null (RFC 7396); use JSON Patch"
+            )
+        patch[name] = merge_patch(before.get(name), value)
+    return patch
+
+
+def _holds_null(value: Any) -> bool:
+    # Nulls inside arrays are plain values in a merge patch; only object members are special.
+    if isinstance(value, Mapping):
+        return any(member is None or _holds_null(member) for member in value.values())
+    return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    from .merge import json_equal
+
+    return json_equal(a, b)
+
+
+def json_patch(before: Any, after: Any) -> list[dict[str, Any]]:
+    """An RFC 6902 JSON Patch turning ``before`` into ``after``."""
+    import jsonpatch
+
+    operations: list[dict[str, Any]] = jsonpatch.make_patch(before, after).patch
+    return operations
+
+
+def apply_json_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
+    """Apply an RFC 6902 JSON Patch atomically; return the new document.
+
+    RFC 6902 §5: "If a normative requirement is violated by a JSON Patch document, or if an
+    operation is not successful, evaluation of the JSON Patch document SHOULD terminate and
+    application of the entire patch document SHALL NOT be deemed successful."
+
+    Raises:
+        ValueError: the patch is malformed, a path does not exist, or a ``test`` failed.
+    """
+    import jsonpatch
+    import jsonpointer
+
+    try:
+        return jsonpatch.apply_patch(document, operations, in_place=False)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
+        raise ValueError(str(error)) from error
+    except (TypeError, KeyError, IndexError) as error:
+        raise ValueError(f"malformed JSON Patch: {error}") from error

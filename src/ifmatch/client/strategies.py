@@ -1,0 +1,317 @@
+"""The conflict strategies as sans-I/O flows: read, re-read and re-apply, merge, overwrite.
+
+Each flow is a generator yielding :class:`~ifmatch.client.messages.Request` (send it, send me
+the response) or :class:`~ifmatch.client.messages.Sleep` (pause, send me ``None``), and
+returning a :class:`~ifmatch.client.documents.Document`. ``Client`` and ``AsyncClient`` drive
+the same flows; tests step them by hand.
+
+Writes carry the validators of the read they are based on, explicitly, never "the newest tag
+the client has seen": another thread's read of the same URL must not make this write
+unconditional in effect.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .documents import Document
+from .errors import (
+    CONFLICT_STATUSES,
+    ConflictError,
+    MergeConflict,
+    NoValidator,
+    UnexpectedStatus,
+    conflict_from_response,
+    problem_body,
+)
+from .flow import precondition_headers
+from .learning import DEFAULT_LEARNING, LearningConfig
+from .merge import merge
+from .messages import Request, Response, Sleep
+from .patch import (
+    JSON_PATCH_MEDIA_TYPE,
+    MERGE_PATCH_MEDIA_TYPE,
+    PatchFormat,
+    json_patch,
+    merge_patch,
+)
+
+__all__ = [
+    "Backoff",
+    "OnConflict",
+    "Resolver",
+    "StrategyFlow",
+    "read_flow",
+    "save_flow",
+    "update_flow",
+    "write_request",
+]
+
+JSON_ACCEPT = "application/hal+json, application/json;q=0.9, */*;q=0.1"
+#: Conflicts that a re-read can cure: 412 (stale If-Match) and 409 (stale body version).
+RETRYABLE = frozenset({409, 412})
+
+StrategyFlow = Generator[Request | Sleep, Response | None, Document]
+Resolver = Callable[[Any, Any, Any], Any]
+OnConflict = Literal["raise", "merge", "overwrite"] | Resolver
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt ``n`` waits a uniform random time in
+    ``[0, min(cap, base * factor ** (n - 1))]`` seconds, so writers that lost together spread
+    out instead of colliding again."""
+
+    base: float = 0.01
+    factor: float = 2.0
+    cap: float = 1.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap, self.base * self.factor ** (attempt - 1)))
+
+
+def _get(url: str, headers: tuple[tuple[str, str], ...]) -> Request:
+    return Request("GET", url, (("Accept", JSON_ACCEPT), *headers), b"")
+
+
+def read_flow(
+    url: str,
+    *,
+    headers: tuple[tuple[str, str], ...] = (),
+    learning: LearningConfig = DEFAULT_LEARNING,
+) -> StrategyFlow:
+    """GET ``url`` as a :class:`Document`.
+
+    A weak tag without a Last-Modified cannot make a write conditional, so the read is
+    repeated asking for the identity coding, whose tag a compressing proxy leaves strong.
+
+    Raises:
+        UnexpectedStatus: the GET did not answer 2xx.
+    """
+    response = yield _get(url, headers)
+    document = _document(url, response, "GET", learning)
+    if document.etag is not None and document.etag.weak and document.last_modified is None:
+        response = yield _get(url, (*headers, ("Accept-Encoding", "identity")))
+        document = _document(url, response, "GET", learning)
+    return document
+
+
+def _document(
+    url: str, response: Response | None, method: str, learning: LearningConfig
+) -> Document:
+    assert response is not None
+    if not response.ok:
+        raise UnexpectedStatus(
+            response.status, method=method, url=url, problem=problem_body(response)
+        )
+    return Document.from_response(url, response, learning)
+
+
+def write_request(
+    base: Document,
+    data: Any,
+    *,
+    patch: PatchFormat | None = None,
+    overwrite: bool = False,
+    require_validator: bool = True,
+) -> Request:
+    """The conditional write that turns ``base`` into ``data``.
+
+    Args:
+        base: the document the change is based on; its validators become the precondition.
+        data: the whole new document.
+        patch: ``None`` for a PUT of ``data``; ``"merge"`` or ``"json"`` for a PATCH with an
+            RFC 7396 merge patch or an RFC 6902 JSON Patch from ``base.data`` to ``data``.
+        overwrite: send ``If-Match: *`` instead ("any current representation": the last
+            writer wins, which must be asked for explicitly).
+        require_validator: refuse to build an unconditional write.
+
+    Raises:
+        NoValidator: ``base`` has no strong tag and no Last-Modified (and
+            ``require_validator``).
+        ValueError: ``patch="merge"`` and ``data`` sets a member to null.
+    """
+    if overwrite:
+        headers: tuple[tuple[str, str], ...] = (("If-Match", "*"),)
+    else:
+        headers = precondition_headers(base.validators)
+        if not headers and require_validator:
+            raise NoValidator(
+                f"{base.url} came with no strong ETag and no Last-Modified; a write cannot be "
+                "made conditional (pass require_validator=False if the server checks a version "
+                "in the body)"
+            )
+    if patch is None:
+        method, media_type, body = "PUT", "application/json", data
+    elif patch == "merge":
+        method, media_type, body = "PATCH", MERGE_PATCH_MEDIA_TYPE, merge_patch(base.data, data)
+    else:
+        method, media_type, body = "PATCH", JSON_PATCH_MEDIA_TYPE, json_patch(base.data, data)
+    content = json.dumps(body, separators=(",", ":")).encode()
+    return Request(
+        method,
+        base.self_url,
+        (("Accept", JSON_ACCEPT), ("Content-Type", media_type), *headers),
+        content,
+    )
+
+
+def _written(base: Document, data: Any, response: Response, learning: LearningConfig) -> Document:
+    """The document after a successful write: the response's representation if it sent one,
+    else what was written, with the response's validators."""
+    sent = Document.from_response(base.self_url, response, learning)
+    return Document(
+        base.self_url, data if sent.data is None else sent.data, sent.etag, sent.last_modified
+    )
+
+
+def _conflict(request: Request, response: Response | None) -> ConflictError | None:
+    """``None`` on success; the typed error on 409/412/428.
+
+    Raises:
+        UnexpectedStatus: any other non-2xx status.
+    """
+    assert response is not None
+    if response.ok:
+        return None
+    if response.status in CONFLICT_STATUSES:
+        return conflict_from_response(response, method=request.method, url=request.url)
+    raise UnexpectedStatus(
+        response.status, method=request.method, url=request.url, problem=problem_body(response)
+    )
+
+
+def _current(error: ConflictError, url: str) -> Document | None:
+    """The server's current document, if the conflict response carried it with a strong tag."""
+    if error.current is None or error.current_etag is None or error.current_etag.weak:
+        return None
+    return Document(url, error.current, error.current_etag)
+
+
+def _apply(fn: Callable[[Any], Any], data: Any) -> Any:
+    draft = copy.deepcopy(data)
+    result = fn(draft)
+    return draft if result is None else result
+
+
+def update_flow(
+    url: str,
+    fn: Callable[[Any], Any],
+    *,
+    retries: int = 5,
+    backoff: Backoff | None = None,
+    rng: random.Random | None = None,
+    patch: PatchFormat | None = None,
+    require_validator: bool = True,
+    learning: LearningConfig = DEFAULT_LEARNING,
+) -> StrategyFlow:
+    """Re-read and re-apply: GET, apply ``fn``, write conditionally; on 412 (or 409) wait,
+    re-read and re-apply, at most ``retries`` more times.
+
+    Args:
+        url: the resource.
+        fn: takes a copy of the current document and returns the new one (or edits the copy
+            in place and returns ``None``). It may run several times; keep it free of other
+            side effects.
+        retries: how many times to retry after a conflict.
+        backoff: the wait between attempts.
+        rng: the source of jitter.
+        patch: send a PATCH (``"merge"`` / ``"json"``) instead of a PUT.
+        require_validator: see :func:`write_request`.
+
+    Raises:
+        PreconditionFailed | VersionConflict: still conflicting after ``retries`` retries
+            (``attempts`` says how many writes were made).
+        PreconditionRequired: the server wanted a precondition the read gave none for.
+        UnexpectedStatus: the read or the write failed otherwise.
+    """
+    backoff = backoff or Backoff()
+    rng = rng or random.Random()
+    document = yield from read_flow(url, learning=learning)
+    attempt = 0
+    while True:
+        attempt += 1
+        data = _apply(fn, document.data)
+        request = write_request(document, data, patch=patch, require_validator=require_validator)
+        response = yield request
+        error = _conflict(request, response)
+        if error is None:
+            assert response is not None
+            return _written(document, data, response, learning)
+        if error.status not in RETRYABLE or attempt > retries:
+            error.attempts = attempt
+            raise error
+        yield Sleep(backoff.delay(attempt, rng))
+        current = _current(error, document.url)
+        document = current or (yield from read_flow(url, learning=learning))
+
+
+def save_flow(
+    base: Document,
+    data: Any,
+    *,
+    on_conflict: OnConflict = "raise",
+    retries: int = 3,
+    backoff: Backoff | None = None,
+    rng: random.Random | None = None,
+    patch: PatchFormat | None = None,
+    require_validator: bool = True,
+    learning: LearningConfig = DEFAULT_LEARNING,
+) -> StrategyFlow:
+    """Write ``data`` as the new version of ``base``, resolving conflicts as asked.
+
+    Args:
+        base: the document as read; its validators make the write conditional.
+        data: the whole document as you want it.
+        on_conflict: ``"raise"`` the typed error; ``"merge"`` three-way merge your change
+            into the current document and retry; ``"overwrite"`` write with ``If-Match: *``
+            (last writer wins); or a function ``(base, mine, theirs) -> merged``.
+        retries: merges tried before giving up.
+
+    Raises:
+        PreconditionFailed | VersionConflict | PreconditionRequired: the write was refused
+            and the strategy could not (or was not asked to) resolve it.
+        MergeConflict: both sides changed the same place (``current`` holds the server's
+            document, whose tag a resolved write must carry).
+        UnexpectedStatus: another error status.
+    """
+    if on_conflict == "overwrite":
+        request = write_request(base, data, patch=patch, overwrite=True)
+        response = yield request
+        error = _conflict(request, response)
+        if error is not None:
+            raise error
+        assert response is not None
+        return _written(base, data, response, learning)
+    resolve: Resolver | None = merge if on_conflict == "merge" else None
+    if callable(on_conflict):
+        resolve = on_conflict
+    backoff = backoff or Backoff()
+    rng = rng or random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        request = write_request(base, data, patch=patch, require_validator=require_validator)
+        response = yield request
+        error = _conflict(request, response)
+        if error is None:
+            assert response is not None
+            return _written(base, data, response, learning)
+        if resolve is None or error.status not in RETRYABLE or attempt > retries:
+            error.attempts = attempt
+            raise error
+        theirs = _current(error, base.url)
+        if theirs is None:
+            yield Sleep(backoff.delay(attempt, rng))
+            theirs = yield from read_flow(base.url, learning=learning)
+        try:
+            data = resolve(base.data, data, theirs.data)
+        except MergeConflict as conflict:
+            conflict.current = theirs
+            raise
+        base = theirs

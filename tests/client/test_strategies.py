@@ -1,0 +1,343 @@
+"""The conflict strategies, stepped by hand: every request and pause they ask for."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ifmatch.client import (
+    Backoff,
+    Document,
+    MergeConflict,
+    NoValidator,
+    PreconditionFailed,
+    PreconditionRequired,
+    Request,
+    Response,
+    Sleep,
+    UnexpectedStatus,
+    VersionConflict,
+    apply_json_patch,
+    apply_merge_patch,
+    read_flow,
+    save_flow,
+    update_flow,
+    write_request,
+)
+from ifmatch.client.strategies import StrategyFlow
+from ifmatch.core import ETag, format_http_date
+
+URL = "http://api.test/docs/1"
+
+
+def doc_response(body: Any, tag: str | None, status: int = 200) -> Response:
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+    if tag is not None:
+        headers += (("ETag", tag),)
+    return Response(status, headers, json.dumps(body).encode())
+
+
+def stale(current_tag: str | None = None, current: Any = None) -> Response:
+    problem: dict[str, Any] = {"status": 412, "detail": "stale"}
+    if current_tag is not None:
+        problem["current_etag"] = current_tag
+    if current is not None:
+        problem["current"] = current
+    return Response(
+        412, (("Content-Type", "application/problem+json"),), json.dumps(problem).encode()
+    )
+
+
+class Server:
+    """Answers a flow's requests from a script, recording what it was asked."""
+
+    def __init__(self, *replies: Response) -> None:
+        self.replies = list(replies)
+        self.requests: list[Request] = []
+        self.sleeps: list[float] = []
+
+    def drive(self, flow: StrategyFlow) -> Document:
+        step = next(flow)
+        while True:
+            reply: Response | None = None
+            if isinstance(step, Sleep):
+                self.sleeps.append(step.seconds)
+            else:
+                self.requests.append(step)
+                reply = self.replies.pop(0)
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                assert not self.replies, "the flow stopped before using every reply"
+                result: Document = done.value
+                return result
+
+
+def body_of(request: Request) -> Any:
+    return json.loads(request.content or b"null")
+
+
+def add(key: str, value: Any) -> Callable[[Any], Any]:
+    def apply(document: dict[str, Any]) -> None:
+        document[key] = value
+
+    return apply
+
+
+# -- read ---------------------------------------------------------------------------------------
+
+
+def test_read_returns_the_document_and_its_validators() -> None:
+    server = Server(doc_response({"a": 1}, '"v1"'))
+    document = server.drive(read_flow(URL))
+    assert document == Document(URL, {"a": 1}, ETag("v1"))
+    assert server.requests[0].header("Accept") is not None
+
+
+def test_read_repeats_for_the_strong_tag_when_only_a_weak_one_came() -> None:
+    server = Server(doc_response({"a": 1}, 'W/"v1"'), doc_response({"a": 1}, '"v1"'))
+    document = server.drive(read_flow(URL))
+    assert document.etag == ETag("v1")
+    assert server.requests[1].header("Accept-Encoding") == "identity"
+
+
+def test_read_raises_on_an_error_status() -> None:
+    server = Server(Response(404))
+    with pytest.raises(UnexpectedStatus) as caught:
+        server.drive(read_flow(URL))
+    assert caught.value.status == 404
+
+
+# -- write_request --------------------------------------------------------------------------------
+
+
+def test_write_request_bodies() -> None:
+    base = Document(URL, {"a": 1, "b": 2}, ETag("v1"))
+    put = write_request(base, {"a": 1, "b": 3})
+    assert (put.method, put.header("If-Match"), body_of(put)) == ("PUT", '"v1"', {"a": 1, "b": 3})
+    merge = write_request(base, {"a": 1, "b": 3}, patch="merge")
+    assert merge.method == "PATCH"
+    assert merge.header("Content-Type") == "application/merge-patch+json"
+    assert apply_merge_patch(base.data, body_of(merge)) == {"a": 1, "b": 3}
+    json_patch = write_request(base, {"a": 1}, patch="json")
+    assert json_patch.header("Content-Type") == "application/json-patch+json"
+    assert apply_json_patch(base.data, body_of(json_patch)) == {"a": 1}
+    assert write_request(base, {}, overwrite=True).header("If-Match") == "*"
+
+
+def test_write_request_targets_the_self_link() -> None:
+    base = Document("http://api.test/latest", {"_links": {"self": {"href": "/docs/3"}}}, ETag("v1"))
+    assert write_request(base, {}).url == "http://api.test/docs/3"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"url": "https://elsewhere.test/page", "title": "a bookmark"},  # a field, not a link
+        {"url": "/docs/other"},
+        {"_links": {"self": {"href": "http://evil.test/docs/1"}}},  # another origin
+    ],
+)
+def test_writes_never_follow_a_url_field_or_another_origin(data: Any) -> None:
+    assert write_request(Document(URL, data, ETag("v1")), data).url == URL
+
+
+def test_write_request_falls_back_to_last_modified_and_refuses_without_a_validator() -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    by_date = write_request(Document(URL, {}, ETag("w", weak=True), moment), {})
+    assert by_date.header("If-Unmodified-Since") == format_http_date(moment)
+    with pytest.raises(NoValidator):
+        write_request(Document(URL, {}), {})
+    unconditional = write_request(Document(URL, {}), {}, require_validator=False)
+    assert unconditional.header("If-Match") is None
+
+
+# -- update: re-read and re-apply -----------------------------------------------------------------
+
+
+def test_update_applies_fn_and_writes_conditionally() -> None:
+    server = Server(doc_response({"n": 1}, '"v1"'), doc_response({"n": 1, "k": 2}, '"v2"'))
+    result = server.drive(update_flow(URL, add("k", 2)))
+    get, put = server.requests
+    assert put.header("If-Match") == '"v1"'
+    assert body_of(put) == {"n": 1, "k": 2}
+    assert result == Document(URL, {"n": 1, "k": 2}, ETag("v2"))
+    assert server.sleeps == []
+
+
+def test_update_rereads_and_reapplies_after_a_412() -> None:
+    server = Server(
+        doc_response({"tokens": []}, '"v1"'),
+        stale('"v2"'),
+        doc_response({"tokens": ["theirs"]}, '"v2"'),
+        doc_response({"tokens": ["theirs", "mine"]}, '"v3"'),
+    )
+    result = server.drive(
+        update_flow(URL, lambda d: {"tokens": [*d["tokens"], "mine"]}, rng=random.Random(1))
+    )
+    methods = [(r.method, r.header("If-Match")) for r in server.requests]
+    assert methods == [("GET", None), ("PUT", '"v1"'), ("GET", None), ("PUT", '"v2"')]
+    assert body_of(server.requests[3]) == {"tokens": ["theirs", "mine"]}
+    assert result.etag == ETag("v3")
+    assert len(server.sleeps) == 1
+
+
+def test_update_uses_the_current_representation_a_412_carries() -> None:
+    server = Server(
+        doc_response({"n": 1}, '"v1"'),
+        stale('"v2"', current={"n": 5}),
+        doc_response({"n": 6}, '"v3"'),
+    )
+    server.drive(update_flow(URL, lambda d: {"n": d["n"] + 1}))
+    assert [r.method for r in server.requests] == ["GET", "PUT", "PUT"]
+    assert server.requests[2].header("If-Match") == '"v2"'
+    assert body_of(server.requests[2]) == {"n": 6}
+
+
+def test_update_retries_a_409_version_conflict_too() -> None:
+    server = Server(
+        doc_response({"version": 1}, None),
+        Response(409),
+        doc_response({"version": 2}, None),
+        Response(204),
+    )
+    result = server.drive(update_flow(URL, lambda d: {**d, "x": 1}, require_validator=False))
+    assert [r.method for r in server.requests] == ["GET", "PUT", "GET", "PUT"]
+    assert result.data == {"version": 2, "x": 1}  # a 204 returns what was written
+
+
+def test_update_gives_up_after_its_retries() -> None:
+    replies = [doc_response({}, '"v1"')]
+    for n in range(2, 5):
+        replies += [stale(f'"v{n}"'), doc_response({}, f'"v{n}"')]
+    replies.append(stale('"v9"'))
+    server = Server(*replies)
+    with pytest.raises(PreconditionFailed) as caught:
+        server.drive(update_flow(URL, add("x", 1), retries=3, rng=random.Random(0)))
+    assert caught.value.attempts == 4
+    assert caught.value.current_etag == ETag("v9")
+    assert len(server.sleeps) == 3
+
+
+def test_update_does_not_retry_a_428() -> None:
+    server = Server(doc_response({}, '"v1"'), Response(428))
+    with pytest.raises(PreconditionRequired):
+        server.drive(update_flow(URL, add("x", 1)))
+
+
+def test_update_raises_other_errors() -> None:
+    server = Server(doc_response({}, '"v1"'), Response(500))
+    with pytest.raises(UnexpectedStatus):
+        server.drive(update_flow(URL, add("x", 1)))
+
+
+def test_update_refuses_to_write_without_a_validator() -> None:
+    server = Server(doc_response({}, None))
+    with pytest.raises(NoValidator):
+        server.drive(update_flow(URL, add("x", 1)))
+
+
+def test_update_fn_edits_a_copy_so_the_patch_sees_the_change() -> None:
+    def edit_in_place(document: dict[str, Any]) -> None:
+        document["nested"]["a"] = 2
+
+    server = Server(doc_response({"nested": {"a": 1}}, '"v1"'), Response(204))
+    result = server.drive(update_flow(URL, edit_in_place, patch="merge"))
+    # Had fn edited the read document itself, the diff would be empty.
+    assert body_of(server.requests[1]) == {"nested": {"a": 2}}
+    assert result.data == {"nested": {"a": 2}}
+
+
+def test_update_with_a_merge_patch() -> None:
+    server = Server(doc_response({"a": 1, "b": 1}, '"v1"'), doc_response({"a": 1, "b": 2}, '"v2"'))
+    server.drive(update_flow(URL, add("b", 2), patch="merge"))
+    patch = server.requests[1]
+    assert (patch.method, body_of(patch)) == ("PATCH", {"b": 2})
+
+
+def test_backoff_is_bounded_full_jitter() -> None:
+    backoff = Backoff(base=0.1, factor=2, cap=0.5)
+    rng = random.Random(3)
+    for attempt, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.5), (10, 0.5)]:
+        delays = [backoff.delay(attempt, rng) for _ in range(200)]
+        assert all(0 <= delay <= ceiling for delay in delays)
+        assert max(delays) > ceiling * 0.8  # it does use the whole range
+
+
+# -- save: raise, merge, overwrite ---------------------------------------------------------------
+
+BASE = Document(URL, {"title": "T", "body": "b"}, ETag("v1"))
+
+
+def test_save_raises_by_default() -> None:
+    server = Server(stale('"v2"'))
+    with pytest.raises(PreconditionFailed):
+        server.drive(save_flow(BASE, {"title": "Mine", "body": "b"}))
+
+
+def test_save_merges_non_overlapping_changes_and_retries() -> None:
+    server = Server(
+        stale('"v2"'),
+        doc_response({"title": "T", "body": "theirs"}, '"v2"'),
+        doc_response({"title": "Mine", "body": "theirs"}, '"v3"'),
+    )
+    result = server.drive(save_flow(BASE, {"title": "Mine", "body": "b"}, on_conflict="merge"))
+    put, get, retry = server.requests
+    assert (put.header("If-Match"), get.method, retry.header("If-Match")) == ('"v1"', "GET", '"v2"')
+    assert body_of(retry) == {"title": "Mine", "body": "theirs"}
+    assert result.etag == ETag("v3")
+
+
+def test_save_merge_raises_merge_conflict_with_the_current_document() -> None:
+    server = Server(stale('"v2"'), doc_response({"title": "Theirs", "body": "b"}, '"v2"'))
+    with pytest.raises(MergeConflict) as caught:
+        server.drive(save_flow(BASE, {"title": "Mine", "body": "b"}, on_conflict="merge"))
+    assert caught.value.paths == ("/title",)
+    assert caught.value.current == Document(URL, {"title": "Theirs", "body": "b"}, ETag("v2"))
+
+
+def test_save_with_a_custom_resolver() -> None:
+    def theirs_title_wins(base: Any, mine: Any, theirs: Any) -> Any:
+        return {**mine, "title": theirs["title"]}
+
+    server = Server(
+        stale('"v2"', current={"title": "Theirs", "body": "b"}),
+        doc_response({"title": "Theirs", "body": "mine"}, '"v3"'),
+    )
+    server.drive(save_flow(BASE, {"title": "Mine", "body": "mine"}, on_conflict=theirs_title_wins))
+    assert body_of(server.requests[1]) == {"title": "Theirs", "body": "mine"}
+
+
+def test_save_merge_gives_up_after_its_retries() -> None:
+    replies: list[Response] = []
+    for n in range(2, 4):
+        replies += [stale(f'"v{n}"', current={"title": "T", "body": f"b{n}"})]
+    server = Server(*replies)
+    with pytest.raises(PreconditionFailed) as caught:
+        server.drive(save_flow(BASE, {"title": "M", "body": "b"}, on_conflict="merge", retries=1))
+    assert caught.value.attempts == 2
+
+
+def test_overwrite_is_last_writer_wins_only_when_asked() -> None:
+    server = Server(doc_response({"title": "Mine"}, '"v7"'))
+    result = server.drive(save_flow(BASE, {"title": "Mine"}, on_conflict="overwrite"))
+    assert server.requests[0].header("If-Match") == "*"
+    assert result.etag == ETag("v7")
+
+
+def test_overwrite_of_a_deleted_resource_fails() -> None:
+    server = Server(stale())
+    with pytest.raises(PreconditionFailed):
+        server.drive(save_flow(BASE, {}, on_conflict="overwrite"))
+
+
+def test_save_version_conflict_is_typed() -> None:
+    server = Server(Response(409))
+    with pytest.raises(VersionConflict):
+        server.drive(save_flow(BASE, {}))
