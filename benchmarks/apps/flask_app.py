@@ -45,7 +45,7 @@ DOC_SCHEMA = DocSchema()
 
 def create_app() -> Flask:
     url = os.environ[DATABASE_URL_ENV].replace("postgresql://", "postgresql+psycopg://")
-    engine = create_engine(url, pool_size=2, max_overflow=2)
+    engine = create_engine(url, pool_size=4, max_overflow=8)
     # One session (one transaction) per request, as Flask-SQLAlchemy does.
     db = scoped_session(sessionmaker(engine))
     app = Flask(__name__)
