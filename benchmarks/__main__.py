@@ -57,15 +57,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke test: every path once")
     parser.add_argument("--only", nargs="+", choices=list(names), metavar="NAME")
     parser.add_argument(
-        "--json", type=Path, help=f"write the results here (full run default: {LATEST})"
+        "--json", type=Path, help=f"write the results here (a plain full run writes {LATEST})"
     )
     parser.add_argument(
-        "--docs", type=Path, help=f"render the page and plots into this folder (full run: {DOCS})"
+        "--docs",
+        type=Path,
+        help=f"render performance.md and its plots into this folder (a plain full run: {DOCS})",
     )
     parser.add_argument("--seconds", type=int, help="seconds per cell (default 2)")
     parser.add_argument("--repetitions", type=int, help="repetitions per cell (default 5)")
     parser.add_argument(
-        "--worker-class", choices=["sync", "gthread"], default="sync", help="gunicorn's"
+        "--worker-class", choices=["sync", "gthread"], default="gthread", help="gunicorn's"
     )
     return parser.parse_args(argv)
 
@@ -78,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repetitions:
         overrides["repetitions"] = args.repetitions
     options = Options.make(args.quick, **overrides)
-    full = not args.quick and not args.only
-    json_path = args.json or (LATEST if full else None)
-    docs = args.docs or (DOCS if full else None)
+    # A full run publishes (latest.json and the page) unless told where to write instead.
+    publish = not (args.quick or args.only or args.json or args.docs)
+    json_path = LATEST if publish else args.json
+    docs = DOCS if publish else args.docs
     started = time.monotonic()
     conditions = Conditions()
     run: dict[str, object] = {

@@ -7,6 +7,7 @@ machine did to both (the VM's throughput drifts by up to 3x over minutes).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,10 @@ from dataclasses import dataclass, field, replace
 from . import wrk
 from .records import Series, fmt
 from .servers import Server, request
+
+#: A GET cell's window grows (up to MAX_WINDOW seconds) until it completes this many requests.
+MIN_REQUESTS = 12
+MAX_WINDOW = 6
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class Options:
     connections: int = 8
     #: gunicorn's worker class: ``sync`` (one request per connection) or ``gthread``
     #: (keep-alive, ``threads`` threads per worker).
-    worker_class: str = "sync"
+    worker_class: str = "gthread"
     threads: int = 4
 
     @classmethod
@@ -101,7 +106,8 @@ def _load_extras(load: wrk.Load, server: Server, before: CpuMark, done: int) -> 
     }
 
 
-def _check(load: wrk.Load, allowed: set[str], what: str) -> None:
+def _check(load: wrk.Load, allowed: set[str], what: str, server: Server) -> None:
+    server.settle()
     unexpected = {k: v for k, v in load.counters.items() if k not in allowed}
     if unexpected or load.socket_errors or load.timeouts:
         raise wrk.LoadError(
@@ -119,20 +125,29 @@ def get_cell(
     headers: Mapping[str, str] | None = None,
     expect: int = 200,
 ) -> Cell:
-    """GET ``path`` over ``options.connections`` connections; every answer must be ``expect``."""
+    """GET ``path`` over ``options.connections`` connections; every answer must be ``expect``.
+
+    A slow cell (a 10,000-object 200 takes about a second) gets a longer window, learnt from
+    its first run, so that each repetition completes at least ``MIN_REQUESTS`` requests."""
+    learnt: list[float] = []
 
     def measure(seconds: float) -> Sample:
+        window = max([seconds, *learnt])
         before = CpuMark.of(server)
         load = wrk.run(
             server.base + path,
             "get",
-            seconds=seconds,
+            seconds=window,
             connections=options.connections,
             headers=headers,
         )
-        _check(load, {f"status_{expect}"}, f"GET {path}")
         done = load.count(f"status_{expect}")
-        return Sample(done / load.seconds, _load_extras(load, server, before, done))
+        extras = _load_extras(load, server, before, done)
+        _check(load, {f"status_{expect}"}, f"GET {path}", server)
+        if not learnt:
+            rate = max(done / load.seconds, 0.1)
+            learnt.append(min(MAX_WINDOW, math.ceil(MIN_REQUESTS / rate)))
+        return Sample(done / load.seconds, extras)
 
     return Cell(name, measure)
 
@@ -161,9 +176,10 @@ def put_cell(
             threads=writers,
             args=[prefix, str(base), "1" if conditional else "0", body],
         )
-        _check(load, {"put_200", "get_200"}, f"PUT {prefix}")
         done = load.count("put_200")
-        return Sample(done / load.seconds, _load_extras(load, server, before, done))
+        extras = _load_extras(load, server, before, done)
+        _check(load, {"put_200", "get_200"}, f"PUT {prefix}", server)
+        return Sample(done / load.seconds, extras)
 
     return Cell(name, measure, unit="PUT/s")
 
@@ -195,7 +211,7 @@ def race_cell(name: str, server: Server, path: str, writers: int) -> Cell:
         )
         cpu = before.per_request_us(server, load.count("acknowledged") + load.count("refused"))
         allowed = {"acknowledged", "refused"}
-        _check(load, allowed, f"race on {path}")
+        _check(load, allowed, f"race on {path}", server)
         acknowledged = load.count("acknowledged")
         applied = read_counter(server, path) - before_value
         return Sample(

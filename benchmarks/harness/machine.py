@@ -31,6 +31,8 @@ PACKAGES = (
     "asyncpg",
     "gunicorn",
     "uvicorn",
+    "uvloop",
+    "httptools",
     "httpx",
 )
 

@@ -119,6 +119,10 @@ def uvicorn(factory: str, port: int) -> list[str]:
         str(port),
         "--workers",
         str(WORKERS),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
         "--no-access-log",
         "--log-level",
         "warning",
@@ -146,11 +150,26 @@ class Server:
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.process.pid)
 
+    def settle(self, quiet: float = 0.02, timeout: float = 60.0) -> None:
+        """Wait until the server has finished what the last cell left in flight (a load
+        generator stops mid-request; slow requests can keep the workers busy for seconds)
+        and uses less than ``quiet`` of a core."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.cpu_seconds()
+            if now - before < quiet * 0.1:
+                return
+            before = now
+
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """This checkout's ``src`` and the benchmark apps first on the path."""
+    """This checkout's ``src`` (or ``$IFMATCH_BENCH_SRC``, to measure a modified copy) and
+    the benchmark apps first on the path."""
     env = {**os.environ, **extra}
-    paths = [str(ROOT / "src"), str(APPS), env.get("PYTHONPATH", "")]
+    src = env.get("IFMATCH_BENCH_SRC") or str(ROOT / "src")
+    paths = [src, str(APPS), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
