@@ -1,42 +1,40 @@
-"""Benchmark the SQLAlchemy compare-and-set store on PostgreSQL.
+"""The SQLAlchemy compare-and-set store on PostgreSQL, without any web framework.
 
-1. Cost of the guard: a conditional UPDATE (``WHERE id = ? AND version = ?``) against a plain
-   unconditional UPDATE of the same row, one writer, A/B interleaved; first as bare statements on
-   one psycopg connection, then through ``SQLAlchemyStore`` against an equivalent unconditional
-   SQLAlchemy update, both committing every write. Target ratio >= 0.9.
-2. Contention: committed writes per second with 1, 4 and 16 writers on one row and 16 writers
-   on 16 rows. Every writer loops GET (read) -> PUT (write) -> retry on conflict, incrementing
-   a counter; ``ifmatch`` writes through the store, ``check-then-write`` re-reads the version,
-   compares it in Python and then updates unconditionally (what popular helpers do). Lost
-   updates = acknowledged increments missing from the final counters.
+1. The cost of the guard, one writer, interleaved: a conditional UPDATE
+   (``... WHERE id = %s AND version = %s``) against the same UPDATE without the version
+   predicate, as bare psycopg statements and through ``SQLAlchemyStore.compare_and_set``
+   against the equivalent unguarded SQLAlchemy update; each write commits. Target >= 0.9.
+2. Contention: 1, 4, 16 and 64 threads on one row (and 16 on 16 rows), each looping read ->
+   write -> retry on conflict, incrementing a counter. ``ifmatch`` writes through the store;
+   ``check-then-write`` re-reads the version, compares it in Python and then updates without
+   the predicate, as popular helpers do. Lost updates = acknowledged increments missing from
+   the final counters.
 
-Usage: ``python benchmarks/stores.py [--quick] [--url postgresql://...]``. The database URL
-defaults to ``$IFMATCH_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/test``; a
-scratch database is created and dropped. Numbers are printed, never asserted.
+    python -m benchmarks --only stores
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 import psycopg
-from sqlalchemy import Integer, String, create_engine, select, update
+from sqlalchemy import Engine, Integer, String, create_engine, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ifmatch.stores import Expectation
 from ifmatch.stores.sqlalchemy import NextLastModified, SQLAlchemyStore, Versioned
+
+from .harness.cells import Cell, Options, Sample, interleave
+from .harness.machine import Conditions
+from .harness.records import Finding, Ratio, Result, Target
+from .harness.servers import Database, scratch_database
+
+ROWS = 16
+WRITERS = (1, 4, 16, 64)
 
 
 class Base(DeclarativeBase):
@@ -49,43 +47,54 @@ class Counter(Versioned, Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# --- 1. the cost of the guard ----------------------------------------------------------------
+def timed(write: Callable[[], None], db: Database) -> Callable[[int], Sample]:
+    """A cell measure: call ``write`` for ``seconds``; writes per second, and the CPU time per
+    write of this thread plus the database backends (a cost other tenants of a shared VM
+    disturb less than they disturb the wall clock)."""
+
+    def measure(seconds: float) -> Sample:
+        backends, cpu = db.backend_cpu_seconds(), time.thread_time()
+        count, started = 0, time.perf_counter()
+        stop = started + seconds
+        while time.perf_counter() < stop:
+            write()
+            count += 1
+        rate = count / (time.perf_counter() - started)
+        used = time.thread_time() - cpu + db.backend_cpu_seconds() - backends
+        return Sample(rate, {"cpu_us": used / max(count, 1) * 1e6})
+
+    return measure
 
 
-def statement_pair(dsn: str, key: str) -> tuple[Callable[[], None], Callable[[], None]]:
-    """Bare statements on one autocommit connection (each UPDATE is its own transaction)."""
-    conn = psycopg.connect(dsn, autocommit=True)
+# --- 1. the cost of the guard ------------------------------------------------------------------
+
+
+def statement_cells(db: Database, key: str) -> list[Cell]:
+    """Bare statements on one autocommit connection (each UPDATE its own transaction)."""
+    conn = psycopg.connect(db.url(), autocommit=True)
     conn.execute("SET synchronous_commit = off")
-    version = [
-        conn.execute("SELECT version FROM bench_counters WHERE id = %s", (key,)).fetchone()[0]
-    ]  # type: ignore[index]
+    row = conn.execute("SELECT version FROM bench_counters WHERE id = %s", (key,)).fetchone()
+    version = [row[0] if row else 0]
+    base = "UPDATE bench_counters SET value = value + 1, version = version + 1 WHERE id = %s"
 
     def conditional() -> None:
-        row = conn.execute(
-            "UPDATE bench_counters SET value = value + 1, version = version + 1 "
-            "WHERE id = %s AND version = %s RETURNING version",
-            (key, version[0]),
-        ).fetchone()
-        assert row is not None
-        version[0] = row[0]
+        found = conn.execute(base + " AND version = %s RETURNING version", (key, version[0]))
+        version[0] = found.fetchone()[0]  # type: ignore[index]
 
     def unconditional() -> None:
-        row = conn.execute(
-            "UPDATE bench_counters SET value = value + 1, version = version + 1 "
-            "WHERE id = %s RETURNING version",
-            (key,),
-        ).fetchone()
-        version[0] = row[0]  # type: ignore[index]
+        version[0] = conn.execute(base + " RETURNING version", (key,)).fetchone()[0]  # type: ignore[index]
 
-    return conditional, unconditional
+    return [
+        Cell("stores statement guarded", timed(conditional, db), "writes/s"),
+        Cell("stores statement plain", timed(unconditional, db), "writes/s"),
+    ]
 
 
-def store_pair(
-    factory: sessionmaker[Session], key: str
-) -> tuple[Callable[[], None], Callable[[], None]]:
-    """The store (own transaction, commit per write) against the same work unguarded."""
+def store_cells(factory: sessionmaker[Session], db: Database, key: str) -> list[Cell]:
+    """The store (its own transaction, one commit per write) against the same work unguarded."""
     store = SQLAlchemyStore(Counter, factory)
-    version = [store.read(key).version]  # type: ignore[union-attr]
+    snapshot = store.read(key)
+    version = [snapshot.version if snapshot else 0]
 
     def conditional() -> None:
         result = store.compare_and_set(key, Expectation.version(version[0]), {"value": 1})
@@ -108,43 +117,22 @@ def store_pair(
         with factory() as session, session.begin():
             version[0] = session.execute(plain).one()[0]
 
-    return conditional, unconditional
+    return [
+        Cell("stores store guarded", timed(conditional, db), "writes/s"),
+        Cell("stores store plain", timed(unconditional, db), "writes/s"),
+    ]
 
 
-def interleaved(
-    pairs: dict[str, tuple[Callable[[], None], Callable[[], None]]], batch: int, reps: int
-) -> None:
-    for name, (a, b) in pairs.items():
-        rates: dict[str, list[float]] = {"conditional": [], "unconditional": []}
-        for rep in range(reps):
-            order = [("conditional", a), ("unconditional", b)]
-            for label, fn in order if rep % 2 == 0 else order[::-1]:
-                start = time.perf_counter()
-                for _ in range(batch):
-                    fn()
-                rates[label].append(batch / (time.perf_counter() - start))
-        cond, uncond = (
-            statistics.median(rates["conditional"]),
-            statistics.median(rates["unconditional"]),
-        )
-        print(
-            f"  {name:<10} conditional {fmt(rates['conditional'])}   unconditional "
-            f"{fmt(rates['unconditional'])}   ratio {cond / uncond:.3f}"
-        )
-
-
-def fmt(rates: list[float]) -> str:
-    return f"{statistics.median(rates):8.0f}/s [{min(rates):.0f}-{max(rates):.0f}]"
-
-
-# --- 2. contention -------------------------------------------------------------------------
+# --- 2. contention -----------------------------------------------------------------------------
 
 
 def ifmatch_writer(factory: sessionmaker[Session]) -> Callable[[str], bool]:
     store = SQLAlchemyStore(Counter, factory)
 
     def write(key: str) -> bool:
-        snapshot, values = store.get(key)  # type: ignore[misc]  # GET
+        found = store.get(key)  # GET
+        assert found is not None
+        snapshot, values = found
         result = store.compare_and_set(  # PUT If-Match
             key, Expectation.version(snapshot.version), {"value": values["value"] + 1}
         )
@@ -160,7 +148,7 @@ def naive_writer(factory: sessionmaker[Session]) -> Callable[[str], bool]:
     def write(key: str) -> bool:
         with factory() as session:  # GET
             seen = session.execute(row_of.where(table.c.id == key)).one()
-        with factory() as session, session.begin():  # PUT If-Match, checked then written
+        with factory() as session, session.begin():  # PUT If-Match: checked, then written
             current = session.execute(select(table.c.version).where(table.c.id == key)).scalar()
             if current != seen.version:
                 return False  # 412
@@ -178,129 +166,128 @@ def naive_writer(factory: sessionmaker[Session]) -> Callable[[str], bool]:
     return write
 
 
-def contend(
+def values_of(factory: sessionmaker[Session], keys: list[str]) -> int:
+    with factory() as session:
+        rows = session.execute(select(Counter.value).where(Counter.id.in_(keys)))
+        return sum(value for (value,) in rows)
+
+
+def contention_cell(
+    name: str,
     factory: sessionmaker[Session],
     make: Callable[[sessionmaker[Session]], Callable[[str], bool]],
     keys: list[str],
     writers: int,
-    seconds: float,
 ) -> Cell:
-    """Run ``writers`` threads for ``seconds``; count acknowledged, kept and lost writes."""
-    store = SQLAlchemyStore(Counter, factory)
-    before = {key: store.get(key)[1]["value"] for key in keys}  # type: ignore[index]
-    acked = [0] * writers
-    stop = time.perf_counter() + seconds
+    def measure(seconds: float) -> Sample:
+        before = values_of(factory, keys)
+        acked = [0] * writers
+        attempts = [0] * writers
+        start = threading.Barrier(writers + 1)
+        stop: list[float] = []
 
-    def run(number: int) -> None:
-        write, key = make(factory), keys[number % len(keys)]
-        while time.perf_counter() < stop:
-            if write(key):
-                acked[number] += 1
+        def run(number: int) -> None:
+            write, key = make(factory), keys[number % len(keys)]
+            start.wait()
+            while time.perf_counter() < stop[0]:
+                attempts[number] += 1
+                acked[number] += write(key)
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    after = {key: store.get(key)[1]["value"] for key in keys}  # type: ignore[index]
-    applied = sum(after[key] - before[key] for key in keys)
-    return Cell(sum(acked) / elapsed, applied / elapsed, sum(acked) - applied, sum(acked))
-
-
-@dataclass
-class Cell:
-    acked_rate: float  # acknowledged (2xx) writes per second
-    kept_rate: float  # writes per second still present at the end
-    lost: int  # acknowledged but overwritten
-    acked: int
-
-
-def contention(factory: sessionmaker[Session], keys: list[str], seconds: float, reps: int) -> None:
-    cases = [
-        ("1 writer, 1 row", 1, 1),
-        ("4 writers, 1 row", 4, 1),
-        ("16 writers, 1 row", 16, 1),
-        ("16 writers, 16 rows", 16, 16),
-    ]
-    impls = [("ifmatch", ifmatch_writer), ("check-then-write", naive_writer)]
-    print(
-        f"\n  {'case':<20} {'implementation':<17} {'acknowledged writes/s':<26} "
-        f"{'kept writes/s':<26} lost updates"
-    )
-    for label, writers, rows in cases:
-        cells: dict[str, list[Cell]] = {name: [] for name, _ in impls}
-        for rep in range(reps):
-            for name, make in impls if rep % 2 == 0 else impls[::-1]:
-                cells[name].append(contend(factory, make, keys[:rows], writers, seconds))
-        for name, runs in cells.items():
-            lost, acked = sum(c.lost for c in runs), sum(c.acked for c in runs)
-            print(
-                f"  {label:<20} {name:<17} {fmt([c.acked_rate for c in runs]):<26} "
-                f"{fmt([c.kept_rate for c in runs]):<26} {lost} of {acked}"
-            )
-        ours, theirs = (statistics.median(c.kept_rate for c in cells[n]) for n, _ in impls)
-        print(f"  {label:<20} {'ratio (kept)':<17} {ours / theirs:.3f}")
-
-
-# --- main ----------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument(
-        "--url",
-        default=os.environ.get("IFMATCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
-    args = parser.parse_args(argv)
-    batch, reps, seconds = (100, 5, 1.0) if args.quick else (200, 21, 3.0)
-    admin = args.url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"ifmatch_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    dsn = urlsplit(admin)._replace(path=f"/{name}").geturl()
-    engine = create_engine(
-        dsn.replace("postgresql://", "postgresql+psycopg://"), pool_size=20, max_overflow=4
-    )
-    # Part 1 measures the statements, not the disk: commits there do not wait for the WAL flush.
-    fast = create_engine(
-        dsn.replace("postgresql://", "postgresql+psycopg://"),
-        connect_args={"options": "-c synchronous_commit=off"},
-    )
-    try:
-        Base.metadata.create_all(engine)
-        factory = sessionmaker(engine)
-        keys = [f"row{i}" for i in range(16)]
-        with factory() as session:
-            session.add_all(Counter(id=key, value=0) for key in keys)
-            session.commit()
-        print(
-            f"PostgreSQL {engine.dialect.server_version_info}, batch {batch}, {reps} reps, "
-            f"{seconds}s per contention cell, {'quick' if args.quick else 'full'} run"
-        )
-        print(
-            "\n1. cost of the guard, one writer, A/B interleaved, synchronous_commit=off "
-            "(writes/s median [min-max])"
-        )
-        interleaved(
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        stop.append(time.perf_counter() + seconds)
+        started = time.perf_counter()
+        start.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        applied = values_of(factory, keys) - before
+        return Sample(
+            sum(acked) / elapsed,
             {
-                "statement": statement_pair(dsn, keys[0]),
-                "store": store_pair(sessionmaker(fast), keys[1]),
+                "acknowledged": float(sum(acked)),
+                "applied": float(applied),
+                "lost": float(sum(acked) - applied),
+                "refused": float(sum(attempts) - sum(acked)),
             },
-            batch,
-            reps,
         )
-        print("\n2. contention: GET -> PUT If-Match -> retry on conflict")
-        contention(factory, keys, seconds, 1 if args.quick else 5)
+
+    return Cell(name, measure, "writes/s")
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def engines(db: Database) -> Iterator[tuple[Engine, Engine]]:
+    """A pooled engine for the contention threads, and one whose commits do not wait for the
+    WAL flush (part 1 measures the statements, not the disk)."""
+    url = db.url("psycopg")
+    engine = create_engine(url, pool_size=70, max_overflow=4)
+    fast = create_engine(url, connect_args={"options": "-c synchronous_commit=off"})
+    try:
+        yield engine, fast
     finally:
         engine.dispose()
         fast.dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run(options: Options) -> list[Result]:
+    conditions = Conditions()
+    result = Result("stores", "Stores: the SQLAlchemy compare-and-set store on PostgreSQL")
+    with scratch_database() as db, engines(db) as (engine, fast):
+        Base.metadata.create_all(engine)
+        factory = sessionmaker(engine)
+        keys = [f"row{i}" for i in range(ROWS)]
+        with factory() as session:
+            session.add_all(Counter(id=key, value=0) for key in keys)
+            session.commit()
+        guard = statement_cells(db, keys[0]) + store_cells(sessionmaker(fast), db, keys[1])
+        # Short cells, many repetitions: the two arms of a pair run a fraction of a second
+        # apart, so the VM's drift hits both alike.
+        fine = replace(options, seconds=0.25, repetitions=options.repetitions * 12)
+        result.series += interleave(guard, options if options.quick else fine, "stores guard")
+        for kind in ("statement", "store"):
+            guarded, plain = (
+                result.get(f"stores {kind} guarded"),
+                result.get(f"stores {kind} plain"),
+            )
+            title = f"Stores: guarded / plain UPDATE ({kind}), one writer"
+            result.ratios += [
+                Ratio.of(f"stores.guard.{kind}", title, guarded, plain, Target(">=", 0.9)),
+                Ratio.of(
+                    f"stores.guard_cpu.{kind}",
+                    title + ", by CPU per write",
+                    guarded,
+                    plain,
+                    cost="cpu_us",
+                ),
+            ]
+        cases = [(w, 1) for w in ((16,) if options.quick else WRITERS)] + [(ROWS, ROWS)]
+        contended = replace(options, repetitions=min(options.repetitions, 3))
+        for writers, rows in cases:
+            label = f"{writers} on {rows} row{'s' if rows > 1 else ''}"
+            block = [
+                contention_cell(f"stores {impl} {label}", factory, make, keys[:rows], writers)
+                for impl, make in (("ifmatch", ifmatch_writer), ("check-then-write", naive_writer))
+            ]
+            result.series += interleave(block, contended, f"stores {label}")
+            for impl in ("ifmatch", "check-then-write"):
+                series = result.get(f"stores {impl} {label}")
+                lost = sum(series.extra["lost"])
+                result.findings.append(
+                    Finding(
+                        f"stores.lost.{impl}.{writers}.{rows}",
+                        f"Stores: {impl} lost updates, {label}",
+                        lost,
+                        Target("==", 0) if impl == "ifmatch" else Target(">=", 0),
+                        f"{lost:.0f} of {sum(series.extra['acknowledged']):.0f} acknowledged",
+                    )
+                )
+        result.context = {
+            "postgresql": ".".join(map(str, engine.dialect.server_version_info or ())),
+            "guard_commits": "synchronous_commit=off",
+            "conditions": conditions.finish(),
+        }
+    return [result]
