@@ -42,6 +42,27 @@ def test_get_sends_validators_and_304(client: LintingClient) -> None:
     assert client.problems == []
 
 
+def test_a_304_reads_only_the_version_columns(client: LintingClient) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    doc = Document(title="t", text="a long body " * 10_000)
+    doc.save()
+    url = f"/plain/documents/{doc.pk}/"
+    with CaptureQueriesContext(connection) as queries:
+        assert client.request("GET", url, [("If-None-Match", '"v1"')]).status_code == 304
+    assert len(queries) == 1
+    assert '"text"' not in queries[0]["sql"] and '"title"' not in queries[0]["sql"]
+    # A precondition that passes reads the row in full and answers 200 with the body.
+    with CaptureQueriesContext(connection) as queries:
+        full = client.request("GET", url, [("If-None-Match", '"v0"')])
+    assert full.status_code == 200 and full.json()["text"] == doc.text
+    assert full["ETag"] == '"v1"' and len(queries) == 2
+    missing = client.request("GET", "/plain/documents/987654321/", [("If-None-Match", "*")])
+    assert missing.status_code == 404
+    assert client.problems == []
+
+
 def test_write_sends_the_new_etag(client: LintingClient) -> None:
     doc = make()
     url = f"/plain/documents/{doc.pk}/"

@@ -25,7 +25,7 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, models, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.http import HttpResponseNotModified as DjangoNotModified
 
@@ -50,6 +50,7 @@ __all__ = [
     "ConditionalMiddleware",
     "ConditionalState",
     "check_atomic_requests",
+    "write_transaction",
     "conditional",
     "decision_response",
     "lost_problem",
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_CACHEABLE_READS = frozenset({"GET", "HEAD"})
 _META_KEYS = (
     ("If-Match", "HTTP_IF_MATCH"),
     ("If-None-Match", "HTTP_IF_NONE_MATCH"),
@@ -75,6 +77,13 @@ def request_headers(request: HttpRequest) -> list[tuple[str, str]]:
     """The request's precondition headers as ``(name, value)`` pairs (WSGI joins repeats)."""
     meta = request.META
     return [(name, meta[key]) for name, key in _META_KEYS if key in meta]
+
+
+def has_read_precondition(request: HttpRequest) -> bool:
+    """Whether the request carries ``If-None-Match`` or ``If-Modified-Since`` (a 304 is
+    possible)."""
+    meta = request.META
+    return "HTTP_IF_NONE_MATCH" in meta or "HTTP_IF_MODIFIED_SINCE" in meta
 
 
 def has_precondition(request: HttpRequest) -> bool:
@@ -228,6 +237,60 @@ def _is_conditional_middleware(path: str) -> bool:
     return isinstance(found, type) and issubclass(found, ConditionalMiddleware)
 
 
+class write_transaction:
+    """The transaction around a view's guarded write, begun only when it is needed.
+
+    The guarded ``save()`` / ``delete()`` is one conditional statement and atomic by itself,
+    so a view whose first statement is that write runs in autocommit, exactly like a plain
+    Django ``save()``: no ``BEGIN``/``COMMIT`` round trips. Any other first statement (the view
+    writes an audit row, or writes without the guarded ``save()``) begins
+    ``transaction.atomic()`` before it runs, so a lost race or an unguarded write rolls back
+    everything the view wrote. Inside an existing transaction (``ATOMIC_REQUESTS``, the
+    caller's ``atomic()``) the view runs in a savepoint, as before.
+
+    Statements after a write that ran in autocommit are not part of its transaction: as in
+    plain Django, make such a view ``ATOMIC_REQUESTS`` or wrap it in ``transaction.atomic()``.
+    """
+
+    def __init__(self, using: str, instance: models.Model | None) -> None:
+        self.using = using
+        self.instance = instance
+        self.atomic: transaction.Atomic | None = None
+        self._wrapper: Any = None
+        self._first = True
+
+    def __enter__(self) -> write_transaction:
+        connection = connections[self.using]
+        if self.instance is None or connection.in_atomic_block:
+            self.atomic = transaction.atomic(using=self.using)
+            self.atomic.__enter__()
+        else:
+            self._wrapper = connection.execute_wrapper(self._begin_if_needed)
+            self._wrapper.__enter__()
+        return self
+
+    def _begin_if_needed(
+        self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any
+    ) -> Any:
+        if self._first:
+            self._first = False
+            connection = context["connection"]
+            pending = self.instance is None or pending_expectation(self.instance) is not None
+            if pending and not connection.in_atomic_block:
+                # Not the guarded write: begin before this statement runs.
+                self.atomic = transaction.atomic(using=self.using)
+                self.atomic.__enter__()
+        return execute(sql, params, many, context)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            if self._wrapper is not None:
+                self._wrapper.__exit__(None, None, None)
+        finally:
+            if self.atomic is not None:
+                self.atomic.__exit__(*exc_info)
+
+
 @dataclass
 class ConditionalState:
     """What the decorator found, available to the view as ``request.ifmatch``.
@@ -279,25 +342,50 @@ def conditional(
     from ..stores.django import version_fields
 
     base = queryset if isinstance(queryset, models.QuerySet) else queryset._default_manager.all()
-    version_fields(base.model)  # fail at start-up, not on the first request
     check_atomic_requests(router.db_for_write(base.model))
     upper = {key.upper(): value for key, value in overrides.items()}
     policy = ifmatch_settings.policy(upper)
     url_kwarg = lookup_url_kwarg or lookup_field
 
+    version, last_modified = version_fields(base.model)  # fails at start-up, not per request
+    validator_columns = [base.model._meta.pk.name, version]
+    if last_modified is not None:
+        validator_columns.append(last_modified)
+
+    def load(value: Any, *, validators_only: bool = False) -> models.Model | None:
+        rows = base.all()
+        if validators_only:
+            rows = rows.select_related(None).prefetch_related(None).only(*validator_columns)
+        found: models.Model | None = rows.filter(**{lookup_field: value}).first()
+        return found
+
+    def decide(
+        request: HttpRequest, method: str, obj: models.Model | None, send_lm: bool
+    ) -> Decision:
+        if obj is not None and has_permission is not None and not has_permission(request, obj):
+            raise PermissionDenied
+        snapshot = None if obj is None else snapshot_of(obj)
+        state = resource_state(snapshot, variant=variant, last_modified=send_lm)
+        return evaluate(method, request_headers(request), state, policy)
+
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             method = (request.method or "GET").upper()
-            obj = base.all().filter(**{lookup_field: kwargs[url_kwarg]}).first()
+            value = kwargs[url_kwarg]
+            send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
+            if method in _CACHEABLE_READS and has_read_precondition(request):
+                # Cheap path: only the key and version columns, so a 304 never loads the body.
+                probe = load(value, validators_only=True)
+                if probe is None:
+                    raise Http404("No such resource.")
+                decision = decide(request, method, probe, send_lm)
+                if not isinstance(decision, Proceed):
+                    return decision_response(decision, request)
+            obj = load(value)
             if obj is None and not (allow_create and method == "PUT"):
                 raise Http404("No such resource.")
-            if obj is not None and has_permission is not None and not has_permission(request, obj):
-                raise PermissionDenied
-            snapshot = None if obj is None else snapshot_of(obj)
-            send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
-            state = resource_state(snapshot, variant=variant, last_modified=send_lm)
-            decision = evaluate(method, request_headers(request), state, policy)
+            decision = decide(request, method, obj, send_lm)
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
             for warning in decision.warnings:
@@ -333,7 +421,7 @@ def _write(
         expect_on(obj, state.expectation)
     using = router.db_for_write(model, instance=obj) if model is not None else "default"
     try:
-        with transaction.atomic(using=using):
+        with write_transaction(using, obj):
             response = view(request, *args, **kwargs)
             if (
                 obj is not None

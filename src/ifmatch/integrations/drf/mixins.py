@@ -60,6 +60,7 @@ from ..django import (
     resource_state,
     validator_headers,
     write_conflict_response,
+    write_transaction,
 )
 from . import exceptions
 from .settings import DEFAULTS, ifmatch_settings
@@ -264,7 +265,7 @@ class ConditionalMixin:
     def _guarded(self, write: Callable[[], Any], instance: models.Model) -> None:
         using = router.db_for_write(type(instance), instance=instance)
         try:
-            with transaction.atomic(using=using):
+            with write_transaction(using, instance):
                 write()
                 if pending_expectation(instance) is not None:
                     # Inside the transaction, so the unguarded write is rolled back.
