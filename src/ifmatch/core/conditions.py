@@ -29,7 +29,7 @@ def _text(value: str | bytes) -> str:
 def join_header_lines(headers: HeadersInput) -> dict[str, str]:
     """Return the precondition headers, lower-cased, repeated lines joined with ``", "``."""
     joined: dict[str, str] = {}
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    pairs = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else headers
     for raw_name, raw_value in pairs:
         name = raw_name.lower() if isinstance(raw_name, str) else raw_name.decode("latin-1").lower()
         if name in _WANTED:
@@ -72,20 +72,34 @@ class Preconditions:
         if_none_match = found.get("if-none-match")
         ims = found.get("if-modified-since")
         ius = found.get("if-unmodified-since")
-        return cls(
-            if_match=None
+        parsed = _new(cls)
+        _set_if_match(
+            parsed,
+            None
             if if_match is None
             else parse_etag_list(
                 if_match, header="If-Match", max_tags=max_tags, max_length=max_length
             ),
-            if_none_match=None
+        )
+        _set_if_none_match(
+            parsed,
+            None
             if if_none_match is None
             else parse_etag_list(
                 if_none_match, header="If-None-Match", max_tags=max_tags, max_length=max_length
             ),
-            if_modified_since=None if ims is None else parse_http_date(ims, now=now),
-            if_unmodified_since=None if ius is None else parse_http_date(ius, now=now),
         )
+        _set_if_modified_since(parsed, None if ims is None else parse_http_date(ims, now=now))
+        _set_if_unmodified_since(parsed, None if ius is None else parse_http_date(ius, now=now))
+        return parsed
 
 
 NO_PRECONDITIONS = Preconditions()
+
+# ``from_headers`` sets the slots through their own setters: a frozen dataclass's ``__init__``
+# goes through ``object.__setattr__`` for every field, which takes about twice as long.
+_new = object.__new__
+_set_if_match = Preconditions.__dict__["if_match"].__set__
+_set_if_none_match = Preconditions.__dict__["if_none_match"].__set__
+_set_if_modified_since = Preconditions.__dict__["if_modified_since"].__set__
+_set_if_unmodified_since = Preconditions.__dict__["if_unmodified_since"].__set__

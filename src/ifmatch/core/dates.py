@@ -91,6 +91,8 @@ def to_http_precision(moment: datetime) -> datetime:
 
     Naive datetimes are taken to be UTC.
     """
+    if moment.tzinfo is UTC:  # the usual case: skip the conversion
+        return moment.replace(microsecond=0) if moment.microsecond else moment
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(microsecond=0)

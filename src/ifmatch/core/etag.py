@@ -59,8 +59,8 @@ class ETag:
     def _parsed(cls, opaque: str, weak: bool) -> ETag:
         # The parser has already matched the grammar: skip re-validation on the hot path.
         tag = object.__new__(cls)
-        object.__setattr__(tag, "opaque", opaque)
-        object.__setattr__(tag, "weak", weak)
+        _set_opaque(tag, opaque)
+        _set_weak(tag, weak)
         return tag
 
     def as_weak(self) -> ETag:
@@ -70,6 +70,12 @@ class ETag:
     def as_strong(self) -> ETag:
         """Return the same tag without the weak flag."""
         return ETag(self.opaque)
+
+
+# The slots' own setters: faster than object.__setattr__, and they bypass the frozen check.
+_set_opaque = ETag.__dict__["opaque"].__set__
+_set_weak = ETag.__dict__["weak"].__set__
+_parsed = ETag._parsed
 
 
 class Star(enum.Enum):
@@ -173,18 +179,27 @@ def _well_formed(value: str, max_tags: int) -> tuple[ETag, ...] | None:
     # goes through the careful character-by-character pass.
     single = ENTITY_TAG.fullmatch(value)
     if single is not None:
-        return (ETag._parsed(single.group(2), single.group(1) is not None),)
-    tags: list[ETag] = []
-    position = 0
-    for match in ENTITY_TAG.finditer(value):
-        gap = value[position : match.start()]
-        if gap.strip(" \t,") or (tags and "," not in gap):
-            return None
-        tags.append(ETag._parsed(match.group(2), match.group(1) is not None))
-        position = match.end()
-    if not tags or len(tags) > max_tags or value[position:].strip(" \t,"):
+        weak, opaque = single.groups()
+        return (ETag._parsed(opaque, weak is not None),)
+    # split() gives [gap, weak, opaque, gap, weak, opaque, ..., gap]: the gaps may hold only
+    # whitespace and commas, and each gap between two tags needs a comma.
+    parts = ENTITY_TAG.split(value)
+    gaps = parts[::3]
+    count = len(gaps) - 1
+    if count == 0 or count > max_tags:
         return None
-    return tuple(tags)
+    for index, gap in enumerate(gaps):
+        if gap and gap.strip(" \t,"):
+            return None
+        if 0 < index < count and "," not in gap:
+            return None
+    parsed = _parsed
+    return tuple(
+        [
+            parsed(opaque, weak is not None)
+            for weak, opaque in zip(parts[1::3], parts[2::3], strict=True)
+        ]
+    )
 
 
 def _skip_separators(value: str, pos: int) -> int:

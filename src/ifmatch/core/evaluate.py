@@ -26,7 +26,8 @@ from .decisions import (
     PreconditionFailed,
     PreconditionRequired,
     Proceed,
-    WriteCondition,
+    not_modified,
+    proceed_with,
 )
 from .errors import InvalidPreconditionHeader
 from .etag import ETag, ETagList, Star, strong_match, weak_match
@@ -120,8 +121,13 @@ def _evaluate(
         else to_http_precision(resource.last_modified)
     )
     warnings: tuple[str, ...] = ()
-    if method in policy.require_precondition and not _is_conditional(
-        preconditions, last_modified, policy
+    if_match = preconditions.if_match
+    if_none_match = preconditions.if_none_match
+    if (
+        if_match is None
+        and if_none_match is None
+        and method in policy.require_precondition
+        and not _is_conditional(preconditions, last_modified, policy)
     ):
         # RFC 6585 §3: "The 428 status code indicates that the origin server requires the
         # request to be conditional."
@@ -134,7 +140,6 @@ def _evaluate(
             )
         warnings = ("precondition-required",)
 
-    if_match = preconditions.if_match
     ius = preconditions.if_unmodified_since
     # Step 1: "When recipient is the origin server and If-Match is present, evaluate the
     # If-Match precondition: if true, continue to step 3; if false, respond 412 (Precondition
@@ -161,7 +166,6 @@ def _evaluate(
     else:
         ius = None
 
-    if_none_match = preconditions.if_none_match
     # Step 3: "When If-None-Match is present, evaluate the If-None-Match precondition: if true,
     # continue to step 5; if false for GET/HEAD, respond 304 (Not Modified); if false for other
     # methods, respond 412 (Precondition Failed)."
@@ -187,19 +191,14 @@ def _evaluate(
     # or failure." The store re-checks the condition in the write itself.
     if if_match is None and if_none_match is None and ius is None:
         return PROCEED_WITH_WARNING if warnings else PROCEED
-    return Proceed(
-        WriteCondition(
-            if_match=_effective_if_match(if_match, resource, policy),
-            if_none_match=if_none_match,
-            if_unmodified_since=ius,
-        ),
-        warnings,
+    return proceed_with(
+        _effective_if_match(if_match, resource, policy), if_none_match, ius, warnings
     )
 
 
 def _not_modified(resource: ResourceState) -> NotModified:
     last_modified = resource.last_modified
-    return NotModified(
+    return not_modified(
         resource.etag, None if last_modified is None else to_http_precision(last_modified)
     )
 
@@ -281,7 +280,10 @@ def _effective_if_match(
     # Reduce the list to the tags that can match, so the store checks exactly what passed here.
     if if_match is None or isinstance(if_match, Star):
         return if_match
-    if not any(tag.weak for tag in if_match):
+    for tag in if_match:
+        if tag.weak:
+            break
+    else:
         return if_match
     current = resource.etag
     if current is None:
