@@ -25,3 +25,18 @@ def mariadb_db() -> Iterator[Database]:
 def redis_url() -> str:
     """The Redis URL; tests must namespace their keys (use a uuid prefix)."""
     return redis_url_or_skip()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def django_alias(request: pytest.FixtureRequest) -> str:
+    """A Django database alias holding the test project's tables: SQLite (``default``), a
+    scratch PostgreSQL database (``pg``) or a scratch MariaDB database (``maria``)."""
+    if request.param == "sqlite":
+        return "default"
+    import djangoproject
+
+    fixture = "postgres_db" if request.param == "postgresql" else "mariadb_db"
+    db: Database = request.getfixturevalue(fixture)
+    name = "pg" if request.param == "postgresql" else "maria"
+    djangoproject.add_database(name, db.django_settings())
+    return name

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 import djangoproject
-from services import Database
 
 djangoproject.setup()
 
@@ -26,15 +25,9 @@ from ifmatch.stores import Expectation  # noqa: E402
 from ifmatch.stores.django import WriteLost, expect_on  # noqa: E402
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def alias(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return "default"
-    fixture = "postgres_db" if request.param == "postgresql" else "mariadb_db"
-    db: Database = request.getfixturevalue(fixture)
-    name = "pg" if request.param == "postgresql" else "maria"
-    djangoproject.add_database(name, db.django_settings())
-    return name
+@pytest.fixture
+def alias(django_alias: str) -> str:
+    return django_alias
 
 
 @pytest.fixture

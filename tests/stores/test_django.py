@@ -33,15 +33,9 @@ from ifmatch.stores.django import (  # noqa: E402
 from .contract import Backend, ContractSuite  # noqa: E402
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def alias(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite":
-        return "default"
-    fixture = "postgres_db" if request.param == "postgresql" else "mariadb_db"
-    db: Database = request.getfixturevalue(fixture)
-    name = "pg" if request.param == "postgresql" else "maria"
-    djangoproject.add_database(name, db.django_settings())
-    return name
+@pytest.fixture
+def alias(django_alias: str) -> str:
+    return django_alias
 
 
 @pytest.fixture
