@@ -140,7 +140,33 @@ def not_modified_table(result: Result) -> list[str]:
     header = ["resource", "ifmatch", *(f"{p} ({kind})" for p, kind in peers.items())]
     title = result.title.split(" (")[0]
     serializer = result.context.get("serializer", "")
-    return [f"**{title}** ({serializer}), 304 / 200 throughput:", "", *_table(header, rows), ""]
+    out = [f"**{title}** ({serializer}), 304 / 200 throughput:", "", *_table(header, rows), ""]
+    return out + _not_modified_versus(result, title, list(peers))
+
+
+def _not_modified_versus(result: Result, title: str, peers: list[str]) -> list[str]:
+    """The 304s themselves side by side: ifmatch's 304 req/s over each peer's."""
+    rows = []
+    for shape in shapes.RESOURCES:
+        row = [shape.label]
+        for impl in peers:
+            try:
+                ratio = result.ratio(f"{result.name}.not_modified_vs.{impl}.{shape.key}")
+            except KeyError:
+                row.append("")
+                continue
+            row.append(_cell(ratio.median, ratio.spread, "×"))
+        if any(row[1:]):
+            rows.append(row)
+    if not rows:
+        return []
+    header = ["resource", *(f"ifmatch / {p}" for p in peers)]
+    return [
+        f"**{title}**, 304 req/s of ifmatch over each peer's 304 req/s:",
+        "",
+        *_table(header, rows),
+        "",
+    ]
 
 
 def race_table(results: dict[str, Result]) -> list[str]:

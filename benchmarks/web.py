@@ -264,6 +264,16 @@ def analyse(framework: Framework, result: Result) -> None:
                         Target(">", 1),
                     )
                 )
+                # The 304 itself, side by side: a peer whose 200 is slow can have the larger
+                # 304/200 with the slower 304.
+                result.ratios.append(
+                    Ratio.of(
+                        f"{name}.not_modified_vs.{impl}.{shape.key}",
+                        f"{framework.title}: 304 req/s, ifmatch / {impl}, {shape.label}",
+                        result.get(f"{name} ifmatch 304 {shape.key}"),
+                        result.get(top),
+                    )
+                )
     if has(f"{name} ifmatch PUT", f"{name} bare PUT"):
         result.ratios.append(
             Ratio.of(
