@@ -63,6 +63,31 @@ def test_a_304_reads_only_the_version_columns(client: LintingClient) -> None:
     assert client.problems == []
 
 
+def test_permission_is_checked_before_any_precondition(client: LintingClient) -> None:
+    secret = Document(title="secret", text="x")
+    secret.save()
+    public = make()
+    url = "/plain/guarded/{}/"
+    # RFC 9110 §13.2.1: a 304 or 412 would reveal the resource; the caller gets 403 first.
+    for headers in (
+        [("If-None-Match", '"v1"')],
+        [("If-Modified-Since", "Sun, 01 Jan 2040 00:00:00 GMT")],
+        [],
+    ):
+        assert client.request("GET", url.format(secret.pk), headers).status_code == 403
+    assert client.request("PUT", url.format(secret.pk), [("If-Match", '"v9"')]).status_code == 403
+    # The cheap 304 path hands has_permission a partial instance; its other fields still load.
+    assert (
+        client.request("GET", url.format(public.pk), [("If-None-Match", '"v1"')]).status_code == 304
+    )
+    assert (
+        client.request("GET", url.format(public.pk), [("If-None-Match", '"v0"')]).status_code == 200
+    )
+    saved = client.request("PUT", url.format(public.pk), [("If-Match", '"v1"')], {"text": "new"})
+    assert saved.status_code == 200 and saved["ETag"] == '"v2"'
+    assert Document.objects.get(pk=secret.pk).version == 1
+
+
 def test_write_sends_the_new_etag(client: LintingClient) -> None:
     doc = make()
     url = f"/plain/documents/{doc.pk}/"

@@ -35,6 +35,7 @@ from ..core.etag import ETag
 from ..core.evaluate import evaluate
 from ..core.problems import decision_problem as _decision_problem
 from ..core.problems import problem
+from ..stores._django_sql import snapshot_from_row
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
 from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
 from ._conditional import resource_state
@@ -352,19 +353,31 @@ def conditional(
     if last_modified is not None:
         validator_columns.append(last_modified)
 
-    def load(value: Any, *, validators_only: bool = False) -> models.Model | None:
-        rows = base.all()
-        if validators_only:
-            rows = rows.select_related(None).prefetch_related(None).only(*validator_columns)
-        found: models.Model | None = rows.filter(**{lookup_field: value}).first()
+    def load(value: Any) -> models.Model | None:
+        found: models.Model | None = base.filter(**{lookup_field: value}).first()
         return found
 
-    def decide(
-        request: HttpRequest, method: str, obj: models.Model | None, send_lm: bool
-    ) -> Decision:
-        if obj is not None and has_permission is not None and not has_permission(request, obj):
+    def read_validators(request: HttpRequest, value: Any) -> Snapshot:
+        # Only the version columns: a 304 never loads the row's body. Without has_permission
+        # no instance is needed, so the columns are read as one plain row.
+        rows = base.filter(**{lookup_field: value})
+        if has_permission is None:
+            row = rows.values_list(*validator_columns[1:])[:1]
+            found = list(row)
+            if not found:
+                raise Http404("No such resource.")
+            return snapshot_from_row(found[0])
+        probe = rows.select_related(None).prefetch_related(None).only(*validator_columns)
+        obj = probe.first()
+        if obj is None:
+            raise Http404("No such resource.")
+        if not has_permission(request, obj):
             raise PermissionDenied
-        snapshot = None if obj is None else snapshot_of(obj)
+        return snapshot_of(obj)
+
+    def decide(
+        request: HttpRequest, method: str, snapshot: Snapshot | None, send_lm: bool
+    ) -> Decision:
         state = resource_state(snapshot, variant=variant, last_modified=send_lm)
         return evaluate(method, request_headers(request), state, policy)
 
@@ -375,17 +388,16 @@ def conditional(
             value = kwargs[url_kwarg]
             send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
             if method in _CACHEABLE_READS and has_read_precondition(request):
-                # Cheap path: only the key and version columns, so a 304 never loads the body.
-                probe = load(value, validators_only=True)
-                if probe is None:
-                    raise Http404("No such resource.")
-                decision = decide(request, method, probe, send_lm)
+                decision = decide(request, method, read_validators(request, value), send_lm)
                 if not isinstance(decision, Proceed):
                     return decision_response(decision, request)
             obj = load(value)
             if obj is None and not (allow_create and method == "PUT"):
                 raise Http404("No such resource.")
-            decision = decide(request, method, obj, send_lm)
+            if obj is not None and has_permission is not None and not has_permission(request, obj):
+                raise PermissionDenied
+            snapshot = None if obj is None else snapshot_of(obj)
+            decision = decide(request, method, snapshot, send_lm)
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
             for warning in decision.warnings:

@@ -21,6 +21,7 @@ urlpatterns: list[Any] = [
     path("plain/documents/<int:pk>/", views.plain_document),
     path("naive/documents/<int:pk>/", views.NaiveDocumentView.as_view()),
     path("plain/racy/<int:pk>/", views.racy_document),
+    path("plain/guarded/<int:pk>/", views.guarded_document),
     path("plain/forgetful/<int:pk>/", views.forgetful_document),
     path("plain/middleware-lost/<int:pk>/", views.middleware_lost),
     path("plain/middleware-conflict/<int:pk>/", views.middleware_conflict),

@@ -92,6 +92,15 @@ def plain_document(request: HttpRequest, pk: str, obj: Document | None) -> HttpR
     return JsonResponse(document_json(obj))
 
 
+@django_conditional(Document, has_permission=lambda request, doc: doc.title != "secret")
+def guarded_document(request: HttpRequest, pk: str, obj: Document) -> HttpResponseBase:
+    """Secret documents answer 403, before any precondition is looked at."""
+    if request.method == "PUT":
+        obj.text = json.loads(request.body or b"{}").get("text", obj.text)
+        obj.save()
+    return JsonResponse(document_json(obj))
+
+
 # --- the 2018 talk's decorator, verbatim in spirit: a reference that loses updates ----------
 
 
