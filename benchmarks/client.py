@@ -186,7 +186,7 @@ def run(options: Options) -> list[Result]:
             )
         )
     flask = replace(options, worker_class="gthread", threads=8)
-    with running(APPS["flask"], flask) as server:
+    with running(APPS["flask"], flask) as (server, _racer):
         block, more = server_cells(server)
         clients += more
         result.series += interleave(block, fine, "client vs server")

@@ -323,7 +323,11 @@ def page(run: dict[str, Any], figures: list[str]) -> str:
         "documents are served in every framework: a text field of 1 KB, 100 KB and 1 MB, and "
         "10, 1,000 and 10,000 nested objects (≈1 KB, 100 KB, 1 MB of JSON) built by the "
         "framework's usual serializer. The views without ifmatch are the same views with the "
-        "ifmatch decorator or mixin left out.",
+        "ifmatch decorator or mixin left out. gunicorn runs gthread workers with keep-alive, "
+        "each worker accepting at most its share of wrk's connections: left to themselves, one "
+        "worker often took all of them and the cell ran at half speed on one core. The "
+        "lost-update race runs on a second server of the same app without that cap, since "
+        "its writers outnumber the threads.",
         "- **Load generator**: `wrk` (C, epoll) in its own process, with Lua scripts for the "
         "requests that depend on the previous answer (ETag-chained PUTs, the lost-update race). "
         "Its own CPU time is read from the kernel after every cell (table below): it never used "

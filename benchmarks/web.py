@@ -69,11 +69,20 @@ class App:
     server: str  # "gunicorn" or "uvicorn"
     env: tuple[tuple[str, str], ...] = ()
 
-    def argv(self, port: int, options: Options) -> list[str]:
+    def argv(self, port: int, options: Options, *, race: bool = False) -> list[str]:
         if self.server == "uvicorn":
             return servers.uvicorn(self.target, port)
+        # gthread workers accept connections as fast as they can, so one worker often took
+        # all of wrk's keep-alive connections and the cell ran at half speed. For the reads
+        # and PUTs each worker accepts at most its share; the race server, whose writers
+        # outnumber the threads, takes every connection.
+        share = None if race else -(-options.connections // servers.WORKERS)
         return servers.gunicorn(
-            self.target, port, worker_class=options.worker_class, threads=options.threads
+            self.target,
+            port,
+            worker_class=options.worker_class,
+            threads=options.threads,
+            worker_connections=share,
         )
 
 
@@ -123,8 +132,9 @@ APPS = {
 
 
 @contextlib.contextmanager
-def running(app: App, options: Options) -> Iterator[servers.Server]:
-    """A scratch database with the documents, and the app's server on it."""
+def running(app: App, options: Options) -> Iterator[tuple[servers.Server, servers.Server]]:
+    """A scratch database with the documents, and two servers of the app on it: one for the
+    reads and PUTs, one for the lost-update race."""
     with servers.scratch_database() as db:
         env = {"IFMATCH_BENCH_DATABASE_URL": db.url(), **dict(app.env)}
         subprocess.run(
@@ -133,9 +143,12 @@ def running(app: App, options: Options) -> Iterator[servers.Server]:
             env=servers.subprocess_env(**env),
             check=True,
         )
-        port = servers.free_port()
-        with servers.serve(app.argv(port, options), port, env, db) as server:
-            yield server
+        port, race_port = servers.free_port(), servers.free_port()
+        with (
+            servers.serve(app.argv(port, options), port, env, db) as server,
+            servers.serve(app.argv(race_port, options, race=True), race_port, env, db) as racer,
+        ):
+            yield server, racer
 
 
 def doc_path(framework: Framework, impl: str, doc_id: int) -> str:
@@ -202,7 +215,7 @@ def _race_cells(server: servers.Server, framework: Framework, writers: int) -> l
 
 
 def measure_framework(
-    server: servers.Server, framework: Framework, options: Options
+    server: servers.Server, racer: servers.Server, framework: Framework, options: Options
 ) -> list[Series]:
     """Every cell of one framework, block by block."""
     found: list[Series] = []
@@ -214,7 +227,7 @@ def measure_framework(
     found += interleave(_put_cells(server, framework), options, f"{framework.name} PUT")
     racing = replace(options, repetitions=min(options.repetitions, 3))
     for writers in QUICK_WRITERS if options.quick else WRITERS:
-        race = _race_cells(server, framework, writers)
+        race = _race_cells(racer, framework, writers)
         found += interleave(race, racing, f"{framework.name} race {writers}")
     return found
 
@@ -308,9 +321,9 @@ def run_app(name: str, options: Options) -> list[Result]:
     app = APPS[name]
     conditions = Conditions()
     results = []
-    with running(app, options) as server:
+    with running(app, options) as (server, racer):
         for framework in app.frameworks:
-            series = measure_framework(server, framework, options)
+            series = measure_framework(server, racer, framework, options)
             result = Result(
                 framework.name,
                 f"{framework.title} ({app.server}, {servers.WORKERS} workers)",

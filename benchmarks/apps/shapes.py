@@ -35,7 +35,7 @@ RESOURCES = (
 BY_KEY = {shape.key: shape for shape in RESOURCES}
 #: Documents the PUT cells write, one per writer connection: ids PUT_BASE + 1 ... + WRITERS.
 PUT_BASE = 100
-WRITERS = 4
+WRITERS = 8
 #: The counter document of the lost-update race (its text is a decimal number).
 RACE_ID = 200
 PUT_TEXT = "x" * 200

@@ -95,13 +95,23 @@ def scratch_database(url: str = POSTGRES_URL) -> Iterator[Database]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def gunicorn(app: str, port: int, *, worker_class: str = "sync", threads: int = 1) -> list[str]:
+def gunicorn(
+    app: str,
+    port: int,
+    *,
+    worker_class: str = "sync",
+    threads: int = 1,
+    worker_connections: int | None = None,
+) -> list[str]:
     """gunicorn with ``WORKERS`` processes; ``sync`` closes the connection after each
-    response, ``gthread`` keeps it alive."""
+    response, ``gthread`` keeps it alive and accepts at most ``worker_connections`` per
+    worker."""
     argv = [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}"]
     argv += ["--workers", str(WORKERS), "--worker-class", worker_class]
     if worker_class == "gthread":
         argv += ["--threads", str(threads)]
+        if worker_connections is not None:
+            argv += ["--worker-connections", str(worker_connections)]
     return [*argv, "--log-level", "warning", "--timeout", "120", "--backlog", "2048"]
 
 
