@@ -76,6 +76,37 @@ def test_openapi_documents_preconditions(client: AsgiClient) -> None:
     assert "428" not in versioned["responses"]  # nothing is required on this route
 
 
+def test_openapi_lists_each_precondition_header_once() -> None:
+    """The headers come from document_route, not from FastAPI parameters: a handler that
+    declares If-Match itself keeps its own, and rebuilding the schema adds nothing."""
+    from fastapi import Header
+
+    app = install(FastAPI())
+    documents = Conditional(MemoryStore(), key="doc_id")
+
+    @app.put("/own/{doc_id}")
+    async def own(
+        doc_id: str,
+        condition: Annotated[ConditionalRequest, Depends(documents)],
+        if_match: Annotated[str | None, Header(alias="If-Match", description="mine")] = None,
+    ) -> None:
+        return None
+
+    def headers() -> list[tuple[str, str | None]]:
+        operation = app.openapi()["paths"]["/own/{doc_id}"]["put"]
+        return sorted(
+            (p["name"], p.get("description"))
+            for p in operation["parameters"]
+            if p["in"] == "header"
+        )
+
+    first = headers()
+    assert [name for name, _ in first] == ["If-Match", "If-None-Match"]
+    assert dict(first)["If-Match"] == "mine"
+    app.openapi_schema = None
+    assert headers() == first
+
+
 def test_body_version_scheme_409(runner: Runner) -> None:
     runner.base = "/versioned/"
     runner.create("/versioned/b")

@@ -28,7 +28,7 @@ import typing
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,6 +62,11 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 _IF_MATCH = "Entity-tags of the representation the client read: the write happens only if one "
 _IF_MATCH += "is current (else 412). Required on unsafe methods (else 428). `*`: any."
 _IF_NONE_MATCH = "GET/HEAD: 304 if a tag is current. Writes: `*` creates only if absent."
+
+_HEADER_PARAMETERS = (
+    ("If-Match", _IF_MATCH),
+    ("If-None-Match", _IF_NONE_MATCH),
+)
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -132,12 +137,10 @@ class Conditional:
         self,
         request: Request,
         response: Response,
-        # Declared for the OpenAPI schema only: the core reads every raw header line itself.
-        if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH)] = None,
-        if_none_match: Annotated[
-            str | None, Header(alias="If-None-Match", description=_IF_NONE_MATCH)
-        ] = None,
     ) -> ConditionalRequest:
+        # If-Match / If-None-Match are not parameters here: the core reads every raw header
+        # line itself, and document_route() puts them in the OpenAPI schema without FastAPI
+        # validating two more parameters on every request.
         key = self.resource_key(request)
         condition = await check(
             request, self.store, key, self.options, load=self.load, snapshot_of=self.snapshot_of
@@ -211,12 +214,43 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
+def _document_headers(route: APIRoute) -> None:
+    """List If-Match and If-None-Match among the operation's parameters (once, and not where
+    the handler declares the header itself)."""
+    declared: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        declared.update((p.alias or p.name).lower() for p in dependant.header_params)
+        pending.extend(dependant.dependencies)
+    extra = route.openapi_extra if route.openapi_extra is not None else {}
+    parameters = extra.setdefault("parameters", [])
+    declared |= {
+        str(p.get("name", "")).lower()
+        for p in parameters
+        if isinstance(p, dict) and p.get("in") == "header"
+    }
+    for name, description in _HEADER_PARAMETERS:
+        if name.lower() not in declared:
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": description,
+                    "schema": {"type": "string", "title": name},
+                }
+            )
+    route.openapi_extra = extra
+
+
 def document_route(route: APIRoute) -> None:
     """Add the ``ETag`` header and the 304/400/404/412/428 responses to a protected route's
     OpenAPI operation (``install`` does this for every route before the schema is built)."""
     conditionals = _conditionals(route)
     if not conditionals:
         return
+    _document_headers(route)
     methods = route.methods or set()
     policy = conditionals[0].options.policy
     responses: dict[int | str, Any] = route.responses
