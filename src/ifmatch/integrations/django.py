@@ -354,8 +354,9 @@ def conditional(
         validator_columns.append(last_modified)
 
     def load(value: Any) -> models.Model | None:
-        found: models.Model | None = base.filter(**{lookup_field: value}).first()
-        return found
+        # [:1], not first(): first() adds ORDER BY pk, which a unique lookup does not need.
+        found: list[models.Model] = list(base.filter(**{lookup_field: value})[:1])
+        return found[0] if found else None
 
     def read_validators(request: HttpRequest, value: Any) -> Snapshot:
         # Only the version columns: a 304 never loads the row's body. Without has_permission
@@ -368,9 +369,10 @@ def conditional(
                 raise Http404("No such resource.")
             return snapshot_from_row(found[0])
         probe = rows.select_related(None).prefetch_related(None).only(*validator_columns)
-        obj = probe.first()
-        if obj is None:
+        objs = list(probe[:1])
+        if not objs:
             raise Http404("No such resource.")
+        obj = objs[0]
         if not has_permission(request, obj):
             raise PermissionDenied
         return snapshot_of(obj)
@@ -406,10 +408,8 @@ def conditional(
             request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
             if method in SAFE_METHODS:
                 response = view(request, *args, **{**kwargs, instance_kwarg: obj})
-                if obj is not None and response.status_code // 100 == 2:
-                    set_validators(
-                        response, snapshot_of(obj), variant=variant, last_modified=send_lm
-                    )
+                if snapshot is not None and response.status_code // 100 == 2:
+                    set_validators(response, snapshot, variant=variant, last_modified=send_lm)
                 return response
             return _write(view, request, args, {**kwargs, instance_kwarg: obj}, variant, send_lm)
 

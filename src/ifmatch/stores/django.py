@@ -23,6 +23,7 @@ in the ``UPDATE``'s ``WHERE`` clause, so there is no gap between the check and t
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
@@ -109,6 +110,16 @@ def version_fields(model: type[models.Model]) -> tuple[str, str | None]:
 
 
 def _spec(model: type[models.Model]) -> _Spec:
+    found = _SPECS.get(model)
+    if found is None:
+        found = _SPECS[model] = _read_spec(model)
+    return found
+
+
+_SPECS: weakref.WeakKeyDictionary[type[models.Model], _Spec] = weakref.WeakKeyDictionary()
+
+
+def _read_spec(model: type[models.Model]) -> _Spec:
     version_name = getattr(model, "ifmatch_version_field", "version")
     lm_name = getattr(model, "ifmatch_last_modified_field", "last_modified")
     try:

@@ -189,6 +189,23 @@ def test_settings_namespace_reloads() -> None:
         _ = ifmatch_settings.WARN_ONLY
 
 
+def test_policies_are_built_once_per_set_of_overrides() -> None:
+    """Views ask for their policy on every request: the same overrides give the same
+    (already validated) Policy, other overrides another, and a settings change a new one."""
+    default = ifmatch_settings.policy()
+    assert ifmatch_settings.policy({}) is default
+    strict = ifmatch_settings.policy({"MAX_TAGS": 3, "WARN_ONLY": False})
+    assert strict is ifmatch_settings.policy({"WARN_ONLY": False, "MAX_TAGS": 3})
+    assert strict.max_tags == 3 and default.max_tags != 3
+    with override_settings(IFMATCH={"WARN_ONLY": True}):
+        assert ifmatch_settings.policy() is not default
+        assert ifmatch_settings.policy().warn_only is True
+    assert ifmatch_settings.policy().warn_only is False
+    for n in range(300):  # overrides computed per request do not grow the cache without end
+        assert ifmatch_settings.policy({"MAX_TAGS": n + 1}).max_tags == n + 1
+    assert len(ifmatch_settings._policies) <= 256
+
+
 def test_unsafe_configurations_fail_at_start_up() -> None:
     class NoVersion(ConditionalRetrieveAPIView):
         queryset = Plain.objects.all()

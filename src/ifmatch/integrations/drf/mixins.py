@@ -75,6 +75,20 @@ _POLICY_KEYS = (
     "MAX_TAGS",
     "MAX_HEADER_LENGTH",
 )
+_SETTING_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in DEFAULTS)
+_POLICY_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in _POLICY_KEYS)
+
+
+def _overrides(view: Any, attributes: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The ``ifmatch_*`` attributes a view class (or instance) sets, by setting name."""
+    overrides = {}
+    for key, attribute in attributes:
+        value = getattr(view, attribute, None)
+        if value is not None:
+            overrides[key] = value
+    return overrides
+
+
 SCHEMES = frozenset({"etag", "version"})
 
 
@@ -126,12 +140,7 @@ class ConditionalMixin:
 
     @classmethod
     def _ifmatch_overrides(cls) -> dict[str, Any]:
-        overrides = {}
-        for key in DEFAULTS:
-            value = getattr(cls, "ifmatch_" + key.lower(), None)
-            if value is not None:
-                overrides[key] = value
-        return overrides
+        return _overrides(cls, _SETTING_ATTRIBUTES)
 
     def get_ifmatch_setting(self, name: str) -> Any:
         """A setting for this view: the class attribute if set, else ``IFMATCH[name]``."""
@@ -140,8 +149,7 @@ class ConditionalMixin:
 
     def get_ifmatch_policy(self) -> Policy:
         """The core ``Policy`` for this view."""
-        overrides = self._ifmatch_overrides()
-        return ifmatch_settings.policy({k: v for k, v in overrides.items() if k in _POLICY_KEYS})
+        return ifmatch_settings.policy(_overrides(self, _POLICY_ATTRIBUTES))
 
     def get_etag_variant(self) -> str | None:
         """Distinguish representations of one version in the tag (``None``: one tag)."""

@@ -64,6 +64,7 @@ class IfMatchSettings:
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] | None = None
+        self._policies: dict[str, Policy] = {}
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -86,9 +87,20 @@ class IfMatchSettings:
     def reload(self) -> None:
         """Forget cached values (called when ``IFMATCH`` changes in tests)."""
         self._cache = None
+        self._policies = {}
 
     def policy(self, overrides: dict[str, Any] | None = None) -> Policy:
-        """The core ``Policy`` for these settings, with per-view ``overrides`` applied."""
+        """The core ``Policy`` for these settings, with per-view ``overrides`` applied (built
+        and validated once per distinct set of overrides, as views ask for it per request)."""
+        key = repr(sorted((overrides or {}).items()))
+        found = self._policies.get(key)
+        if found is None:
+            if len(self._policies) >= 256:  # overrides computed per request: do not grow
+                self._policies.clear()
+            found = self._policies[key] = self._build_policy(overrides)
+        return found
+
+    def _build_policy(self, overrides: dict[str, Any] | None) -> Policy:
         values = {**self._values(), **(overrides or {})}
         return Policy(
             require_precondition=frozenset(m.upper() for m in values["REQUIRE_PRECONDITION"]),
