@@ -296,6 +296,39 @@ def test_a_core_table_works_too(tmp_path: Any) -> None:
     engine.dispose()
 
 
+def test_one_expected_version_is_an_equality_and_several_an_in_list(
+    sqlite_factory: sessionmaker[Session],
+) -> None:
+    """The usual If-Match names one version: ``version = ?`` (no expanding IN to render on
+    every write); a list of versions still guards with ``IN``, and both refuse a stale one."""
+    from sqlalchemy import event
+
+    store = SQLAlchemyStore(Doc, sqlite_factory)
+    engine = sqlite_factory.kw["bind"]
+    updates: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert store.compare_and_set("eq", Expectation(exists=False), {"body": "a"}).won
+        assert store.compare_and_set("eq", Expectation.version(1), {"body": "b"}).won
+        assert store.compare_and_set("eq", Expectation.version(1), {"body": "c"}).outcome is (
+            Outcome.LOST
+        )
+        several = Expectation(exists=True, versions=frozenset({1, 2}))
+        assert store.compare_and_set("eq", several, {"body": "d"}).won
+        assert store.compare_and_set("eq", several, {"body": "e"}).outcome is Outcome.LOST
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(updates) == 4
+    assert all(" IN " not in sql and "version = ?" in sql for sql in updates[:2])
+    assert all(" IN (" in sql for sql in updates[2:])
+    assert store.read("eq").version == 3  # type: ignore[union-attr]
+
+
 def test_unknown_fields_are_refused(sqlite_factory: sessionmaker[Session]) -> None:
     with pytest.raises(KeyError, match="no column 'colour'"):
         SQLAlchemyStore(Doc, sqlite_factory).compare_and_set("k", Expectation(), {"colour": 1})

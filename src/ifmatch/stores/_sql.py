@@ -203,7 +203,10 @@ class TableSpec:
             return None
         params: Params = {"ifm_key": key}
         if expect.versions is not None:
-            params["ifm_versions"] = sorted(expect.versions)
+            if len(expect.versions) == 1:  # the usual If-Match: "version = :v", no expanding IN
+                (params["ifm_version"],) = expect.versions
+            else:
+                params["ifm_versions"] = sorted(expect.versions)
         if expect.not_versions:
             params["ifm_not_versions"] = sorted(expect.not_versions)
         if expect.unmodified_since is not None and self.last_modified is not None:
@@ -215,7 +218,9 @@ class TableSpec:
     def conditions(self, params: Params) -> ColumnElement[bool]:
         """The guarded WHERE clause for the parameters ``condition_params`` produced."""
         where: list[ColumnElement[bool]] = [self.key == bindparam("ifm_key")]
-        if "ifm_versions" in params:
+        if "ifm_version" in params:
+            where.append(self.version == bindparam("ifm_version"))
+        elif "ifm_versions" in params:
             where.append(self.version.in_(bindparam("ifm_versions", expanding=True)))
         if "ifm_not_versions" in params:
             where.append(self.version.not_in(bindparam("ifm_not_versions", expanding=True)))
