@@ -44,6 +44,7 @@ def _cpu(result: Result, name: str) -> str:
     if not series.extra.get("server_cpu_us"):
         return ""  # measured in-process (core, stores, client): no server to read
     server = series.extra_median("server_cpu_us") / 1000
+    # Backends that exit during a cell take their CPU time with them: never show below zero.
     db = max(series.extra_median("db_cpu_us") / 1000, 0.0)
     return f"{server:.2f} ms server + {db:.2f} ms database CPU"
 

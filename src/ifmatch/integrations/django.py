@@ -309,6 +309,13 @@ class ConditionalState:
     created: bool = field(default=False)
 
 
+def _first(queryset: models.QuerySet[Any]) -> models.Model | None:
+    """The first row, or ``None``; unlike ``first()`` no ``ORDER BY pk``, which a lookup on
+    a unique field does not need."""
+    rows: list[models.Model] = list(queryset[:1])
+    return rows[0] if rows else None
+
+
 def conditional(
     queryset: models.QuerySet[Any] | type[models.Model],
     *,
@@ -354,9 +361,7 @@ def conditional(
         validator_columns.append(last_modified)
 
     def load(value: Any) -> models.Model | None:
-        # [:1], not first(): first() adds ORDER BY pk, which a unique lookup does not need.
-        found: list[models.Model] = list(base.filter(**{lookup_field: value})[:1])
-        return found[0] if found else None
+        return _first(base.filter(**{lookup_field: value}))
 
     def read_validators(request: HttpRequest, value: Any) -> Snapshot:
         # Only the version columns: a 304 never loads the row's body. Without has_permission
@@ -369,10 +374,9 @@ def conditional(
                 raise Http404("No such resource.")
             return snapshot_from_row(found[0])
         probe = rows.select_related(None).prefetch_related(None).only(*validator_columns)
-        objs = list(probe[:1])
-        if not objs:
+        obj = _first(probe)
+        if obj is None:
             raise Http404("No such resource.")
-        obj = objs[0]
         if not has_permission(request, obj):
             raise PermissionDenied
         return snapshot_of(obj)

@@ -25,10 +25,11 @@ import functools
 import importlib.util
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -197,14 +198,17 @@ def protect(store: AnyStore, **options: Any) -> Callable[[F], F]:
     return decorator
 
 
-def _conditionals(route: APIRoute) -> list[Conditional]:
-    found: list[Conditional] = []
+def _dependants(route: APIRoute) -> Iterator[Dependant]:
+    """The route's dependant and every sub-dependency's, depth first."""
     pending = [route.dependant]
     while pending:
         dependant = pending.pop()
-        found.extend(d.call for d in dependant.dependencies if isinstance(d.call, Conditional))
+        yield dependant
         pending.extend(dependant.dependencies)
-    return found
+
+
+def _conditionals(route: APIRoute) -> list[Conditional]:
+    return [d.call for d in _dependants(route) if isinstance(d.call, Conditional)]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -217,12 +221,7 @@ def _problem(description: str) -> dict[str, Any]:
 def _document_headers(route: APIRoute) -> None:
     """List If-Match and If-None-Match among the operation's parameters (once, and not where
     the handler declares the header itself)."""
-    declared: set[str] = set()
-    pending = [route.dependant]
-    while pending:
-        dependant = pending.pop()
-        declared.update((p.alias or p.name).lower() for p in dependant.header_params)
-        pending.extend(dependant.dependencies)
+    declared = {(p.alias or p.name).lower() for d in _dependants(route) for p in d.header_params}
     extra = route.openapi_extra if route.openapi_extra is not None else {}
     parameters = extra.setdefault("parameters", [])
     declared |= {

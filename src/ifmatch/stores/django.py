@@ -109,14 +109,15 @@ def version_fields(model: type[models.Model]) -> tuple[str, str | None]:
     return spec.version.name, None if spec.last_modified is None else spec.last_modified.name
 
 
+# Each model's version columns, resolved once (weakly held: test models come and go).
+_SPECS: weakref.WeakKeyDictionary[type[models.Model], _Spec] = weakref.WeakKeyDictionary()
+
+
 def _spec(model: type[models.Model]) -> _Spec:
     found = _SPECS.get(model)
     if found is None:
         found = _SPECS[model] = _read_spec(model)
     return found
-
-
-_SPECS: weakref.WeakKeyDictionary[type[models.Model], _Spec] = weakref.WeakKeyDictionary()
 
 
 def _read_spec(model: type[models.Model]) -> _Spec:
