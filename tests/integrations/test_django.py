@@ -42,13 +42,26 @@ def test_get_sends_validators_and_304(client: LintingClient) -> None:
     assert client.problems == []
 
 
+def test_a_304_waits_for_the_view_by_default(client: LintingClient) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    doc = make()
+    url = f"/plain/documents/{doc.pk}/"
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.request("GET", url, [("If-None-Match", '"v1"')])
+    # The view ran (it may refuse access), then its 200 was replaced by the 304.
+    assert answer.status_code == 304 and answer["ETag"] == '"v1"' and answer.content == b""
+    assert len(queries) == 1 and '"text"' in queries[0]["sql"]
+
+
 def test_a_304_reads_only_the_version_columns(client: LintingClient) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     doc = Document(title="t", text="a long body " * 10_000)
     doc.save()
-    url = f"/plain/documents/{doc.pk}/"
+    url = f"/plain/early/{doc.pk}/"
     with CaptureQueriesContext(connection) as queries:
         assert client.request("GET", url, [("If-None-Match", '"v1"')]).status_code == 304
     assert len(queries) == 1
@@ -58,7 +71,7 @@ def test_a_304_reads_only_the_version_columns(client: LintingClient) -> None:
         full = client.request("GET", url, [("If-None-Match", '"v0"')])
     assert full.status_code == 200 and full.json()["text"] == doc.text
     assert full["ETag"] == '"v1"' and len(queries) == 2
-    missing = client.request("GET", "/plain/documents/987654321/", [("If-None-Match", "*")])
+    missing = client.request("GET", "/plain/early/987654321/", [("If-None-Match", "*")])
     assert missing.status_code == 404
     assert client.problems == []
 

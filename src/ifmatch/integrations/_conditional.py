@@ -41,27 +41,35 @@ from ..core import (
 from ..stores import CASResult, Expectation, Outcome, Snapshot
 from ._fields import (
     PRECONDITION_FIELDS,
+    VERSION_MISMATCH,
     HeaderNames,
     not_modified_fields,
     render_problem,
     snapshot_fields,
+    unavailable_problem,
     write_conflict_problem,
 )
 
 __all__ = [
+    "KEY_ERRORS",
+    "SAFE_METHODS",
     "ConditionalState",
     "ErrorFormat",
     "HTTPError",
     "Options",
     "decide",
     "decision_error",
+    "invalid_version",
     "location",
     "log_unguarded",
     "log_warnings",
     "missing_resource_error",
+    "not_found_error",
     "pick_key",
     "precheck",
     "resource_state",
+    "unavailable_error",
+    "waiting",
     "validator_headers",
     "write_conflict_error",
     "write_error",
@@ -70,6 +78,10 @@ __all__ = [
 
 ErrorFormat = Literal["problem", "jsonapi"]
 ERROR_FORMATS: frozenset[str] = frozenset({"problem", "jsonapi"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: What a key function (``key=lambda r: int(r.path_params["id"])``) or a loader raises for a path
+#: that names no resource: the answer is 404, as for any missing resource, never 500.
+KEY_ERRORS = (ValueError, TypeError, KeyError, LookupError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,10 @@ class Options:
         send_last_modified: send ``Last-Modified`` beside ``ETag``.
         variant: distinguishes representations of one version (see ``version_etag``).
         create: whether a PUT may create a missing resource (with ``If-None-Match: *``).
+        answer_before_view: answer a false precondition (304, 400, 412, 428) before the view
+            runs. Off by default: the view runs first, so its own access decisions (401, 403,
+            404) come before anything the precondition would reveal, and its writes raise the
+            answer instead of writing.
     """
 
     policy: Policy = DEFAULT_POLICY
@@ -92,6 +108,7 @@ class Options:
     send_last_modified: bool = True
     variant: str | None = None
     create: bool = False
+    answer_before_view: bool = False
 
     def __post_init__(self) -> None:
         if self.error_format not in ERROR_FORMATS:
@@ -156,6 +173,11 @@ def missing_resource_error(
     """
     if snapshot is not None or (options.create and method.upper() == "PUT"):
         return None
+    return not_found_error(options, instance)
+
+
+def not_found_error(options: Options, instance: str | None) -> HTTPError:
+    """404 as a problem: the resource does not exist, or the path cannot name one."""
     body = problem(404, "The resource does not exist.", code="not-found", instance=instance)
     return HTTPError.from_problem(body, options)
 
@@ -226,7 +248,7 @@ def write_error(
             409,
             f"The resource is at version {result.snapshot.version}, not {version}: re-read it, "
             "re-apply your change and retry with the new version.",
-            code="version-conflict",
+            code=VERSION_MISMATCH,
             type_base=options.type_base,
             instance=instance,
             current_version=result.snapshot.version,
@@ -269,6 +291,30 @@ def _lost_decision(
     )
 
 
+def unavailable_error(method: str, options: Options, instance: str | None) -> HTTPError:
+    """503 with ``Retry-After`` for a store that could not be reached or a connection lost
+    mid-request (``ifmatch.stores.is_unavailable``), in the resource's error format."""
+    body = unavailable_problem(
+        unsafe=method.upper() not in SAFE_METHODS, instance=instance, type_base=options.type_base
+    )
+    return HTTPError.from_problem(body, options)
+
+
+def invalid_version(version: object, options: Options, instance: str | None) -> HTTPError | None:
+    """400 for a body version that is not a non-negative integer (``true`` is not version 1);
+    ``None`` if it is one."""
+    if type(version) is int and version >= 0:
+        return None
+    body = problem(
+        400,
+        f"the version must be a non-negative integer, not {version!r}",
+        code="invalid-version",
+        type_base=options.type_base,
+        instance=instance,
+    )
+    return HTTPError.from_problem(body, options)
+
+
 def write_conflict_error(headers: HeaderNames, options: Options, instance: str | None) -> HTTPError:
     """:func:`write_conflict_problem` rendered in the resource's error format.
 
@@ -296,12 +342,26 @@ class ConditionalState:
     """
 
     def __init__(
-        self, key: Any, snapshot: Snapshot | None, decision: Proceed, options: Options
+        self,
+        key: Any,
+        snapshot: Snapshot | None,
+        decision: Proceed,
+        options: Options,
+        *,
+        refusal: HTTPError | None = None,
     ) -> None:
         self.key, self.snapshot, self.decision, self.options = key, snapshot, decision, options
         self.served: Snapshot | None = snapshot
         self.wrote = False
         self.instance: Any = None
+        self.refusal = refusal
+
+    @property
+    def refused(self) -> bool:
+        """Whether the preconditions are false. The answer (``refusal``: 304, 400, 412 or 428)
+        waits for the view's own access decisions: a write raises it without touching the
+        store, and it replaces a 2xx the view returns."""
+        return self.refusal is not None
 
     @property
     def etag(self) -> str | None:
@@ -315,7 +375,18 @@ class ConditionalState:
         return self.expect(None)
 
     def expect(self, version: int | None) -> Expectation:
-        """The expectation for a write (``version``: one sent in the body, 409 scheme)."""
+        """The expectation for a write (``version``: one sent in the body, 409 scheme).
+
+        Raises:
+            Exception: :meth:`failure` of the waiting answer when the preconditions are false,
+                or of a 400 when ``version`` is not a non-negative integer.
+        """
+        if self.refusal is not None:
+            raise self.failure(self.refusal)
+        if version is not None:
+            bad = invalid_version(version, self.options, None)
+            if bad is not None:
+                raise self.failure(bad)
         return write_expectation(
             self.decision.condition,
             existed=self.snapshot is not None,
@@ -378,6 +449,27 @@ def precheck(
         return decision_error(decision, options, instance)
     log_warnings(logger, decision, method, instance)
     return decision
+
+
+UNCONDITIONAL = Proceed()
+
+
+def waiting(
+    answer: Proceed | HTTPError, options: Options
+) -> HTTPError | tuple[Proceed, HTTPError | None]:
+    """Split :func:`precheck`'s result for the view.
+
+    Returns:
+        An answer to give now, before the view runs: a 404 for a missing resource (the view is
+        never called for one), or any answer under ``answer_before_view``. Otherwise the
+        decision to build the view's condition with, and the answer that waits for the view's
+        access decisions (``None`` when the preconditions hold).
+    """
+    if isinstance(answer, Proceed):
+        return answer, None
+    if answer.status == 404 or options.answer_before_view:
+        return answer
+    return UNCONDITIONAL, answer
 
 
 def pick_key(name: str | None, params: Mapping[str, Any], owner: str, kind: str) -> Any:

@@ -28,13 +28,27 @@ from ..stores import Snapshot, last_modified_for
 
 __all__ = [
     "PRECONDITION_FIELDS",
+    "RETRY_AFTER",
+    "VERSION_MISMATCH",
     "HeaderNames",
     "last_modified_fields",
     "not_modified_fields",
     "render_problem",
     "snapshot_fields",
+    "unavailable_problem",
     "write_conflict_problem",
 ]
+
+#: The problem ``code`` of a 409 for a stale version carried in the body, in every integration.
+VERSION_MISMATCH = "version-mismatch"
+#: ``Retry-After`` of a 503 for a lost or unreachable database (RFC 9110 §10.2.3), in seconds.
+RETRY_AFTER = "1"
+_UNSAFE_DETAIL = (
+    "The database could not be reached or the connection was lost while the request was "
+    "handled, so whether the write was applied is unknown: read the resource again (GET) and "
+    "compare its ETag before retrying."
+)
+_SAFE_DETAIL = "The database could not be reached; retry after the Retry-After delay."
 
 
 def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[tuple[str, str]]:
@@ -78,13 +92,16 @@ def render_problem(
     body: dict[str, Any], error_format: str, etag: ETag | None = None
 ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """A problem object as bytes and headers: RFC 9457 ``application/problem+json``, or a
-    JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given.
+    JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given,
+    ``Retry-After`` on a 503.
     Every integration renders its error bodies here (Django and DRF included)."""
     if error_format == "jsonapi":
         payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
     else:
         payload, media_type = body, PROBLEM_MEDIA_TYPE
     headers = [("Content-Type", media_type)]
+    if body["status"] == 503:
+        headers.append(("Retry-After", RETRY_AFTER))
     if etag is not None:
         # RFC 9110 §13.1.1: the current tag travels in the header too, so a client can re-read
         # and retry.
@@ -121,6 +138,30 @@ def write_conflict_problem(
         412 if preconditioned else 409,
         "A concurrent write to the same resource won; re-read it and retry.",
         code="write-conflict",
+        type_base=type_base,
+        instance=instance,
+    )
+
+
+def unavailable_problem(
+    *, unsafe: bool, instance: str | None, type_base: str | None = None
+) -> dict[str, Any]:
+    """The problem body for a database that could not be reached or a connection lost mid-request
+    (``ifmatch.stores.is_unavailable``): 503, sent with ``Retry-After``.
+
+    It says nothing about the resource. For an unsafe method the outcome is unknown (the COMMIT
+    may have happened before the connection broke): the body says so, so the client re-reads
+    instead of assuming either outcome.
+
+    Args:
+        unsafe: whether the request's method may have written (not GET, HEAD, OPTIONS, TRACE).
+        instance: the request path, for the problem's ``instance``.
+        type_base: a URI prefix for the problem ``type``.
+    """
+    return problem(
+        503,
+        _UNSAFE_DETAIL if unsafe else _SAFE_DETAIL,
+        code="unavailable",
         type_base=type_base,
         instance=instance,
     )

@@ -18,13 +18,14 @@ are shared with the Django REST framework integration.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connections, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.http import HttpResponseNotModified as DjangoNotModified
@@ -37,12 +38,23 @@ from ..core.problems import decision_problem as _decision_problem
 from ..core.problems import problem
 from ..stores._django_sql import snapshot_from_row
 from ..stores.base import CASResult, Expectation, Outcome, Snapshot
-from ..stores.django import WriteLost, expect_on, is_transient, pending_expectation, snapshot_of
+from ..stores.django import (
+    Refusal,
+    WriteLost,
+    expect_on,
+    is_transient,
+    pending_expectation,
+    refuse_inserts,
+    snapshot_of,
+)
+from ..stores.errors import is_unavailable
 from ._conditional import resource_state
 from ._fields import (
+    VERSION_MISMATCH,
     not_modified_fields,
     render_problem,
     snapshot_fields,
+    unavailable_problem,
     write_conflict_problem,
 )
 from .drf.settings import ifmatch_settings
@@ -59,6 +71,7 @@ __all__ = [
     "request_headers",
     "resource_state",
     "set_validators",
+    "unavailable_response",
     "validator_headers",
     "write_conflict_response",
 ]
@@ -172,7 +185,7 @@ def lost_problem(
             "The version in the request body is not the current version: re-read the "
             "resource, re-apply your change and send the new version."
         )
-        code = "version-mismatch"
+        code = VERSION_MISMATCH
     else:
         detail = (
             "The resource changed before your write could be applied: re-read it, re-apply "
@@ -198,6 +211,17 @@ def write_conflict_response(request: HttpRequest) -> HttpResponse:
     ``ifmatch.stores.is_write_conflict``)."""
     body = write_conflict_problem(
         preconditioned=has_precondition(request),
+        instance=request.path,
+        type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
+    )
+    return problem_response(body)
+
+
+def unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After`` for a database that could not be reached or a connection lost
+    mid-request (``ifmatch.stores.is_unavailable``): never a 500, never a success."""
+    body = unavailable_problem(
+        unsafe=(request.method or "GET").upper() not in SAFE_METHODS,
         instance=request.path,
         type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
@@ -299,14 +323,31 @@ class ConditionalState:
     Attributes:
         instance: the current row (``None`` when a PUT creates it); a view that creates sets it
             to the new instance so the response gets its ``ETag``.
-        expectation: what the write must find (already attached to ``instance``).
-        decision: the core's decision (a ``Proceed``).
+        expectation: what the write must find (already attached to ``instance``); ``None``
+            when the preconditions are false.
+        decision: the core's decision: a ``Proceed``, or the answer (304, 400, 412, 428) that
+            waits for the view's access decisions. With such a decision the view still runs, so
+            it can refuse access first; ``obj.save()`` / ``obj.delete()`` then raise instead of
+            writing, and a 2xx from the view is replaced by the answer.
     """
 
     instance: models.Model | None
-    expectation: Expectation
-    decision: Proceed
+    expectation: Expectation | None
+    decision: Decision
     created: bool = field(default=False)
+
+    @property
+    def refused(self) -> bool:
+        """Whether the preconditions are false (the answer waits for the view's decisions)."""
+        return not isinstance(self.decision, Proceed)
+
+
+class _Answer(Exception):
+    """A waiting precondition answer, raised by a refused ``save()`` / ``delete()``."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(type(decision).__name__)
+        self.decision = decision
 
 
 def _first(queryset: models.QuerySet[Any]) -> models.Model | None:
@@ -325,9 +366,16 @@ def conditional(
     has_permission: Callable[[HttpRequest, models.Model], bool] | None = None,
     allow_create: bool = False,
     variant: str | None = None,
+    answer_before_view: bool = False,
     **overrides: Any,
 ) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
     """Decorate a function-based view of one resource so its requests are conditional.
+
+    A false precondition is answered only after the view's own access decisions: the view runs
+    (with ``request.ifmatch.refused`` set), and may answer 401, 403, 404 or a redirect to a
+    login page, whatever decorators or code it uses for that; its ``obj.save()`` /
+    ``obj.delete()`` raise instead of writing, and a 2xx it returns is replaced by the 304, 400,
+    412 or 428. See ``docs/security.md``.
 
     Args:
         queryset: the rows the view may see (a model means all of them).
@@ -339,6 +387,10 @@ def conditional(
         allow_create: let ``PUT`` on a missing resource through (``If-None-Match: *`` for a
             create-only write); the view creates it and sets ``request.ifmatch.instance``.
         variant: distinguishes representations of one version in the entity-tag.
+        answer_before_view: answer false preconditions before calling the view, and a
+            conditional GET from the version columns alone (a cheaper 304). Only for a view
+            that makes no access decision of its own: every check is in ``has_permission`` or
+            in decorators applied *outside* (above) this one.
         overrides: any ``IFMATCH`` setting, lower-case (``warn_only=True``).
 
     Returns:
@@ -360,20 +412,25 @@ def conditional(
     if last_modified is not None:
         validator_columns.append(last_modified)
 
+    def rows(value: Any) -> models.QuerySet[Any]:
+        try:
+            return base.filter(**{lookup_field: value})
+        except (ValueError, TypeError, ValidationError):
+            # A URL value the field cannot take ("abc" for an integer key) names nothing.
+            raise Http404("No such resource.") from None
+
     def load(value: Any) -> models.Model | None:
-        return _first(base.filter(**{lookup_field: value}))
+        return _first(rows(value))
 
     def read_validators(request: HttpRequest, value: Any) -> Snapshot:
         # Only the version columns: a 304 never loads the row's body. Without has_permission
         # no instance is needed, so the columns are read as one plain row.
-        rows = base.filter(**{lookup_field: value})
         if has_permission is None:
-            row = rows.values_list(*validator_columns[1:])[:1]
-            found = list(row)
+            found = list(rows(value).values_list(*validator_columns[1:])[:1])
             if not found:
                 raise Http404("No such resource.")
             return snapshot_from_row(found[0])
-        probe = rows.select_related(None).prefetch_related(None).only(*validator_columns)
+        probe = rows(value).select_related(None).prefetch_related(None).only(*validator_columns)
         obj = _first(probe)
         if obj is None:
             raise Http404("No such resource.")
@@ -387,35 +444,52 @@ def conditional(
         state = resource_state(snapshot, variant=variant, last_modified=send_lm)
         return evaluate(method, request_headers(request), state, policy)
 
-    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            method = (request.method or "GET").upper()
-            value = kwargs[url_kwarg]
-            send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
-            if method in _CACHEABLE_READS and has_read_precondition(request):
-                decision = decide(request, method, read_validators(request, value), send_lm)
-                if not isinstance(decision, Proceed):
-                    return decision_response(decision, request)
-            obj = load(value)
-            if obj is None and not (allow_create and method == "PUT"):
-                raise Http404("No such resource.")
-            if obj is not None and has_permission is not None and not has_permission(request, obj):
-                raise PermissionDenied
-            snapshot = None if obj is None else snapshot_of(obj)
-            decision = decide(request, method, snapshot, send_lm)
+    def handle(
+        view: Callable[..., HttpResponseBase], request: HttpRequest, args: Any, kwargs: Any
+    ) -> HttpResponseBase:
+        method = (request.method or "GET").upper()
+        value = kwargs[url_kwarg]
+        send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
+        if answer_before_view and method in _CACHEABLE_READS and has_read_precondition(request):
+            decision = decide(request, method, read_validators(request, value), send_lm)
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
+        obj = load(value)
+        if obj is None and not (allow_create and method == "PUT"):
+            raise Http404("No such resource.")
+        if obj is not None and has_permission is not None and not has_permission(request, obj):
+            raise PermissionDenied
+        snapshot = None if obj is None else snapshot_of(obj)
+        decision = decide(request, method, snapshot, send_lm)
+        expect: Expectation | None = None
+        if isinstance(decision, Proceed):
             for warning in decision.warnings:
                 logger.warning("%s %s: %s", method, request.path, warning)
             expect = Expectation.from_condition(decision.condition, variant=variant)
-            request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
-            if method in SAFE_METHODS:
-                response = view(request, *args, **{**kwargs, instance_kwarg: obj})
-                if snapshot is not None and response.status_code // 100 == 2:
-                    set_validators(response, snapshot, variant=variant, last_modified=send_lm)
+        elif answer_before_view:
+            return decision_response(decision, request)
+        request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
+        arguments = {**kwargs, instance_kwarg: obj}
+        if method in SAFE_METHODS:
+            response = view(request, *args, **arguments)
+            if response.status_code // 100 != 2:
                 return response
-            return _write(view, request, args, {**kwargs, instance_kwarg: obj}, variant, send_lm)
+            if not isinstance(decision, Proceed):
+                return decision_response(decision, request)
+            if snapshot is not None:
+                set_validators(response, snapshot, variant=variant, last_modified=send_lm)
+            return response
+        return _write(view, request, args, arguments, variant, send_lm, base.model)
+
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                return handle(view, request, args, kwargs)
+            except DatabaseError as error:
+                if not is_unavailable(error):
+                    raise
+                return unavailable_response(request)
 
         return wrapped
 
@@ -429,26 +503,31 @@ def _write(
     kwargs: dict[str, Any],
     variant: str | None,
     send_lm: bool,
+    model: type[models.Model],
 ) -> HttpResponseBase:
     state: ConditionalState = request.ifmatch  # type: ignore[attr-defined]
     obj = state.instance
-    model = type(obj) if obj is not None else None
+    refusal = None if not state.refused else Refusal(lambda: _Answer(state.decision))
     if obj is not None:
-        expect_on(obj, state.expectation)
-    using = router.db_for_write(model, instance=obj) if model is not None else "default"
+        expect_on(obj, refusal if refusal is not None else state.expectation)
+    using = router.db_for_write(model, instance=obj)
+    refusing = refuse_inserts(model, refusal) if refusal is not None else contextlib.nullcontext()
     try:
-        with write_transaction(using, obj):
+        with write_transaction(using, obj), refusing:
             response = view(request, *args, **kwargs)
-            if (
-                obj is not None
-                and response.status_code // 100 == 2
-                and pending_expectation(obj) is not None
-            ):
-                # Raised inside the transaction, so whatever the view wrote is rolled back.
-                raise ConfigurationError(
-                    "the view answered 2xx without obj.save() / obj.delete(): "
-                    "the write was not guarded"
-                )
+            if response.status_code // 100 == 2:
+                if refusal is not None:
+                    # The view allowed the request but wrote nothing: roll back whatever it
+                    # did write and answer the precondition.
+                    refusal.refuse()
+                if obj is not None and pending_expectation(obj) is not None:
+                    # Raised inside the transaction, so whatever the view wrote is rolled back.
+                    raise ConfigurationError(
+                        "the view answered 2xx without obj.save() / obj.delete(): "
+                        "the write was not guarded"
+                    )
+    except _Answer as answer:
+        return decision_response(answer.decision, request)
     except WriteLost as lost:
         body, etag = lost_problem(lost.reread(), request, variant=variant)
         return problem_response(body, etag=etag)
@@ -473,7 +552,9 @@ class ConditionalMiddleware:
       ``ETag``, read after the failed transaction ended;
     - ``VersionConflictError`` → 409;
     - serialization failures and deadlocks → 412 (409 when the request had no precondition)
-      instead of a 500.
+      instead of a 500;
+    - a database that cannot be reached, or a connection lost mid-request, in any view → 503
+      with ``Retry-After`` (``ifmatch.stores.is_unavailable``) instead of a 500.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -483,11 +564,13 @@ class ConditionalMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if is_unavailable(exception):
+            return unavailable_response(request)
         if isinstance(exception, WriteLost):
             body, etag = lost_problem(exception.reread(), request)
             return problem_response(body, etag=etag)
         if isinstance(exception, VersionConflictError):
-            return problem_response(problem(409, str(exception), code="version-mismatch"))
+            return problem_response(problem(409, str(exception), code=VERSION_MISMATCH))
         if isinstance(exception, DatabaseError) and is_transient(exception):
             return write_conflict_response(request)
         return None

@@ -13,10 +13,13 @@ Quick start::
     install(app)    # problem+json exception handlers; OpenAPI documents the preconditions
 
 The dependency reads the stored version (not the body) through the async store, answers 404 for
-a missing resource, and lets :func:`ifmatch.core.evaluate` decide 304/400/412/428 before the
-handler runs. Route-level ``dependencies=[...]`` (authentication, authorization) are resolved
-first, so a 304 or 412 never reveals a resource the caller may not see. Nothing blocks the
-event loop: a synchronous store is run in the thread pool.
+a missing resource, and lets :func:`ifmatch.core.evaluate` decide. A false precondition (304,
+400, 412, 428) is answered only after every access decision of the route: app and route
+dependencies run before the dependency, and those declared after it (or depending on it) and
+the handler itself still run after it and may answer 401, 403 or 404; the handler's writes raise
+the answer without writing, and the middleware ``install`` adds replaces a 2xx with it. So a
+304 or 412 never reveals a resource the caller may not see. Nothing blocks the event loop: a
+synchronous store is run in the thread pool.
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
-from ..stores import Snapshot
-from ._conditional import pick_key
+from ..stores import Snapshot, StoreUnavailable
+from ._conditional import KEY_ERRORS, not_found_error, pick_key
+from .answers import SCOPE_KEY, LateAnswerMiddleware
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
@@ -103,6 +110,16 @@ class Conditional:
             come from the object (``snapshot``, default ``store.snapshot``) and the handler
             gets it as ``condition.instance``: no separate version query.
         snapshot: the validators of a loaded object, e.g. ``ifmatch.stores.sqlalchemy.snapshot``.
+        answer_before_view: raise a false precondition's answer (304, 400, 412, 428) from the
+            dependency itself, before the handler runs, so a 304 costs only the version read.
+            Only for routes whose every access decision is an app or route dependency, or a
+            parameter dependency declared before this one: none in the handler, none in a
+            dependency resolved after this one.
+
+    A key function that cannot read the path (``int("abc")`` raising ``ValueError``,
+    ``TypeError`` or ``KeyError``), or a loader that cannot take the key, answers as FastAPI
+    would for the route's path parameters: 422 when they fail the handler's own validation,
+    else 404. A key named by ``key="doc_id"`` is validated as the handler declares it.
     """
 
     def __init__(
@@ -118,6 +135,7 @@ class Conditional:
         variant: str | None = None,
         load: Loader | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
+        answer_before_view: bool = False,
     ) -> None:
         self.load = load
         self.snapshot_of = snapshot or getattr(store, "snapshot", None)
@@ -132,6 +150,7 @@ class Conditional:
             last_modified=last_modified,
             variant=variant,
             create=create,
+            answer_before_view=answer_before_view,
         )
 
     async def __call__(
@@ -146,15 +165,48 @@ class Conditional:
         condition = await check(
             request, self.store, key, self.options, load=self.load, snapshot_of=self.snapshot_of
         )
+        if condition.refusal is not None and SCOPE_KEY not in request.scope:
+            # Without install()'s middleware nothing could replace the route's 2xx later.
+            raise ConditionalHTTPException(condition.refusal)
         condition.response = response
         condition.serve(condition.snapshot)
-        request.state.ifmatch = condition  # for write_conflict_handler
+        request.state.ifmatch = condition  # for write_conflict_handler and the middleware
         return condition
 
     def resource_key(self, request: Request) -> Hashable:
+        """The resource's key: the key function's result, or the named path parameter as the
+        handler declares it (``doc_id: int``).
+
+        Raises:
+            RequestValidationError: the path parameters fail the handler's validation (422).
+            ConditionalHTTPException: the key function cannot read the path (404).
+        """
         if callable(self.key):
-            return self.key(request)
-        return pick_key(self.key, request.path_params, "Conditional()", "path parameter")  # type: ignore[no-any-return]
+            try:
+                return self.key(request)
+            except KEY_ERRORS:
+                _validated_path(request)
+                path = request.url.path
+                raise ConditionalHTTPException(not_found_error(self.options, path)) from None
+        raw = pick_key(self.key, request.path_params, "Conditional()", "path parameter")
+        name = self.key if self.key is not None else next(iter(request.path_params))
+        return _validated_path(request).get(name, raw)  # type: ignore[no-any-return]
+
+
+def _validated_path(request: Request) -> dict[str, Any]:
+    """The route's path parameters validated as its handler declares them, as FastAPI does
+    after the dependencies run; the dependency needs them first.
+
+    Raises:
+        RequestValidationError: as FastAPI would raise it for these parameters (422).
+    """
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return {}
+    values, errors = request_params_to_args(route.dependant.path_params, request.path_params)
+    if errors:
+        raise RequestValidationError(errors)
+    return values
 
 
 def protect(store: AnyStore, **options: Any) -> Callable[[F], F]:
@@ -270,15 +322,28 @@ def document_route(route: APIRoute) -> None:
 
 
 def install(app: FastAPI) -> FastAPI:
-    """Register the problem+json exception handlers and document protected routes in OpenAPI.
+    """Register the problem+json exception handlers, the middleware that answers a false
+    precondition after the route's own access decisions
+    (:class:`~ifmatch.integrations.answers.LateAnswerMiddleware`), and document protected
+    routes in OpenAPI.
 
     With SQLAlchemy installed, a serialization failure or deadlock raised by a protected
-    handler's own ``commit()`` is answered 412 (409 without a precondition) instead of 500
-    (:func:`~ifmatch.integrations.starlette.write_conflict_handler`), unless the app already
-    has a handler for ``sqlalchemy.exc.DBAPIError``.
+    handler's own ``commit()`` is answered 412 (409 without a precondition) instead of 500, and
+    a database that cannot be reached or a connection lost mid-request, in any route, 503 with
+    ``Retry-After`` (:func:`~ifmatch.integrations.starlette.write_conflict_handler`), unless
+    the app already has a handler for ``sqlalchemy.exc.DBAPIError``. ``StoreUnavailable``
+    (e.g. from the Redis store) is answered 503 as well.
     """
     for exc_class, handler in EXCEPTION_HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
+    app.add_exception_handler(StoreUnavailable, write_conflict_handler)
+    if app.middleware_stack is not None:
+        raise RuntimeError("install(app) must run before the application starts")
+    installed: list[Any] = [m.cls for m in app.user_middleware]
+    if LateAnswerMiddleware not in installed:
+        # Innermost of the app's own middleware, whenever they are added: an answer given in
+        # place of a route's 2xx passes through all of them (Date, CORS, compression).
+        app.user_middleware.append(Middleware(LateAnswerMiddleware))
     if importlib.util.find_spec("sqlalchemy") is not None:
         from sqlalchemy.exc import DBAPIError
 

@@ -16,10 +16,15 @@ Quick start::
         return jsonify(load(doc_id))
 
 Before the view runs, the decorator reads the stored version (not the body), answers 404 for a
-missing resource, then lets :func:`ifmatch.core.evaluate` decide: 304, 400, 412 and 428 never
-call the view. After a 2xx it sends the ``ETag`` (and ``Last-Modified``) of the version the
-response carries: the new one after a write. Werkzeug's ``make_conditional`` is not used: it
-answers ``If-Match: *`` with 412 and ignores If-Unmodified-Since.
+missing resource, then lets :func:`ifmatch.core.evaluate` decide. A false precondition (304,
+400, 412, 428) is answered only after the view's own access decisions: the view runs, may answer
+401, 403 or 404 itself (``abort(403)``, a ``login_required`` below ``protect``), its
+``condition.write()`` / ``delete()`` raise the answer without writing, and a 2xx it returns is
+replaced by the answer. ``protect(answer_before_view=True)`` answers before calling the view,
+for views whose access checks are all in ``authorize=`` or ``before_request``. After a 2xx it
+sends the ``ETag`` (and ``Last-Modified``) of the version the response carries: the new one
+after a write. Werkzeug's ``make_conditional`` is not used: it answers ``If-Match: *`` with 412
+and ignores If-Unmodified-Since.
 """
 
 from __future__ import annotations
@@ -32,19 +37,30 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask.views import View
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 
 from ..core import Policy, Proceed
-from ..stores import CASResult, Expectation, Snapshot, VersionStore, is_write_conflict
+from ..stores import (
+    CASResult,
+    Expectation,
+    Snapshot,
+    VersionStore,
+    is_unavailable,
+    is_write_conflict,
+)
 from ._conditional import (
+    KEY_ERRORS,
     ConditionalState,
     HTTPError,
     Options,
     location,
     log_unguarded,
+    not_found_error,
     pick_key,
     precheck,
+    unavailable_error,
     validator_headers,
+    waiting,
     write_conflict_error,
 )
 
@@ -110,8 +126,10 @@ class ConditionalRequest(ConditionalState):
         snapshot: Snapshot | None,
         decision: Proceed,
         options: Options,
+        *,
+        refusal: HTTPError | None = None,
     ) -> None:
-        super().__init__(key, snapshot, decision, options)
+        super().__init__(key, snapshot, decision, options, refusal=refusal)
         self.store = store
 
     def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
@@ -154,6 +172,10 @@ def _write_conflict_handler(
     def handle(error: InternalServerError) -> Any:
         original = error.original_exception
         condition: ConditionalRequest | None = g.get("_ifmatch_condition")
+        if original is not None and is_unavailable(original):
+            options = Options() if condition is None else condition.options
+            failure = unavailable_error(request.method, options, request.path)
+            return ConditionalError(failure).get_response()
         if condition is not None and original is not None and is_write_conflict(original):
             conflict = write_conflict_error(request.headers, condition.options, request.path)
             return ConditionalError(conflict).get_response()
@@ -184,8 +206,9 @@ class IfMatch:
         Also registers a 500 handler (chained to one registered before) that answers a
         serialization failure or deadlock raised after a protected view returned, e.g. by a
         ``db.session.commit()`` in an ``after_request`` function, with 412 (409 without a
-        precondition) instead of 500. Failures raised inside the view are answered by
-        :meth:`protect` itself.
+        precondition) instead of 500, and a database that cannot be reached or a connection
+        lost mid-request, in any view, with 503 and ``Retry-After``. Failures raised inside a
+        protected view are answered by :meth:`protect` itself.
         """
         for name, value in CONFIG_DEFAULTS.items():
             app.config.setdefault(name, value)
@@ -204,6 +227,7 @@ class IfMatch:
         authorize: Callable[[Hashable], object] | None = None,
         load: Callable[[Hashable], Any] | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
+        answer_before_view: bool = False,
     ) -> Callable[[F], F]:
         """Decorate a view function, or a ``MethodView`` class, to make it conditional.
 
@@ -216,12 +240,18 @@ class IfMatch:
             require: methods that need a precondition (default ``IFMATCH_REQUIRE_PRECONDITION``;
                 ``()`` for the 409 body-version scheme).
             authorize: called with the key before anything about the resource is revealed;
-                ``abort(403)`` there. Runs after ``before_request`` authentication.
+                ``abort(403)`` there, or return ``False`` (403). Runs after ``before_request``
+                authentication.
             load: load the resource itself (``lambda key: db.session.get(Document, key)``,
                 ``None`` if missing) instead of reading only its version: the validators come
                 from the loaded object and the view gets it as ``condition.instance``, so a
                 view that needs the row anyway pays no extra query.
             snapshot: the validators of a loaded object (default: ``store.snapshot``).
+            answer_before_view: answer a false precondition (304, 400, 412, 428) before calling
+                the view, so a 304 costs only the version read. Only for a view that makes no
+                access decision of its own: all of them in ``authorize=``, ``before_request``
+                or decorators above ``protect``. By default the view runs first (see the
+                module's docstring).
         """
         chosen = store if store is not None else self.store
         if chosen is None:
@@ -230,7 +260,9 @@ class IfMatch:
         if load is not None and snapshot_of is None:
             raise TypeError("protect(load=...) needs snapshot=... for this store")
         methods = None if require is None else frozenset(m.upper() for m in require)
-        settings = _Route(chosen, key, create, variant, methods, authorize, load, snapshot_of)
+        settings = _Route(
+            chosen, key, create, variant, methods, authorize, load, snapshot_of, answer_before_view
+        )
 
         def decorator(view: F) -> F:
             if isinstance(view, type) and issubclass(view, View):
@@ -246,6 +278,10 @@ class IfMatch:
         return decorator
 
 
+class _NoSuchResource(Exception):
+    """The path names no resource: the key function or the loader could not take it."""
+
+
 @dataclass
 class _Route:
     store: VersionStore[Any]
@@ -256,22 +292,40 @@ class _Route:
     authorize: Callable[[Hashable], object] | None
     load: Callable[[Hashable], Any] | None
     snapshot_of: Callable[[Any], Snapshot] | None
+    answer_before_view: bool
     cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
 
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
         config = current_app.config
         options = self.options(config)
-        key = self.resolve_key(kwargs)
-        if self.authorize is not None:
-            self.authorize(key)
-        instance = None
-        if self.load is not None and self.snapshot_of is not None:
-            instance = self.load(key)
-            snapshot = None if instance is None else self.snapshot_of(instance)
-        else:
-            snapshot = self.store.read(key)
+        try:
+            return self.respond(view, options, args, kwargs)
+        except HTTPException:
+            raise
+        except Exception as error:
+            # E.g. the view's own db.session.commit() failed on a serialization failure, or the
+            # database went away.
+            if is_unavailable(error):
+                failure = unavailable_error(request.method, options, request.path)
+                raise ConditionalError(failure) from error
+            if not is_write_conflict(error):
+                raise
+            conflict = write_conflict_error(request.headers, options, request.path)
+            raise ConditionalError(conflict) from error
+
+    def respond(
+        self, view: Callable[..., Any], options: Options, args: Any, kwargs: dict[str, Any]
+    ) -> Response:
+        config = current_app.config
+        try:
+            key = self.resolve_key(kwargs)
+            if self.authorize is not None and self.authorize(key) is False:
+                raise Forbidden()
+            instance, snapshot = self.read(key)
+        except _NoSuchResource:
+            raise ConditionalError(not_found_error(options, request.path)) from None
         method = request.method
-        decision = precheck(
+        answer = precheck(
             method,
             request.headers,
             snapshot,
@@ -280,22 +334,33 @@ class _Route:
             logger=logger,
             evaluate_preconditions=config.get("IFMATCH_ENABLED", True),
         )
-        if isinstance(decision, HTTPError):
-            raise ConditionalError(decision)
-        condition = ConditionalRequest(self.store, key, snapshot, decision, options)
+        ready = waiting(answer, options)
+        if isinstance(ready, HTTPError):
+            raise ConditionalError(ready)
+        decision, refusal = ready
+        condition = ConditionalRequest(
+            self.store, key, snapshot, decision, options, refusal=refusal
+        )
         condition.instance = instance
         g._ifmatch_condition = condition
-        try:
-            response = current_app.make_response(view(*args, **kwargs))
-        except Exception as error:
-            # E.g. the view's own db.session.commit() failed on a serialization failure.
-            if not is_write_conflict(error):
-                raise
-            conflict = write_conflict_error(request.headers, options, request.path)
-            raise ConditionalError(conflict) from error
+        response = current_app.make_response(view(*args, **kwargs))
         if 200 <= response.status_code < 300:
+            if refusal is not None:
+                # The view granted access (and wrote nothing): answer the precondition now.
+                raise ConditionalError(refusal)
             self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
         return response
+
+    def read(self, key: Hashable) -> tuple[Any, Snapshot | None]:
+        """The loaded object (if ``load=``) and the resource's validators; a key the loader
+        cannot take names no resource."""
+        if self.load is None or self.snapshot_of is None:
+            return None, self.store.read(key)
+        try:
+            instance = self.load(key)
+        except KEY_ERRORS:
+            raise _NoSuchResource from None
+        return instance, None if instance is None else self.snapshot_of(instance)
 
     def finish(
         self, response: Response, condition: ConditionalRequest, method: str, enabled: bool
@@ -312,9 +377,13 @@ class _Route:
             response.headers[name] = value
 
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
-        if callable(self.key):
+        if not callable(self.key):
+            return pick_key(self.key, kwargs, "protect()", "view argument")  # type: ignore[no-any-return]
+        try:
             return self.key(**kwargs)
-        return pick_key(self.key, kwargs, "protect()", "view argument")  # type: ignore[no-any-return]
+        except KEY_ERRORS:
+            # A key function that cannot read the path ("abc" for int()) names no resource.
+            raise _NoSuchResource from None
 
     def options(self, config: Mapping[str, Any]) -> Options:
         # Config is read on every request (tests and apps may change it), the Options built
@@ -351,4 +420,5 @@ class _Route:
             send_last_modified=bool(setting("IFMATCH_LAST_MODIFIED")),
             variant=self.variant,
             create=self.create,
+            answer_before_view=self.answer_before_view,
         )

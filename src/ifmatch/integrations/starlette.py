@@ -13,11 +13,13 @@ Quick start::
     app = Starlette(routes=[Route("/documents/{doc_id}", document, methods=[...])],
                     exception_handlers=EXCEPTION_HANDLERS)
 
-The decorator reads the stored version (not the body), answers 404 for a missing resource, lets
-:func:`ifmatch.core.evaluate` decide 304/400/412/428 before the endpoint runs, and adds the
-``ETag`` (and ``Last-Modified``) of the version each 2xx carries. Put authentication in
-middleware or in the endpoint's router so it runs first. The FastAPI integration builds on the
-pieces here.
+The decorator reads the stored version (not the body), answers 404 for a missing resource, and
+lets :func:`ifmatch.core.evaluate` decide. A false precondition (304, 400, 412, 428) is answered
+only after the endpoint's own access decisions: the endpoint runs, may answer 401, 403 or 404
+itself, its ``condition.write()`` / ``delete()`` raise the answer without writing, and a 2xx it
+returns is replaced by the answer (``answer_before_view=True`` answers before the endpoint runs,
+for endpoints that check access only in middleware). Each 2xx gets the ``ETag`` (and
+``Last-Modified``) of the version it carries. The FastAPI integration builds on the pieces here.
 """
 
 from __future__ import annotations
@@ -40,17 +42,22 @@ from ..stores import (
     Expectation,
     Snapshot,
     VersionStore,
+    is_unavailable,
     is_write_conflict,
 )
 from ._conditional import (
+    KEY_ERRORS,
     ConditionalState,
     ErrorFormat,
     HTTPError,
     Options,
     location,
     log_unguarded,
+    not_found_error,
     precheck,
+    unavailable_error,
     validator_headers,
+    waiting,
     write_conflict_error,
 )
 
@@ -99,19 +106,25 @@ EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Respon
 
 
 async def write_conflict_handler(request: Request, exc: Exception) -> Response:
-    """Exception handler for database errors raised while a protected request was handled.
+    """Exception handler for database errors.
 
-    A serialization failure or deadlock (``ifmatch.stores.is_write_conflict``), e.g. from the
-    endpoint's own ``await session.commit()``, means the database rolled the transaction back:
-    it is answered 412 (409 without a precondition) with a problem body. Anything else, and
-    any error of an unprotected request, is raised again (500).
+    - A database that cannot be reached, or a connection lost mid-request
+      (``ifmatch.stores.is_unavailable``), in any request: 503 with ``Retry-After``. For a write
+      the outcome is unknown; the problem body says to read the resource again.
+    - A serialization failure or deadlock (``ifmatch.stores.is_write_conflict``) while a
+      protected request was handled, e.g. from the endpoint's own ``await session.commit()``,
+      means the database rolled the transaction back: 412 (409 without a precondition).
+
+    Anything else is raised again (500).
     """
     condition = getattr(request.state, "ifmatch", None)
-    if not isinstance(condition, ConditionalRequest) or not is_write_conflict(exc):
+    protected = isinstance(condition, ConditionalRequest)
+    options = condition.options if isinstance(condition, ConditionalRequest) else Options()
+    if is_unavailable(exc):
+        return error_response(unavailable_error(request.method, options, request.url.path))
+    if not protected or not is_write_conflict(exc):
         raise exc
-    return error_response(
-        write_conflict_error(request.headers, condition.options, request.url.path)
-    )
+    return error_response(write_conflict_error(request.headers, options, request.url.path))
 
 
 class _ThreadedStore:
@@ -147,9 +160,12 @@ def make_options(
     last_modified: bool = True,
     variant: str | None = None,
     create: bool = False,
+    answer_before_view: bool = False,
 ) -> Options:
     """Bundle a resource's settings (see each keyword in :func:`conditional`)."""
-    return Options(policy, error_format, type_base, last_modified, variant, create)
+    return Options(
+        policy, error_format, type_base, last_modified, variant, create, answer_before_view
+    )
 
 
 class ConditionalRequest(ConditionalState):
@@ -165,8 +181,10 @@ class ConditionalRequest(ConditionalState):
         snapshot: Snapshot | None,
         decision: Proceed,
         options: Options,
+        *,
+        refusal: HTTPError | None = None,
     ) -> None:
-        super().__init__(key, snapshot, decision, options)
+        super().__init__(key, snapshot, decision, options, refusal=refusal)
         self.request, self.store = request, store
         self.response: Response | None = None  # FastAPI's response to put validators on
 
@@ -189,13 +207,19 @@ class ConditionalRequest(ConditionalState):
             ConditionalHTTPException: 412 (another writer won), 409 (stale ``version``), 404.
         """
         expect = self.expect(version)
-        result = await self.store.compare_and_set(self.key, expect, values)
+        try:
+            result = await self.store.compare_and_set(self.key, expect, values)
+        except Exception as error:
+            raise self._unavailable(error) from error
         return self._apply(result, expect, version)
 
     async def delete(self, *, version: int | None = None) -> Snapshot:
         """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
         expect = self.expect(version)
-        result = await self.store.compare_and_delete(self.key, expect)
+        try:
+            result = await self.store.compare_and_delete(self.key, expect)
+        except Exception as error:
+            raise self._unavailable(error) from error
         snapshot = self._apply(result, expect, version)
         self.serve(None)
         return snapshot
@@ -231,6 +255,13 @@ class ConditionalRequest(ConditionalState):
     def failure(self, error: HTTPError) -> Exception:
         return ConditionalHTTPException(error)
 
+    def _unavailable(self, error: Exception) -> Exception:
+        # A lost connection is a 503 (the write's outcome unknown); anything else as it was.
+        if not is_unavailable(error):
+            return error
+        path = self.request.url.path
+        return self.failure(unavailable_error(self.request.method, self.options, path))
+
 
 Loader = Callable[[Hashable], Awaitable[Any]]
 
@@ -247,26 +278,45 @@ async def check(
     """Read the stored version and evaluate the request's preconditions against it.
 
     With ``load`` (and ``snapshot_of``), the resource is loaded instead and its validators
-    taken from the loaded object, which the endpoint finds in ``condition.instance``.
+    taken from the loaded object, which the endpoint finds in ``condition.instance``. A loader
+    that cannot take the key (``ValueError``, ``TypeError``, ``KeyError``) means no resource.
 
     Returns:
-        The :class:`ConditionalRequest` the endpoint writes through.
+        The :class:`ConditionalRequest` the endpoint writes through; when the preconditions are
+        false it carries the waiting answer (``condition.refusal``), unless
+        ``options.answer_before_view``.
 
     Raises:
-        ConditionalHTTPException: 404, or the decision's 304, 400, 412 or 428.
+        ConditionalHTTPException: 404; 503 when the store cannot be reached; with
+            ``answer_before_view``, the decision's 304, 400, 412 or 428.
     """
     async_store = as_async(store)
-    instance = None
-    if load is not None and snapshot_of is not None:
-        instance = await load(key)
-        snapshot = None if instance is None else snapshot_of(instance)
-    else:
-        snapshot = await async_store.read(key)
     path = request.url.path
-    decision = precheck(request.method, request.headers.raw, snapshot, options, path, logger=logger)
-    if isinstance(decision, HTTPError):
-        raise ConditionalHTTPException(decision)
-    condition = ConditionalRequest(request, async_store, key, snapshot, decision, options)
+    instance = None
+    try:
+        if load is not None and snapshot_of is not None:
+            try:
+                instance = await load(key)
+            except KEY_ERRORS:
+                raise ConditionalHTTPException(not_found_error(options, path)) from None
+            snapshot = None if instance is None else snapshot_of(instance)
+        else:
+            snapshot = await async_store.read(key)
+    except ConditionalHTTPException:
+        raise
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        failure = unavailable_error(request.method, options, path)
+        raise ConditionalHTTPException(failure) from error
+    answer = precheck(request.method, request.headers.raw, snapshot, options, path, logger=logger)
+    ready = waiting(answer, options)
+    if isinstance(ready, HTTPError):
+        raise ConditionalHTTPException(ready)
+    decision, refusal = ready
+    condition = ConditionalRequest(
+        request, async_store, key, snapshot, decision, options, refusal=refusal
+    )
     condition.instance = instance
     return condition
 
@@ -281,6 +331,7 @@ def conditional(
     type_base: str | None = None,
     last_modified: bool = True,
     variant: str | None = None,
+    answer_before_view: bool = False,
 ) -> Callable[[Endpoint], Endpoint]:
     """Make a Starlette endpoint conditional; it finds its state in ``request.state.ifmatch``.
 
@@ -293,6 +344,9 @@ def conditional(
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
         variant: tells representations of one version apart (see ``version_etag``).
+        answer_before_view: answer a false precondition before the endpoint runs (a 304 then
+            costs only the version read). Only for an endpoint that makes no access decision
+            of its own: all of them in middleware or the router.
     """
     options = make_options(
         policy=policy,
@@ -301,13 +355,17 @@ def conditional(
         last_modified=last_modified,
         variant=variant,
         create=create,
+        answer_before_view=answer_before_view,
     )
     async_store = as_async(store)
 
     def decorator(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def protected(request: Request) -> Response:
-            resource = key(request) if callable(key) else request.path_params[key]
+            try:
+                resource = key(request) if callable(key) else request.path_params[key]
+            except KEY_ERRORS:
+                return error_response(not_found_error(options, request.url.path))
             try:
                 condition = await check(request, async_store, resource, options)
                 request.state.ifmatch = condition
@@ -316,6 +374,9 @@ def conditional(
                 return error_response(exc.error)
             except Exception as exc:
                 return await write_conflict_handler(request, exc)
+            if condition.refusal is not None and 200 <= response.status_code < 300:
+                # The endpoint granted access and wrote nothing: answer the precondition now.
+                return error_response(condition.refusal)
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
                 log_unguarded(logger, request.method, request.url.path)

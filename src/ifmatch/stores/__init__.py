@@ -18,7 +18,13 @@ from .base import (
     last_modified_for,
     next_last_modified,
 )
-from .errors import ConfigurationError, StoreError, StoreUnavailable, is_write_conflict
+from .errors import (
+    ConfigurationError,
+    StoreError,
+    StoreUnavailable,
+    is_unavailable,
+    is_write_conflict,
+)
 
 __all__ = [
     "AsyncBulkVersionStore",
@@ -33,6 +39,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "VersionStore",
+    "is_unavailable",
     "is_write_conflict",
     "last_modified_for",
     "next_last_modified",

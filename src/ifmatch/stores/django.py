@@ -23,10 +23,12 @@ in the ``UPDATE``'s ``WHERE`` clause, so there is no gap between the check and t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 
 from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
 from django.db.models import F, Field, QuerySet
@@ -47,11 +49,13 @@ __all__ = [
     "ConditionalSaveMixin",
     "DatabaseNow",
     "DjangoStore",
+    "Refusal",
     "VersionedModel",
     "WriteLost",
     "expect_on",
     "is_transient",
     "next_last_modified_expression",
+    "refuse_inserts",
     "snapshot_of",
     "version_fields",
 ]
@@ -189,18 +193,68 @@ def _missing_or_lost(base: QuerySet[Any], pk: Any, spec: _Spec) -> CASResult:
     return CASResult(Outcome.LOST if current is not None else Outcome.NOT_FOUND, current)
 
 
-def expect_on(instance: models.Model, expect: Expectation | None) -> None:
+class Refusal:
+    """A write that must not happen: attached instead of an :class:`Expectation`.
+
+    The integrations evaluate a request's preconditions before the view runs, but answer a
+    false one (412, 428, 400, 409) only after every access decision of the view: the view may
+    still refuse with 401, 403 or 404. Until then the failing answer waits on the instance (or,
+    for creates, in :func:`refuse_inserts`), and the first ``save()`` / ``delete()`` raises it
+    without writing anything.
+
+    Args:
+        error: builds the exception to raise (called once per write attempt, so a body that
+            carries the current representation is serialised only if it is sent).
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Callable[[], BaseException]) -> None:
+        self.error = error
+
+    def refuse(self) -> NoReturn:
+        """Raise the waiting answer."""
+        raise self.error()
+
+
+def expect_on(instance: models.Model, expect: Expectation | Refusal | None) -> None:
     """Make the next ``instance.save()`` / ``instance.delete()`` conditional on ``expect``.
 
     The expectation is consumed by that write; a write that does not apply raises
-    :class:`WriteLost`.
+    :class:`WriteLost`. A :class:`Refusal` is not consumed: every write raises it.
     """
     setattr(instance, _EXPECT_ATTR, expect)
 
 
-def pending_expectation(instance: models.Model) -> Expectation | None:
-    """The expectation attached to ``instance`` and not consumed yet."""
+def pending_expectation(instance: models.Model) -> Expectation | Refusal | None:
+    """The expectation (or refusal) attached to ``instance`` and not consumed yet."""
     return getattr(instance, _EXPECT_ATTR, None)
+
+
+_REFUSED_INSERTS: contextvars.ContextVar[tuple[type[models.Model], Refusal] | None] = (
+    contextvars.ContextVar("ifmatch_refused_inserts", default=None)
+)
+
+
+@contextlib.contextmanager
+def refuse_inserts(model: type[models.Model], refusal: Refusal) -> Iterator[None]:
+    """Within the block, inserting a ``model`` instance through ``save()`` raises ``refusal``.
+
+    For a create whose preconditions were false (``POST`` with a stale ``If-Match``, ``PUT``
+    creating without a precondition): the view's own access checks run first, and the insert,
+    wherever the view makes it (``perform_create``, ``serializer.save()``), writes nothing.
+    """
+    token = _REFUSED_INSERTS.set((model, refusal))
+    try:
+        yield
+    finally:
+        _REFUSED_INSERTS.reset(token)
+
+
+def _refuse_insert(instance: models.Model) -> None:
+    refused = _REFUSED_INSERTS.get()
+    if refused is not None and isinstance(instance, refused[0]) and instance._state.adding:
+        refused[1].refuse()
 
 
 def snapshot_of(instance: models.Model) -> Snapshot:
@@ -238,6 +292,9 @@ class ConditionalSaveMixin:
         if expect is not None:
             expect_on(self, expect)  # type: ignore[arg-type]
         pending = pending_expectation(self)  # type: ignore[arg-type]
+        if isinstance(pending, Refusal):
+            pending.refuse()
+        _refuse_insert(self)  # type: ignore[arg-type]
         model: type[models.Model] = type(self)  # type: ignore[assignment]
         using = kwargs.get("using") or router.db_for_write(model, instance=self)
         if pending is not None and pending.exists is False:
@@ -335,6 +392,8 @@ class ConditionalSaveMixin:
 
     def _ifmatch_take_expectation(self, spec: _Spec) -> Expectation | None:
         expect = pending_expectation(self)  # type: ignore[arg-type]
+        if isinstance(expect, Refusal):
+            expect.refuse()
         expect_on(self, None)  # type: ignore[arg-type]
         if expect is None and self.ifmatch_check_loaded_version:
             loaded = getattr(self, "_ifmatch_loaded_version", None)

@@ -10,8 +10,15 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import ConfigurationError, IfMatchError
+from ._unavailable import is_unavailable
 
-__all__ = ["ConfigurationError", "StoreError", "StoreUnavailable", "is_write_conflict"]
+__all__ = [
+    "ConfigurationError",
+    "StoreError",
+    "StoreUnavailable",
+    "is_unavailable",
+    "is_write_conflict",
+]
 
 # ConfigurationError (from ifmatch.core) is what every store raises, when it is built or (when
 # the database is not known until then) on its first use, instead of ever falling back to an

@@ -65,3 +65,15 @@ class Record(VersionedModel):
 
     class Meta:
         app_label = "docs"
+
+
+class OwnedDocument(VersionedModel):
+    """A document only its owner may see or change (the access-order tests)."""
+
+    owner = models.CharField(max_length=50, default="")
+    title = models.CharField(max_length=200, default="")
+    text = models.TextField(default="")
+    secret = models.CharField(max_length=200, default="")  # only staff see it
+
+    class Meta:
+        app_label = "docs"

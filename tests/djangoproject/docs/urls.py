@@ -19,6 +19,7 @@ urlpatterns: list[Any] = [
     path("warn/documents/<int:pk>/", views.WarnOnlyDocumentView.as_view()),
     path("optional/documents/<int:pk>/", views.OptionalDocumentView.as_view()),
     path("plain/documents/<int:pk>/", views.plain_document),
+    path("plain/early/<int:pk>/", views.plain_document_early),
     path("naive/documents/<int:pk>/", views.NaiveDocumentView.as_view()),
     path("plain/racy/<int:pk>/", views.racy_document),
     path("plain/guarded/<int:pk>/", views.guarded_document),

@@ -92,6 +92,12 @@ def plain_document(request: HttpRequest, pk: str, obj: Document | None) -> HttpR
     return JsonResponse(document_json(obj))
 
 
+# The same view, answering false preconditions before it runs: it makes no access decision.
+plain_document_early = django_conditional(Document, allow_create=True, answer_before_view=True)(
+    plain_document.__wrapped__  # type: ignore[attr-defined]
+)
+
+
 @django_conditional(Document, has_permission=lambda request, doc: doc.title != "secret")
 def guarded_document(request: HttpRequest, pk: str, obj: Document) -> HttpResponseBase:
     """Secret documents answer 403, before any precondition is looked at."""

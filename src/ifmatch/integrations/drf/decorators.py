@@ -19,7 +19,7 @@ __all__ = ["conditional"]
 
 ViewT = TypeVar("ViewT", bound=type)
 
-_EXTRA = {"scheme", "allow_put_create"}
+_EXTRA = {"scheme", "allow_put_create", "answer_reads_early"}
 
 
 def conditional(**options: Any) -> Callable[[ViewT], ViewT]:

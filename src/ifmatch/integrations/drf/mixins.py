@@ -2,32 +2,45 @@
 
 It plugs into DRF's own hooks, so composed views keep working:
 
-- ``get_object`` runs DRF's lookup (404), ``check_object_permissions`` (403) and only then the
-  preconditions (RFC 9110 §13.2.1: a 304/412 never reveals a resource the caller may not see).
-  A conditional GET first reads only the version columns, so a 304 never loads the row's body
-  or runs the serializer. A write attaches the request's expectation to the instance.
+- ``get_object`` runs the view's whole lookup (``get_queryset``, ``filter_queryset``, 404,
+  ``check_object_permissions``, and any override of ``get_object`` itself) and evaluates the
+  preconditions, but a false one (304, 412, 428, 409, 400) is *answered* only after every access
+  decision of the view: at the guarded write (``instance.save()`` / ``delete()`` raise it
+  without writing), or in place of the view's 2xx response. A view that refuses access (401,
+  403, 404) anywhere before that, in ``get_object``, ``perform_update`` or the action itself,
+  answers with its refusal, and the caller learns nothing about the resource. See
+  ``docs/security.md``.
+- A conditional GET is answered from the version columns alone (304 before the row's body is
+  loaded or the serializer runs) when no access decision can follow ``get_object``: the view
+  does not override ``get_object``, ``retrieve`` or its GET handler (or declares
+  ``ifmatch_answer_reads_early = True``).
 - ``perform_update`` / ``perform_destroy`` run the serializer's ordinary ``save()`` /
   ``instance.delete()``, which become one guarded ``UPDATE … WHERE version IN (…)`` through
   :class:`~ifmatch.stores.django.ConditionalSaveMixin`: no gap between check and write.
-- ``perform_create`` / ``get_success_headers`` send 201 with ``ETag`` and ``Location``.
+- ``create`` evaluates a ``POST``'s preconditions against the collection's tag;
+  ``perform_create`` / ``get_success_headers`` send 201 with ``ETag`` and ``Location``.
 - ``list`` sends a collection entity-tag (one aggregate query) and answers 304 to it.
 - ``finalize_response`` sends the current (after a write: the new) ``ETag``/``Last-Modified``.
+- A lost database connection answers 503 with ``Retry-After``, never 500.
 
 All §13.2.2 logic is ``ifmatch.core.evaluate``; this module only translates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, models, router, transaction
 from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -42,22 +55,28 @@ from ...stores._django_sql import check_connection
 from ...stores.base import CASResult, Expectation, Outcome, Snapshot
 from ...stores.django import (
     ConditionalSaveMixin,
+    Refusal,
     WriteLost,
     expect_on,
     is_transient,
     pending_expectation,
+    refuse_inserts,
     snapshot_of,
     version_fields,
 )
+from ...stores.errors import is_unavailable
 from .._fields import last_modified_fields
 from ..django import (
     SAFE_METHODS,
     check_atomic_requests,
     decision_problem,
+    has_precondition,
+    has_read_precondition,
     lost_problem,
     not_modified_headers,
     request_headers,
     resource_state,
+    unavailable_response,
     validator_headers,
     write_conflict_response,
     write_transaction,
@@ -90,6 +109,17 @@ def _overrides(view: Any, attributes: tuple[tuple[str, str], ...]) -> dict[str, 
 
 
 SCHEMES = frozenset({"etag", "version"})
+_READS = frozenset({"GET", "HEAD"})
+# Where DRF's and ifmatch's own methods live: an override anywhere else may decide access.
+_FRAMEWORK_MODULES = ("rest_framework.", "ifmatch.integrations.")
+
+
+def _framework_defines(cls: type, name: str) -> bool:
+    """Whether the method ``name`` that ``cls`` runs is DRF's or ifmatch's, not an override."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass.__module__.startswith(_FRAMEWORK_MODULES)
+    return True
 
 
 class ConditionalMixin:
@@ -105,10 +135,16 @@ class ConditionalMixin:
       ``ifmatch_include_current_representation``, ``ifmatch_collection_etag``,
       ``ifmatch_version_field_name``, ...: any other ``IFMATCH`` key, lower-case.
     - ``ifmatch_allow_put_create``: a PUT to a missing item creates it (``If-None-Match: *``).
+    - ``ifmatch_answer_reads_early``: answer a conditional GET from the version columns before
+      the view's lookup and action run. ``None`` (the default) does so only when the view
+      overrides none of ``get_object``, ``retrieve`` and its GET handler, where no access
+      decision can follow the lookup; ``True`` declares that such overrides decide nothing
+      about access; ``False`` never does.
     """
 
     ifmatch_scheme: str = "etag"
     ifmatch_allow_put_create: bool = False
+    ifmatch_answer_reads_early: bool | None = None
     request: Request
     kwargs: dict[str, Any]
     lookup_field: str
@@ -159,27 +195,46 @@ class ConditionalMixin:
 
     def get_object(self) -> Any:
         method = (self.request.method or "GET").upper()
-        if method in {"GET", "HEAD"} and self._has_read_precondition():
+        if method in _READS and has_read_precondition(self.request) and self._answers_early():
             # Cheap path: only the version columns, then 304 before the row body is loaded.
-            self._check(self._get_validator_object(), method)
+            validators = self._get_validator_object()
+            early = self._decide(validators, method)
+            if isinstance(early, Refusal):
+                early.refuse()
         obj = super().get_object()  # type: ignore[misc]
-        self._check(obj, method)
         self._ifmatch_instance = obj
+        outcome = self._decide(obj, method)
+        # A false precondition waits until the view's own access decisions are made: the
+        # guarded write raises it, or it replaces the view's 2xx (finalize_response).
+        self._ifmatch_refusal = outcome if isinstance(outcome, Refusal) else None
+        if method not in SAFE_METHODS:
+            expect_on(obj, outcome)
         return obj
 
-    def _has_read_precondition(self) -> bool:
-        meta = self.request.META
-        return "HTTP_IF_NONE_MATCH" in meta or "HTTP_IF_MODIFIED_SINCE" in meta
+    def _answers_early(self) -> bool:
+        """Whether no access decision of the view can follow ``get_object`` for this GET."""
+        if self.ifmatch_answer_reads_early is not None:
+            return self.ifmatch_answer_reads_early
+        cls = type(self)
+        handler = getattr(self, (self.request.method or "GET").lower(), None)
+        function = getattr(handler, "__func__", None)
+        return (
+            function is not None
+            and function.__name__ in {"get", "retrieve"}
+            and function.__module__.startswith(_FRAMEWORK_MODULES)
+            and _framework_defines(cls, "retrieve")
+            and _framework_defines(cls, "get_object")
+        )
 
     def _get_validator_object(self) -> models.Model:
-        from django.shortcuts import get_object_or_404
-
         queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
         model = queryset.model
         version, last_modified = version_fields(model)
         columns = [model._meta.pk.name, version, *([last_modified] if last_modified else [])]
         queryset = queryset.select_related(None).prefetch_related(None).only(*columns)
         url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        # DRF's get_object_or_404: a lookup value the field cannot take ("abc" for an integer
+        # key) is a 404, as in DRF's own get_object.
         obj: models.Model = get_object_or_404(
             queryset, **{self.lookup_field: self.kwargs[url_kwarg]}
         )
@@ -192,33 +247,41 @@ class ConditionalMixin:
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def _check(self, obj: models.Model | None, method: str) -> Proceed:
+    def _decide(self, obj: models.Model | None, method: str) -> Expectation | Refusal:
+        """What a write must find (an ``Expectation``), or the answer waiting for the view's
+        access decisions (a ``Refusal``: 304, 400, 409, 412 or 428)."""
         snapshot = None if obj is None else self.get_snapshot(obj)
-        body_version = self._body_version(method)
+        try:
+            body_version = self._body_version(method)
+        except exceptions.BadPrecondition as bad:
+            invalid = bad
+            return Refusal(lambda: invalid)
         policy = self.get_ifmatch_policy()
         if body_version is not None:
             policy = replace(policy, require_precondition=frozenset())
         send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
         state = resource_state(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
         decision = evaluate(method, request_headers(self.request), state, policy)
-        self._raise_for(decision, obj)
-        assert isinstance(decision, Proceed)
-        for warning in decision.warnings:
-            logging.getLogger(self.get_ifmatch_setting("LOGGER")).warning(
-                "%s %s: %s (IFMATCH WARN_ONLY)", method, self.request.path, warning
-            )
+        if not isinstance(decision, Proceed):
+            return self._refusal_for(decision, obj)
+        self._log_warnings(decision, method)
         expect = Expectation.from_condition(decision.condition, variant=self.get_etag_variant())
         self._ifmatch_lost_status = 412
         if body_version is not None and snapshot is not None:
             self._ifmatch_lost_status = 409
             if body_version != snapshot.version:
-                raise self._lost_exception(CASResult(Outcome.LOST, snapshot), obj)
+                stale = CASResult(Outcome.LOST, snapshot)
+                return Refusal(lambda: self._lost_exception(stale, obj))
             allowed = frozenset({body_version})
             versions = allowed if expect.versions is None else expect.versions & allowed
             expect = replace(expect, exists=True, versions=versions)
-        if obj is not None and method not in SAFE_METHODS:
-            expect_on(obj, expect)
-        return decision
+        return expect
+
+    def _log_warnings(self, decision: Proceed, method: str) -> None:
+        for warning in decision.warnings:
+            logging.getLogger(self.get_ifmatch_setting("LOGGER")).warning(
+                "%s %s: %s (IFMATCH WARN_ONLY)", method, self.request.path, warning
+            )
 
     def _body_version(self, method: str) -> int | None:
         if self.ifmatch_scheme != "version" or method not in {"PUT", "PATCH", "POST", "DELETE"}:
@@ -228,31 +291,41 @@ class ConditionalMixin:
         raw = data.get(name) if hasattr(data, "get") else None
         if raw is None:
             return None
-        if isinstance(raw, bool) or not str(raw).isdigit():
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not _digits(str(raw)):
             body = problem(400, f"{name!r} must be a non-negative integer", code="invalid-version")
             raise exceptions.BadPrecondition(body)
         return int(raw)
 
-    def _raise_for(self, decision: Decision, obj: models.Model | None) -> None:
-        if isinstance(decision, Proceed):
-            return
+    def _refusal_for(self, decision: Decision, obj: models.Model | None) -> Refusal:
+        """The waiting answer to a decision other than ``Proceed``; its body (with the current
+        representation, when configured) is built only if it is sent."""
         if isinstance(decision, NotModified):
-            raise exceptions.NotModified(not_modified_headers(decision))
-        body = decision_problem(decision, self.request)
-        etag: ETag | None = getattr(decision, "current_etag", None)
-        if decision.status == 412:
-            self._add_representation(body, obj)
-            raise exceptions.PreconditionFailed(body, etag)
-        if decision.status == 428:
-            raise exceptions.PreconditionRequired(body, etag)
-        raise exceptions.BadPrecondition(body)
+            headers = not_modified_headers(decision)
+            return Refusal(lambda: exceptions.NotModified(headers))
+
+        def error() -> exceptions.IfMatchAPIException:
+            body = decision_problem(decision, self.request)
+            etag: ETag | None = getattr(decision, "current_etag", None)
+            if decision.status == 412:
+                self._add_representation(body, obj)
+                return exceptions.PreconditionFailed(body, etag)
+            if decision.status == 428:
+                return exceptions.PreconditionRequired(body, etag)
+            return exceptions.BadPrecondition(body)
+
+        return Refusal(error)
 
     def _add_representation(self, body: dict[str, Any], obj: models.Model | None) -> None:
         if obj is None or not self.get_ifmatch_setting("INCLUDE_CURRENT_REPRESENTATION"):
             return
-        if (self.request.method or "").upper() in {"GET", "HEAD"}:
+        if (self.request.method or "").upper() in _READS:
             return
-        body["current"] = self.get_serializer(obj).data  # type: ignore[attr-defined]
+        # Read again through the caller's own queryset (the instance may hold the request's
+        # unsaved changes by now), and render with the caller's own serializer: a row or a
+        # field hidden from them is not in the body.
+        fresh = self.filter_queryset(self.get_queryset()).filter(pk=obj.pk).first()  # type: ignore[attr-defined]
+        if fresh is not None:
+            body["current"] = self.get_serializer(fresh).data
 
     def _lost_exception(
         self, result: CASResult, obj: models.Model | None = None
@@ -261,9 +334,8 @@ class ConditionalMixin:
         body, etag = lost_problem(
             result, self.request, variant=self.get_etag_variant(), status=status
         )
-        if obj is not None and result.snapshot is not None:
-            fresh = self.filter_queryset(self.get_queryset()).filter(pk=obj.pk).first()  # type: ignore[attr-defined]
-            self._add_representation(body, fresh)
+        if result.snapshot is not None:
+            self._add_representation(body, obj)
         if status == 409:
             return exceptions.VersionConflict(body, etag)
         return exceptions.PreconditionFailed(body, etag)
@@ -275,7 +347,12 @@ class ConditionalMixin:
         try:
             with write_transaction(using, instance):
                 write()
-                if pending_expectation(instance) is not None:
+                pending = pending_expectation(instance)
+                if isinstance(pending, Refusal):
+                    # The view wrote without the instance's save(): answer as the save would
+                    # have, and roll back whatever it wrote.
+                    pending.refuse()
+                if pending is not None:
                     # Inside the transaction, so the unguarded write is rolled back.
                     expect_on(instance, None)
                     raise ConfigurationError(
@@ -303,13 +380,69 @@ class ConditionalMixin:
         parent: Any = super()
         self._guarded(lambda: parent.perform_destroy(instance), instance)
 
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        parent: Any = super()
+        refusal = self._collection_refusal()
+        if refusal is None:
+            return parent.create(request, *args, **kwargs)  # type: ignore[no-any-return]
+        model = self.get_queryset().model  # type: ignore[attr-defined]
+        return self._refused_create(model, refusal, lambda: parent.create(request, *args, **kwargs))
+
+    def _collection_refusal(self) -> Refusal | None:
+        """A ``POST``'s preconditions, evaluated against the collection it adds to.
+
+        The target of a ``POST`` is the collection: ``If-Match`` names the collection's tag (as
+        sent by a ``GET`` of the list), ``If-None-Match: *`` is false because the collection
+        exists, and a malformed field is a 400. Nothing is evaluated without a precondition
+        unless ``POST`` is one of the methods that require one.
+        """
+        policy = self.get_ifmatch_policy()
+        if not has_precondition(self.request) and "POST" not in policy.require_precondition:
+            return None
+        etag: ETag | None = None
+        if self.get_ifmatch_setting("COLLECTION_ETAG"):
+            queryset = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+            etag = self.get_collection_validators(queryset)[0]
+        decision = evaluate("POST", request_headers(self.request), ResourceState(etag), policy)
+        if isinstance(decision, Proceed):
+            self._log_warnings(decision, "POST")
+            return None
+        return self._refusal_for(decision, None)
+
+    def _refused_create(
+        self, model: type[models.Model], refusal: Refusal, create: Callable[[], Response]
+    ) -> Response:
+        # The view's access checks (perform_create, the serializer) run first; the insert,
+        # wherever the view makes it, raises the refusal instead of writing, and a 2xx that
+        # wrote nothing is answered with it too. The transaction rolls back anything else.
+        with transaction.atomic(using=router.db_for_write(model)), refuse_inserts(model, refusal):
+            response = create()
+            if response.status_code // 100 == 2:
+                refusal.refuse()
+        return response
+
     def perform_create(self, serializer: Any) -> None:
-        super().perform_create(serializer)  # type: ignore[misc]
+        # A view without CreateModelMixin (a create-by-PUT detail view) saves as DRF's would.
+        create = getattr(super(), "perform_create", None)
+        if create is None:
+            serializer.save()
+        else:
+            create(serializer)
         self._ifmatch_created = serializer.instance
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        serializer = super().get_serializer(*args, **kwargs)  # type: ignore[misc]
+        self._ifmatch_serializer = serializer
+        return serializer
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         headers: dict[str, str] = dict(super().get_success_headers(data))  # type: ignore[misc]
         created = getattr(self, "_ifmatch_created", None)
+        if created is None and (self.request.method or "").upper() == "POST":
+            # A perform_create of the view's own that does not call ours: the instance its
+            # serializer saved is the one created.
+            saved = getattr(getattr(self, "_ifmatch_serializer", None), "instance", None)
+            created = saved if isinstance(saved, ConditionalSaveMixin) else None
         if created is not None:
             headers.update(self._validator_headers(self.get_snapshot(created)))
             headers.setdefault("Location", self.get_created_location(created))
@@ -342,24 +475,56 @@ class ConditionalMixin:
             return self._put_create(request)
 
     def _put_create(self, request: Request) -> Response:
-        self._check(None, "PUT")
-        serializer = self.get_serializer(data=request.data)  # type: ignore[attr-defined]
-        serializer.is_valid(raise_exception=True)
+        model: type[models.Model] = self.get_queryset().model  # type: ignore[attr-defined]
         url_kwarg = self.lookup_url_kwarg or self.lookup_field
-        lookup = {self.lookup_field: self.kwargs[url_kwarg]}
-        model = self.get_queryset().model  # type: ignore[attr-defined]
+        lookup = {self.lookup_field: self._creatable_key(model, self.kwargs[url_kwarg])}
+        outcome = self._decide(None, "PUT")
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        save = serializer.save
+        # The view's own perform_create runs (it may set the owner, or refuse access); the
+        # lookup value from the URL is the key of what it saves.
+        serializer.save = lambda **values: save(**{**values, **lookup})
+        refusal = outcome if isinstance(outcome, Refusal) else None
+        refusing = refuse_inserts(model, refusal) if refusal else contextlib.nullcontext()
         try:
-            with transaction.atomic(using=router.db_for_write(model)):
-                serializer.save(**lookup)
+            with transaction.atomic(using=router.db_for_write(model)), refusing:
+                self.perform_create(serializer)
+                if refusal is not None:
+                    refusal.refuse()
         except IntegrityError:
+            # Created by someone else first (a create-only PUT lost), or taken by a row this
+            # caller may not see: a 404 then, as for any row outside get_queryset().
             current = self.filter_queryset(self.get_queryset()).filter(**lookup).first()  # type: ignore[attr-defined]
             if current is None:
+                if model._base_manager.filter(**lookup).exists():
+                    raise Http404 from None
                 raise
             result = CASResult(Outcome.LOST, self.get_snapshot(current))
             raise self._lost_exception(result) from None
         headers = self._validator_headers(self.get_snapshot(serializer.instance))
         headers["Location"] = request.path
         return Response(serializer.data, status=201, headers=headers)
+
+    def _creatable_key(self, model: type[models.Model], value: Any) -> Any:
+        """The URL's lookup value, if a row may be created under it; else 404.
+
+        A value the field cannot hold (out of the column's range, not a number) names nothing
+        and can name nothing; a row that exists outside this caller's ``get_queryset()`` is not
+        theirs to see or to replace.
+        """
+        meta = model._meta
+        field: Any = meta.pk if self.lookup_field == "pk" else meta.get_field(self.lookup_field)
+        try:
+            cleaned = field.clean(value, None)
+            lookup = {self.lookup_field: cleaned}
+            taken = model._base_manager.filter(**lookup).exists()
+        except (ValidationError, ValueError, TypeError, OverflowError):
+            raise Http404 from None
+        visible = self.filter_queryset(self.get_queryset())  # type: ignore[attr-defined]
+        if taken and not visible.filter(**lookup).exists():
+            raise Http404
+        return cleaned
 
     # -- collections ------------------------------------------------------------------------
 
@@ -371,7 +536,8 @@ class ConditionalMixin:
         # Last-Modified of a collection is the newest item's, which a delete does not change,
         # so If-Modified-Since is not evaluated for collections: only the tag gives a 304.
         decision = evaluate(request.method or "GET", request_headers(request), ResourceState(etag))
-        self._raise_for(decision, None)
+        if not isinstance(decision, Proceed):
+            self._refusal_for(decision, None).refuse()
         response: Response = super().list(request, *args, **kwargs)  # type: ignore[misc]
         response["ETag"] = str(etag)
         send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
@@ -409,6 +575,15 @@ class ConditionalMixin:
     def finalize_response(
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
     ) -> HttpResponseBase:
+        refusal: Refusal | None = getattr(self, "_ifmatch_refusal", None)
+        if refusal is not None and response.status_code // 100 == 2:
+            # The view granted access and answered 2xx without a write that would have raised
+            # the waiting answer (a GET; a write view that wrote nothing): send it now.
+            self._ifmatch_refusal = None
+            try:
+                refusal.refuse()
+            except Exception as answer:
+                response = self.handle_exception(answer)
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         instance = getattr(self, "_ifmatch_instance", None)
         method = (request.method or "").upper()
@@ -427,7 +602,13 @@ class ConditionalMixin:
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):
             return write_conflict_response(self.request)
+        if is_unavailable(exc):
+            return unavailable_response(self.request)
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _check_model(model: type[models.Model]) -> None:
