@@ -26,7 +26,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from ..core.dates import parse_http_date
 from ..core.etag import ETag, parse_etag
 from .messages import Response
-from .validators import Validators
+from .validators import Validators, same_origin
 
 __all__ = [
     "LearningConfig",
@@ -119,15 +119,6 @@ def _href(link: Any) -> str | None:
     if isinstance(link, Mapping):
         link = link.get("href")
     return link if isinstance(link, str) and link else None
-
-
-def same_origin(a: str, b: str) -> bool:
-    """Whether two absolute URLs share scheme, host and port (RFC 6454 origins)."""
-    first, second = urlsplit(a), urlsplit(b)
-    return (
-        first.scheme.lower() == second.scheme.lower()
-        and first.netloc.lower() == second.netloc.lower()
-    )
 
 
 def self_link(item: Mapping[str, Any], base_url: str, *, links_only: bool = False) -> str | None:

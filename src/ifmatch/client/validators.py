@@ -21,7 +21,15 @@ from urllib.parse import urlsplit, urlunsplit
 from ..core.etag import ETag
 from .messages import find_header
 
-__all__ = ["ANY_VARIANT", "Validators", "ValidatorStore", "normalize_url", "vary_names"]
+__all__ = [
+    "ANY_VARIANT",
+    "Validators",
+    "ValidatorStore",
+    "normalize_url",
+    "origin",
+    "same_origin",
+    "vary_names",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -58,6 +66,32 @@ def normalize_url(url: str) -> str:
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """The origin of an absolute URL (RFC 6454 §4): lower-case scheme and host, and the port,
+    the scheme's default when none is written; ``None`` for a URL without one (relative, no
+    host, an unknown scheme without a port, an invalid port)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    if not scheme or not host or port is None:
+        return None
+    return scheme, host, port
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two absolute URLs have the same origin: scheme, host and port
+    (``http://api.test`` is ``http://API.test:80``; not ``https://api.test`` nor
+    ``http://api.test:8080``). A URL without an origin is nobody's."""
+    first = origin(a)
+    return first is not None and first == origin(b)
 
 
 def vary_names(vary: str | None) -> tuple[str, ...]:
