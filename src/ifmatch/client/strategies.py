@@ -110,7 +110,9 @@ def _document(
         raise UnexpectedStatus(
             response.status, method=method, url=url, problem=problem_body(response)
         )
-    return Document.from_response(url, response, learning)
+    # After redirects the representation and its tag are those of the URL that answered: the
+    # document is that URL's, so a write based on it goes there, never to the URL first asked.
+    return Document.from_response(response.url or url, response, learning)
 
 
 def write_request(
