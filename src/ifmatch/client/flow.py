@@ -23,6 +23,8 @@ What it does:
   404 or a 410 makes it forget the URL.
 * With a :class:`~ifmatch.client.cache.ResponseCache`, GETs revalidate the stored
   representation and a 304 comes back as that representation.
+* A redirect teaches nothing; the drivers make each hop a request of its own, whose flow
+  adds that URL's validators only (``ifmatch.client.redirects``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ Where the validators of a response belong (RFC 9110):
 * POST 201: "Any validator fields (Section 8.8) sent in the response convey the current
   validators for a new resource created by the request" (§15.3.2): the ``Location``.
 * Other POST responses: the ``Content-Location``, if any (§8.7).
+* Never a URL on another origin (``validators.same_origin``): only the origin that answered
+  speaks for its resources.
 
 Bodies add what headers cannot say: an ``_etag`` / ``etag`` field (Eve, Google AIP-154), and
 the tags of each item of a list payload, keyed by the item's own URL (a HAL
