@@ -10,6 +10,7 @@ of the origin), served by one state that records what each received.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -117,6 +118,12 @@ def test_no_tag_follows_a_redirect(
     assert hops[0].conditionals() == {}
     expected_method = "GET" if status in BECOMES_GET else method
     assert hops[0].method == expected_method
+    if expected_method == "PUT":
+        # httpx resends the body; requests drops it after a 301 (as docs/client.md warns).
+        dropped = client == "requests" and status == 301
+        assert (json.loads(hops[0].body) if hops[0].body else None) == (
+            None if dropped else {"name": "mine"}
+        )
     assert origins.data(target) == {"name": "target"}  # never written, never deleted
 
 
