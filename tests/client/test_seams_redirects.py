@@ -33,7 +33,7 @@ from ifmatch.client import (
     ValidatorStore,
 )
 from ifmatch.client.redirects import forwarded_headers, redirect_target
-from ifmatch.client.validators import origin, same_origin
+from ifmatch.client.validators import origin, same_origin, same_url
 from ifmatch.core import ETag
 
 ONE = "http://one.test"
@@ -391,7 +391,8 @@ def test_a_strategys_write_is_never_redirected(status: int) -> None:
         ("http://api.test/a", "https://api.test/a", False),
         ("http://api.test/a", "http://api.test:8080/a", False),
         ("http://api.test/a", "http://other.test/a", False),
-        ("http://api.test/a", "http://user@api.test/a", True),
+        ("http://api.test/a", "http://user@api.test/a", False),
+        ("http://user@api.test/a", "http://user@API.test/b", True),
         ("http://api.test/a", "/a", False),
         ("http://api.test/a", "http://api.test:99999/a", False),
         ("http://[::1]:8000/a", "http://[::1]:8000/b", True),
@@ -400,6 +401,22 @@ def test_a_strategys_write_is_never_redirected(status: int) -> None:
 def test_same_origin_is_scheme_host_and_port(a: str, b: str, same: bool) -> None:
     assert same_origin(a, b) is same
     assert same_origin(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        ("http://API.test:80/docs/1#top", True),
+        ("http://api.test/docs/1/", False),
+        ("http://api.test/docs/1?v=2", False),
+        ("http://api.test/docs/2", False),
+        ("https://api.test/docs/1", False),
+        ("http://api.test:8080/docs/1", False),
+        ("http://[::1/docs/1", False),
+    ],
+)
+def test_a_tag_may_go_only_to_its_own_url(other: str, same: bool) -> None:
+    assert same_url("http://api.test/docs/1", other) is same
 
 
 def test_origin() -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from urllib.parse import urljoin
 
 from .messages import Headers, Request, Response
-from .validators import normalize_url
+from .validators import same_url
 
 __all__ = ["REDIRECT_STATUSES", "forwarded_headers", "redirect_target"]
 
@@ -55,13 +55,6 @@ def redirect_target(url: str, response: Response) -> str | None:
         return location
 
 
-def _same_url(a: str, b: str) -> bool:
-    try:
-        return normalize_url(a) == normalize_url(b)
-    except ValueError:
-        return False
-
-
 def _names_a_validator(name: str, value: str) -> bool:
     lowered = name.lower()
     if lowered in _TAGGED:
@@ -84,7 +77,7 @@ def forwarded_headers(request: Request, response: Response) -> Headers | None:
     target = redirect_target(request.url, response)
     if target is None:
         return None
-    if _same_url(target, request.url):
+    if same_url(target, request.url):
         return request.headers
     dropped = {name.lower() for name, value in request.headers if _names_a_validator(name, value)}
     if "if-range" in dropped:

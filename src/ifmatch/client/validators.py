@@ -28,6 +28,7 @@ __all__ = [
     "normalize_url",
     "origin",
     "same_origin",
+    "same_url",
     "vary_names",
 ]
 
@@ -89,9 +90,26 @@ def origin(url: str) -> tuple[str, str, int] | None:
 def same_origin(a: str, b: str) -> bool:
     """Whether two absolute URLs have the same origin: scheme, host and port
     (``http://api.test`` is ``http://API.test:80``; not ``https://api.test`` nor
-    ``http://api.test:8080``). A URL without an origin is nobody's."""
+    ``http://api.test:8080``). A URL without an origin is nobody's. User information must be
+    the same too (none on both, usually): a link or ``Location`` cannot switch the credentials
+    a request is made with."""
     first = origin(a)
-    return first is not None and first == origin(b)
+    return first is not None and first == origin(b) and _userinfo(a) == _userinfo(b)
+
+
+def _userinfo(url: str) -> tuple[str | None, str | None]:
+    parts = urlsplit(url)
+    return parts.username, parts.password
+
+
+def same_url(a: str, b: str) -> bool:
+    """Whether a validator of ``a`` may be sent to ``b``: only to the very URL it describes,
+    as the store keys URLs (:func:`normalize_url`). Another path, query, port, host or scheme
+    is another resource, whose version numbers may well overlap with this one's."""
+    try:
+        return normalize_url(a) == normalize_url(b)
+    except ValueError:  # an unparsable URL is no URL's
+        return False
 
 
 def vary_names(vary: str | None) -> tuple[str, ...]:
