@@ -18,6 +18,7 @@ from .documents import Document
 from .errors import (
     ClientError,
     ConflictError,
+    CurrentRepresentation,
     MergeConflict,
     NoValidator,
     PreconditionFailed,
@@ -25,6 +26,7 @@ from .errors import (
     UnexpectedStatus,
     VersionConflict,
     conflict_from_response,
+    current_representation,
     raise_for_conflict,
 )
 from .flow import ConditionalRequests, FlowConfig, has_precondition, precondition_headers
@@ -41,7 +43,7 @@ from .patch import (
 )
 from .strategies import Backoff, read_flow, save_flow, update_flow, write_request
 from .transport import AsyncIfMatchTransport, IfMatchTransport
-from .validators import Validators, ValidatorStore, normalize_url
+from .validators import Validators, ValidatorStore, normalize_url, same_origin, same_url
 
 __all__ = [
     "JSON_PATCH_MEDIA_TYPE",
@@ -56,6 +58,7 @@ __all__ = [
     "ConditionalRequests",
     "Conflict",
     "ConflictError",
+    "CurrentRepresentation",
     "Document",
     "FlowConfig",
     "IfMatchTransport",
@@ -76,6 +79,7 @@ __all__ = [
     "apply_json_patch",
     "apply_merge_patch",
     "conflict_from_response",
+    "current_representation",
     "diff3",
     "has_precondition",
     "json_equal",
@@ -87,6 +91,8 @@ __all__ = [
     "precondition_headers",
     "raise_for_conflict",
     "read_flow",
+    "same_origin",
+    "same_url",
     "save_flow",
     "update_flow",
     "write_request",

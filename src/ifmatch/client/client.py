@@ -77,7 +77,24 @@ def _wrap_mounts(
 
 
 def _to_response(raw: httpx.Response) -> Response:
-    return Response(raw.status_code, tuple(raw.headers.multi_items()), raw.content)
+    # ``raw.url`` is the URL that answered: after followed redirects, not the one asked.
+    return Response(
+        raw.status_code, tuple(raw.headers.multi_items()), raw.content, url=str(raw.url)
+    )
+
+
+def _strategy_options(step: Request) -> dict[str, Any]:
+    """``httpx.Client.request`` arguments for one request of a strategy flow.
+
+    A strategy's write carries the validators of one URL's read, so it is made to that URL or
+    not at all: a redirect answering it is returned (the flow raises ``UnexpectedStatus``),
+    never followed to a URL whose resource the change was not computed from. Reads follow
+    redirects as the client is configured to; the document is then the target's.
+    """
+    options: dict[str, Any] = {"headers": list(step.headers), "content": step.content}
+    if step.method not in ("GET", "HEAD"):
+        options["follow_redirects"] = False
+    return options
 
 
 class _Base:
@@ -310,9 +327,7 @@ class Client(_Base):
                 return result
 
     def _send(self, request: Request) -> Response:
-        raw = self.http.request(
-            request.method, request.url, headers=list(request.headers), content=request.content
-        )
+        raw = self.http.request(request.method, request.url, **_strategy_options(request))
         return _to_response(raw)
 
     def close(self) -> None:
@@ -451,9 +466,7 @@ class AsyncClient(_Base):
             if isinstance(step, Sleep):
                 await anyio.sleep(step.seconds)
             else:
-                raw = await self.http.request(
-                    step.method, step.url, headers=list(step.headers), content=step.content
-                )
+                raw = await self.http.request(step.method, step.url, **_strategy_options(step))
                 received = _to_response(raw)
             try:
                 step = flow.send(received)

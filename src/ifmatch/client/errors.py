@@ -11,18 +11,20 @@
 
 A conflict error carries what the server said: the RFC 9457 problem body, the current
 entity-tag (``current_etag`` in the problem body, else the ``ETag`` header) and, when the server
-sent one, the current representation, so that the caller can re-read, merge and retry.
+sent one in a form that can be trusted (:func:`current_representation`), the current
+representation, so that the caller can merge and retry without a re-read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import IfMatchError, PreconditionFailedError, VersionConflictError
 from ..core.etag import ETag, parse_etag
 from ..core.problems import PROBLEM_MEDIA_TYPE
-from .messages import MISSING, Headers, Response, find_header
+from .messages import Headers, Response, find_header
 
 if TYPE_CHECKING:
     from .documents import Document
@@ -36,7 +38,9 @@ __all__ = [
     "PreconditionRequired",
     "UnexpectedStatus",
     "VersionConflict",
+    "CurrentRepresentation",
     "conflict_from_response",
+    "current_representation",
     "raise_for_conflict",
 ]
 
@@ -57,8 +61,8 @@ class ConflictError(ClientError):
         url: the request URL.
         problem: the RFC 9457 problem body, when the server sent one.
         current_etag: the resource's current entity-tag, when the server said it.
-        current: the resource's current representation, when the server sent it (a 412/409
-            whose body is the resource itself, or a problem body with a ``current`` member).
+        current: the resource's current representation, when the response carried one that
+            can be the base of a retry (see :func:`current_representation`), else ``None``.
         headers: the response's header lines.
         attempts: how many writes were tried before giving up (``update`` / ``save``).
     """
@@ -194,8 +198,67 @@ def _tag(value: Any) -> ETag | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class CurrentRepresentation:
+    """The resource's current representation, as a refused write's response carried it.
+
+    Attributes:
+        data: the representation (a JSON object).
+        etag: its strong entity-tag: a write based on ``data`` carries ``If-Match: <etag>``.
+    """
+
+    data: dict[str, Any]
+    etag: ETag
+
+
+def current_representation(response: Response) -> CurrentRepresentation | None:
+    """The current representation a 409 / 412 / 428 response carries, if it may be the base of
+    a retry; ``None`` means "re-read the resource".
+
+    This is the one rule for what a refused write's body may be taken for. An error body is
+    the server talking about the error, not the resource: taking it for the document would
+    re-apply the change to the error (``{"errors": [...]}``, an HTML page) and write that back
+    with a valid ``If-Match``, erasing the document. So a body is the representation only when
+    the server said so in a form that cannot be mistaken, the one ifmatch servers send (DRF
+    ``INCLUDE_CURRENT_REPRESENTATION``):
+
+    * an RFC 9457 problem document (``Content-Type: application/problem+json``, a JSON object)
+      whose ``status`` member, if any, is the response's status;
+    * with a ``current`` member that is a JSON object (the representation);
+    * and a ``current_etag`` member that is a strong entity-tag (the representation's tag;
+      a weak one cannot go in ``If-Match``, RFC 9110 §13.1.1);
+    * and an ``ETag`` header, if any, naming that same tag (strong comparison): when the two
+      disagree nobody can say which one ``current`` has.
+
+    Anything else is not: JSON:API error documents (``application/vnd.api+json``, also with
+    a ``meta.current``), HTML or text pages, empty bodies, plain JSON error objects
+    (``{"detail": ...}``, ``{"error": ...}``), problems without ``current``, and JSON bodies
+    that merely look like the resource.
+    """
+    if response.status not in CONFLICT_STATUSES:
+        return None
+    problem = problem_body(response)
+    if problem is None:
+        return None
+    status = problem.get("status", response.status)
+    if isinstance(status, bool) or status != response.status:
+        return None
+    data = problem.get("current")
+    etag = _tag(problem.get("current_etag"))
+    if not isinstance(data, dict) or etag is None or etag.weak:
+        return None
+    header = find_header(response.headers, "etag")
+    if header is not None and _tag(header) != etag:
+        return None
+    return CurrentRepresentation(data, etag)
+
+
 def conflict_from_response(response: Response, *, method: str, url: str) -> ConflictError:
     """Build the typed error for a 409, 412 or 428 response.
+
+    ``current`` is set only from :func:`current_representation`; ``current_etag`` is the
+    problem's ``current_etag``, else the ``ETag`` header (for information: a retry must re-read
+    unless ``current`` is set).
 
     Raises:
         ValueError: ``response`` is not one of those statuses.
@@ -204,28 +267,25 @@ def conflict_from_response(response: Response, *, method: str, url: str) -> Conf
     if error_type is None:
         raise ValueError(f"status {response.status} is not a conflict")
     problem = problem_body(response)
-    current: Any = None
+    found = current_representation(response)
     current_etag: ETag | None = None
-    if problem is not None:
+    if found is not None:
+        current_etag = found.etag
+    elif problem is not None:
         current_etag = _tag(problem.get("current_etag"))
-        current = problem.get("current")
-        detail = str(problem.get("detail") or problem.get("title") or error_type.__name__)
-    else:
-        # A body that is not a problem document is the resource's current representation
-        # (RFC 9110 §15.5.10: a 409 body is "likely [to] contain information useful for
-        # merging").
-        body = response.json
-        current = None if body is MISSING else body
-        detail = f"{method} {url} answered {response.status}"
     if current_etag is None:
         current_etag = _tag(find_header(response.headers, "etag"))
+    if problem is not None:
+        detail = str(problem.get("detail") or problem.get("title") or error_type.__name__)
+    else:
+        detail = f"{method} {url} answered {response.status}"
     return error_type(
         detail,
         method=method,
         url=url,
         problem=problem,
         current_etag=current_etag,
-        current=current,
+        current=None if found is None else found.data,
         headers=response.headers,
     )
 

@@ -23,6 +23,8 @@ What it does:
   404 or a 410 makes it forget the URL.
 * With a :class:`~ifmatch.client.cache.ResponseCache`, GETs revalidate the stored
   representation and a 304 comes back as that representation.
+* A redirect teaches nothing; the drivers make each hop a request of its own, whose flow
+  adds that URL's validators only (``ifmatch.client.redirects``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .learning import (
     self_link,
 )
 from .messages import MISSING, Request, Response
-from .validators import Validators, ValidatorStore, normalize_url, vary_names
+from .validators import Validators, ValidatorStore, normalize_url, same_origin, vary_names
 
 __all__ = ["ConditionalRequests", "FlowConfig", "has_precondition", "precondition_headers"]
 
@@ -280,7 +282,12 @@ class ConditionalRequests:
         if request.method == "POST":
             name = "location" if response.status == 201 else "content-location"
             location = response.header(name)
-            return None if location is None else urljoin(request.url, location)
+            if location is None:
+                return None
+            # Only the origin that answered speaks for its own resources: a Location on
+            # another origin teaches nothing (a tag is never learned for, nor sent to, it).
+            target = urljoin(request.url, location)
+            return target if same_origin(target, request.url) else None
         return None
 
     def _learn_items(self, body: Any, url: str) -> None:
@@ -305,7 +312,12 @@ class ConditionalRequests:
 
     @staticmethod
     def _locations(response: Response, url: str) -> Iterator[str]:
+        # RFC 9111 §4.4: "A cache MUST NOT invalidate a URI from a Location or
+        # Content-Location response header field if the host part of that URI differs from
+        # the host part in the target URI"; same origin is stricter still.
         for name in ("location", "content-location"):
             value = response.header(name)
             if value is not None:
-                yield urljoin(url, value)
+                target = urljoin(url, value)
+                if same_origin(target, url):
+                    yield target

@@ -8,6 +8,8 @@ Where the validators of a response belong (RFC 9110):
 * POST 201: "Any validator fields (Section 8.8) sent in the response convey the current
   validators for a new resource created by the request" (§15.3.2): the ``Location``.
 * Other POST responses: the ``Content-Location``, if any (§8.7).
+* Never a URL on another origin (``validators.same_origin``): only the origin that answered
+  speaks for its resources.
 
 Bodies add what headers cannot say: an ``_etag`` / ``etag`` field (Eve, Google AIP-154), and
 the tags of each item of a list payload, keyed by the item's own URL (a HAL
@@ -26,7 +28,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from ..core.dates import parse_http_date
 from ..core.etag import ETag, parse_etag
 from .messages import Response
-from .validators import Validators
+from .validators import Validators, same_origin
 
 __all__ = [
     "LearningConfig",
@@ -119,15 +121,6 @@ def _href(link: Any) -> str | None:
     if isinstance(link, Mapping):
         link = link.get("href")
     return link if isinstance(link, str) and link else None
-
-
-def same_origin(a: str, b: str) -> bool:
-    """Whether two absolute URLs share scheme, host and port (RFC 6454 origins)."""
-    first, second = urlsplit(a), urlsplit(b)
-    return (
-        first.scheme.lower() == second.scheme.lower()
-        and first.netloc.lower() == second.netloc.lower()
-    )
 
 
 def self_link(item: Mapping[str, Any], base_url: str, *, links_only: bool = False) -> str | None:

@@ -105,11 +105,14 @@ class Response:
         content: the decoded body, or ``None`` when the driver did not read it because the flow
             said it did not need it (see ``ConditionalRequests.needs_body``).
         revalidated: built from the conditional-GET cache after a 304 Not Modified.
+        url: the URL that answered, when the driver followed redirects to get this response
+            (``None``: the URL of the request). A representation and its validators belong
+            to this URL, not to the one first asked.
     """
 
     # A plain slotted class rather than a dataclass: one is built per request, and the header
     # index and decoded body are computed at most once, lazily.
-    __slots__ = ("_fields", "_json", "content", "headers", "revalidated", "status")
+    __slots__ = ("_fields", "_json", "content", "headers", "revalidated", "status", "url")
 
     def __init__(
         self,
@@ -117,11 +120,13 @@ class Response:
         headers: Headers = (),
         content: bytes | None = None,
         revalidated: bool = False,
+        url: str | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self.content = content
         self.revalidated = revalidated
+        self.url = url
         self._fields: dict[str, str] | None = None
         self._json: Any = _UNDECODED
 
@@ -150,7 +155,7 @@ class Response:
 
     def with_content(self, content: bytes) -> Response:
         """The same response with its body read."""
-        read = Response(self.status, self.headers, content, self.revalidated)
+        read = Response(self.status, self.headers, content, self.revalidated, self.url)
         read._fields = self._fields
         return read
 

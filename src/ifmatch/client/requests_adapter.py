@@ -7,6 +7,10 @@
     session.put(url, json=doc)       # sent with If-Match
 
 Imported by module path only, so that ``ifmatch.client`` does not load ``requests``.
+
+Each redirect hop is a request of its own: ``Session.resolve_redirects`` copies the next hop
+from the request it redirected, so before a redirect response goes back to the session that
+request's header lines are reset to what may go on (``ifmatch.client.redirects``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .cache import ResponseCache
 from .errors import raise_for_conflict
 from .flow import ConditionalRequests, Flow, FlowConfig
 from .messages import Request, Response
+from .redirects import forwarded_headers
 from .validators import ValidatorStore
 
 __all__ = ["IfMatchAdapter", "session"]
@@ -80,7 +85,7 @@ class IfMatchAdapter(HTTPAdapter):
             try:
                 outgoing = flow.send(received)
             except StopIteration as done:
-                return self._finish(done.value, received, raw, request)
+                return self._finish(done.value, received, raw, request, ours)
             except BaseException:
                 raw.close()
                 raise
@@ -104,7 +109,12 @@ class IfMatchAdapter(HTTPAdapter):
         received: Response,
         raw: requests.Response,
         original: PreparedRequest,
+        ours: Request,
     ) -> requests.Response:
+        forward = forwarded_headers(ours, result)
+        if forward is not None:
+            # The session copies the next hop from ``original``: leave only what may go on.
+            original.headers = CaseInsensitiveDict(dict(forward))
         if result is not received:
             raw.close()
             built = requests.Response()

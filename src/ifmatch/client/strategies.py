@@ -27,6 +27,7 @@ from .errors import (
     NoValidator,
     UnexpectedStatus,
     conflict_from_response,
+    current_representation,
     problem_body,
 )
 from .flow import precondition_headers
@@ -109,7 +110,9 @@ def _document(
         raise UnexpectedStatus(
             response.status, method=method, url=url, problem=problem_body(response)
         )
-    return Document.from_response(url, response, learning)
+    # After redirects the representation and its tag are those of the URL that answered: the
+    # document is that URL's, so a write based on it goes there, never to the URL first asked.
+    return Document.from_response(response.url or url, response, learning)
 
 
 def write_request(
@@ -186,11 +189,13 @@ def _conflict(request: Request, response: Response | None) -> ConflictError | No
     )
 
 
-def _current(error: ConflictError, url: str) -> Document | None:
-    """The server's current document, if the conflict response carried it with a strong tag."""
-    if error.current is None or error.current_etag is None or error.current_etag.weak:
-        return None
-    return Document(url, error.current, error.current_etag)
+def _current(request: Request, response: Response | None) -> Document | None:
+    """The server's current document, if the refused write's response carried it in a form
+    that may be the base of a retry (``errors.current_representation``); else ``None``, and
+    the caller re-reads. Never the error body itself."""
+    assert response is not None
+    found = current_representation(response)
+    return None if found is None else Document(request.url, found.data, found.etag)
 
 
 def _apply(fn: Callable[[Any], Any], data: Any) -> Any:
@@ -247,7 +252,7 @@ def update_flow(
             error.attempts = attempt
             raise error
         yield Sleep(backoff.delay(attempt, rng))
-        current = _current(error, document.url)
+        current = _current(request, response)
         document = current or (yield from read_flow(url, learning=learning))
 
 
@@ -305,7 +310,7 @@ def save_flow(
         if resolve is None or error.status not in RETRYABLE or attempt > retries:
             error.attempts = attempt
             raise error
-        theirs = _current(error, base.url)
+        theirs = _current(request, response)
         if theirs is None:
             yield Sleep(backoff.delay(attempt, rng))
             theirs = yield from read_flow(base.url, learning=learning)

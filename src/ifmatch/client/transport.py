@@ -9,6 +9,11 @@
 
 They work with every ``httpx.Client`` / ``httpx.AsyncClient`` feature (auth, cookies, event
 hooks, redirects, retries of the inner transport), because they only see finished requests.
+
+Each redirect hop is a request of its own: httpx builds the next hop from the headers of the
+request it redirected, so before a redirect response goes back to httpx the request's header
+lines are reset to what may go on (``ifmatch.client.redirects``): the flow's own additions
+are removed, and the next hop gets the remembered validators of its own URL, if any.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import httpx
 from .cache import ResponseCache
 from .errors import raise_for_conflict
 from .flow import ConditionalRequests, Flow, FlowConfig
-from .messages import Request, Response
+from .messages import Headers, Request, Response
+from .redirects import forwarded_headers
 from .validators import ValidatorStore
 
 __all__ = ["AsyncIfMatchTransport", "IfMatchTransport"]
@@ -30,6 +36,12 @@ REVALIDATED_EXTENSION = "ifmatch.revalidated"
 def _text_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
     # Field values are octets; latin-1 maps each to one character (as WSGI does).
     return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.raw])
+
+
+def _httpx_headers(lines: Headers) -> httpx.Headers:
+    return httpx.Headers(
+        [(name.encode("latin-1"), value.encode("latin-1")) for name, value in lines]
+    )
 
 
 class _Driver:
@@ -71,7 +83,7 @@ class _Driver:
                 for name, value in outgoing.headers[known:]:
                     original.headers[name] = value
             else:
-                original.headers = httpx.Headers(list(outgoing.headers))
+                original.headers = _httpx_headers(outgoing.headers)
             return original
         return httpx.Request(
             outgoing.method,
@@ -96,6 +108,15 @@ class _Driver:
             request=original,
             extensions={**raw.extensions, REVALIDATED_EXTENSION: result.revalidated},
         )
+
+    @staticmethod
+    def redirected(ours: Request, result: Response, original: httpx.Request) -> None:
+        """When ``result`` redirects, leave on ``original`` (which httpx copies the next hop
+        from) only the lines that may go on: the application's own, less the conditionals of
+        this URL when the target is another one."""
+        forward = forwarded_headers(ours, result)
+        if forward is not None:
+            original.headers = _httpx_headers(forward)
 
     def check(self, result: Response, original: httpx.Request) -> None:
         if self.raise_errors:
@@ -158,6 +179,7 @@ class IfMatchTransport(httpx.BaseTransport):
                 if result is not received:
                     raw.close()
                     raw = driver.rebuild(result, raw, request)
+                driver.redirected(ours, result, request)
                 try:
                     driver.check(result, request)
                 except BaseException:
@@ -218,6 +240,7 @@ class AsyncIfMatchTransport(httpx.AsyncBaseTransport):
                 if result is not received:
                     await raw.aclose()
                     raw = driver.rebuild(result, raw, request)
+                driver.redirected(ours, result, request)
                 try:
                     driver.check(result, request)
                 except BaseException:

@@ -21,7 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 from ..core.etag import ETag
 from .messages import find_header
 
-__all__ = ["ANY_VARIANT", "Validators", "ValidatorStore", "normalize_url", "vary_names"]
+__all__ = [
+    "ANY_VARIANT",
+    "Validators",
+    "ValidatorStore",
+    "normalize_url",
+    "origin",
+    "same_origin",
+    "same_url",
+    "vary_names",
+]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -58,6 +67,49 @@ def normalize_url(url: str) -> str:
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def origin(url: str) -> tuple[str, str, int] | None:
+    """The origin of an absolute URL (RFC 6454 §4): lower-case scheme and host, and the port,
+    the scheme's default when none is written; ``None`` for a URL without one (relative, no
+    host, an unknown scheme without a port, an invalid port)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    if not scheme or not host or port is None:
+        return None
+    return scheme, host, port
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two absolute URLs have the same origin: scheme, host and port
+    (``http://api.test`` is ``http://API.test:80``; not ``https://api.test`` nor
+    ``http://api.test:8080``). A URL without an origin is nobody's. User information must be
+    the same too (none on both, usually): a link or ``Location`` cannot switch the credentials
+    a request is made with."""
+    first = origin(a)
+    return first is not None and first == origin(b) and _userinfo(a) == _userinfo(b)
+
+
+def _userinfo(url: str) -> tuple[str | None, str | None]:
+    parts = urlsplit(url)
+    return parts.username, parts.password
+
+
+def same_url(a: str, b: str) -> bool:
+    """Whether a validator of ``a`` may be sent to ``b``: only to the very URL it describes,
+    as the store keys URLs (:func:`normalize_url`). Another path, query, port, host or scheme
+    is another resource, whose version numbers may well overlap with this one's."""
+    try:
+        return normalize_url(a) == normalize_url(b)
+    except ValueError:  # an unparsable URL is no URL's
+        return False
 
 
 def vary_names(vary: str | None) -> tuple[str, ...]:
