@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field
 
 from ifmatch.core import Policy
 from ifmatch.integrations.date import DateMiddleware
-from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install, protect
+from ifmatch.integrations.fastapi import (
+    BodyVersion,
+    Conditional,
+    ConditionalRequest,
+    install,
+    protect,
+)
 from ifmatch.stores import AsyncVersionStore, Snapshot, VersionStore
 from ifmatch.stores.memory import MemoryStore
 from integrations import example_models
@@ -25,7 +31,7 @@ class Document(BaseModel):
 
 
 class VersionedDocument(Document):
-    version: int | None = None
+    version: BodyVersion | None = None
 
 
 class DocumentOut(Document):

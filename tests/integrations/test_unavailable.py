@@ -21,7 +21,7 @@ from anyio.from_thread import BlockingPortal
 
 from integrations.example_models import create_tables
 from integrations.http_conformance import AsgiClient
-from services import Database, free_port
+from services import MARIADB_URL, POSTGRES_URL, Database, free_port, scratch_database
 
 pytestmark = pytest.mark.services
 
@@ -88,13 +88,13 @@ def survive_a_restart(send: Send, db: Database, url: str) -> None:
     assert send("PUT", url, {"If-Match": '"v1"'}, {"text": "two"})[0] == 200
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
-def db(request: pytest.FixtureRequest) -> Database:
-    found: Database = request.getfixturevalue(
-        "postgres_db" if request.param == "postgresql" else "mariadb_db"
-    )
-    create_tables(found.sqlalchemy_url())
-    return found
+@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A database of this module's own: its connections are ended, and no other test's are."""
+    url = POSTGRES_URL if request.param == "postgresql" else MARIADB_URL
+    with scratch_database(url, request.param) as found:
+        create_tables(found.sqlalchemy_url())
+        yield found
 
 
 def flask_sender(app: Any) -> Send:
@@ -166,11 +166,15 @@ def test_fastapi_answers_503_when_the_database_restarts(
 
 
 def test_django_and_drf_answer_503_when_the_database_restarts(db: Database) -> None:
+    from django.db import connections
+
     import djangoproject
     from djangoproject.harness import call, gunicorn
 
     djangoproject.setup()
-    djangoproject.add_database(f"unavailable-{db.vendor}", db.django_settings())
+    alias = f"unavailable-{db.name}"
+    djangoproject.add_database(alias, db.django_settings())  # creates the tables
+    connections[alias].close()
     with gunicorn(db.url, workers=1) as port:
 
         def send(method: str, url: str, headers: dict[str, str], body: Any) -> Any:

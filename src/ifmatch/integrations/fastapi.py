@@ -36,6 +36,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import Field, Strict
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,6 +58,7 @@ from .starlette import (
 )
 
 __all__ = [
+    "BodyVersion",
     "Conditional",
     "ConditionalHTTPException",
     "ConditionalRequest",
@@ -66,6 +68,11 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+#: The type of a version carried in a request body (``condition.write(values, version=...)``):
+#: a non-negative integer, strictly, so ``true`` is a 422 rather than version 1, and ``"3"`` is
+#: not silently read as 3.
+BodyVersion = Annotated[int, Strict(), Field(ge=0)]
 
 _IF_MATCH = "Entity-tags of the representation the client read: the write happens only if one "
 _IF_MATCH += "is current (else 412). Required on unsafe methods (else 428). `*`: any."

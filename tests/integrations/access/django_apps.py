@@ -200,9 +200,22 @@ DRF_HOOKS: dict[str, tuple[type[Base], frozenset[str]]] = {
     "perform-hooks": (ByPerformHooks, frozenset({"write", "post"})),
 }
 
+
+class Creatable(Base):
+    """Create-by-PUT into the caller's own documents (``get_queryset``), the owner set by
+    the view's own ``perform_create``."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    ifmatch_allow_put_create = True
+
+    def get_queryset(self) -> QuerySet[OwnedDocument]:
+        return OwnedDocument.objects.filter(owner=self.request.user.username)
+
+
 router = SimpleRouter()
 for hook, (viewset, _) in DRF_HOOKS.items():
     router.register(f"drf/{hook}", viewset, basename=f"access-{hook}")
+router.register("drf/creatable", Creatable, basename="creatable")
 
 
 # -- plain Django --------------------------------------------------------------------------------
@@ -275,4 +288,6 @@ DJANGO_HOOKS: dict[str, tuple[Callable[..., HttpResponseBase], bool]] = {
 urlpatterns: list[Any] = [
     *router.urls,
     *(path(f"django/{hook}/<int:pk>/", view) for hook, (view, _) in DJANGO_HOOKS.items()),
+    # Any string reaches the view: "abc" must be a 404, not a 500.
+    path("django/any-key/<str:pk>/", conditional_docs(document_view)),
 ]
