@@ -71,6 +71,8 @@ def create_app() -> FastAPI:
         key=lambda request: int(request.path_params["doc_id"]),
         load=lambda key: db.get(BenchDoc, key),
         snapshot=snapshot,
+        # No access check follows the dependency: answer 304/412 from it (the early mode).
+        answer_before_view=True,
     )
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 

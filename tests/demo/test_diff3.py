@@ -1,4 +1,6 @@
-"""Run the page's three-way merge unit tests (``diff3.test.mjs``) with Node's test runner."""
+"""Run the page's JavaScript unit tests with Node's test runner: the three-way merge
+(``diff3.test.mjs``) and the rule for which error bodies may be merged from
+(``problem.test.mjs``)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ import pytest
 
 from services import REQUIRE_SERVICES
 
-TESTS = Path(__file__).with_name("diff3.test.mjs")
+HERE = Path(__file__).parent
 
 
-def test_diff3_javascript_unit_tests() -> None:
+@pytest.mark.parametrize(("name", "at_least"), [("diff3.test.mjs", 10), ("problem.test.mjs", 4)])
+def test_the_pages_javascript_unit_tests(name: str, at_least: int) -> None:
     node = shutil.which("node")
     if node is None:
         message = "Node.js is not installed (needed to run the page's JavaScript tests)"
@@ -22,7 +25,7 @@ def test_diff3_javascript_unit_tests() -> None:
             pytest.fail(message + " and IFMATCH_REQUIRE_SERVICES=1", pytrace=False)
         pytest.skip(message)
     result = subprocess.run(
-        [node, "--test", "--test-reporter=tap", str(TESTS)],
+        [node, "--test", "--test-reporter=tap", str(HERE / name)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -32,4 +35,4 @@ def test_diff3_javascript_unit_tests() -> None:
     counts = dict(re.findall(r"^# (tests|pass|fail) (\d+)$", result.stdout, re.MULTILINE))
     assert counts["fail"] == "0"
     assert counts["pass"] == counts["tests"]
-    assert int(counts["tests"]) >= 10  # the file's tests really ran
+    assert int(counts["tests"]) >= at_least  # the file's tests really ran

@@ -109,7 +109,9 @@ def bare_document(request: HttpRequest, pk: int) -> HttpResponseBase:
     return JsonResponse(document_json(doc))
 
 
-@conditional(Document.objects.all())
+# The view makes no access decision of its own: its false preconditions (304, 412) are answered
+# before it runs, from the version columns alone (docs/security.md, the early mode).
+@conditional(Document.objects.all(), answer_before_view=True)
 def ifmatch_document(request: HttpRequest, pk: int, obj: Document) -> HttpResponseBase:
     if request.method == "PUT":
         _apply(request, obj)  # obj.save() is the guarded write

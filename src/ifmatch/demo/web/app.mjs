@@ -8,6 +8,7 @@
 // user saves the result conditionally on the new ETag.
 
 import { changedLines, findConflicts, mergeTexts, resolveConflict, splitLines } from "./diff3.mjs";
+import { currentRepresentation, parseBody } from "./problem.mjs";
 
 const params = new URLSearchParams(location.search);
 const POLL_MS = Number(params.get("poll")) || 1000;
@@ -44,7 +45,8 @@ async function api(method, url, { body, ifMatch, ifNoneMatch } = {}) {
     statusText: response.statusText,
     etag: response.headers.get("ETag"),
     location: response.headers.get("Location"),
-    body: text ? JSON.parse(text) : null,
+    contentType: response.headers.get("Content-Type"),
+    body: parseBody(text),
   };
   record(method, url, headers, result);
   return result;
@@ -214,16 +216,14 @@ async function save(title, text) {
   }
 }
 
-/** A 412: merge with the current version, from the problem body (or read afresh). */
+/** A 412: merge with the current version, from the problem body when it carries one (or
+ * read afresh: an error body that is not the document is never merged). */
 async function refused(result, mine) {
-  let current = result.body?.current;
-  let etag = result.etag;
-  if (!current) {
-    const fresh = await api("GET", state.doc.url);
-    if (fresh.status !== 200) return say(`Could not read the current version: ${fresh.status}`, "error");
-    [current, etag] = [fresh.body, fresh.etag];
-  }
-  startMerge(current, etag, mine);
+  const carried = currentRepresentation(result);
+  if (carried) return startMerge(carried.current, carried.etag, mine);
+  const fresh = await api("GET", state.doc.url);
+  if (fresh.status !== 200) return say(`Could not read the current version: ${fresh.status}`, "error");
+  startMerge(fresh.body, fresh.etag, mine);
 }
 
 async function remove() {
