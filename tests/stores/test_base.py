@@ -45,6 +45,10 @@ def test_bounded_leaves_out_versions_a_store_cannot_hold() -> None:
     only_impossible = Expectation.version(3_000_000_000).bounded(2**31 - 1)
     assert only_impossible == Expectation(True, frozenset())
     assert Expectation().bounded(0) == Expectation()
+    assert Expectation.version(10**40).bounded().versions == {10**40}  # no upper bound
+    for odd in (True, 1.0, "1"):  # what a JSON body may carry: none of them is a version
+        assert Expectation.version(odd).bounded().versions == frozenset()  # type: ignore[arg-type]
+    assert Expectation(None, None, frozenset({False, 2})).bounded().not_versions == {2}
     for version in (0, 3, 2**31 - 1):
         current = Snapshot(version, T)
         for expect in (usual, mixed, only_impossible, Expectation.version(-1)):

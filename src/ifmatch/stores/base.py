@@ -170,22 +170,25 @@ class Expectation:
         """Expect exactly ``version`` (the body-carried version scheme, 409 on failure)."""
         return cls(exists=True, versions=frozenset({version}))
 
-    def bounded(self, max_version: int) -> Expectation:
-        """The same expectation for a store whose versions lie in ``0 … max_version``.
+    def bounded(self, max_version: int | None = None) -> Expectation:
+        """The same expectation for a store whose versions lie in ``0 … max_version``
+        (``None``: no upper bound).
 
-        Versions outside that range cannot be stored, so they are left out: an ``If-Match``
+        Versions outside that range cannot be stored, and neither can anything that is not an
+        ``int`` (a ``True`` or ``1.0`` from a JSON body), so they are left out: an ``If-Match``
         (or a body version) naming only such versions becomes the empty set, which never
-        matches (LOST); in ``not_versions`` they constrain nothing. For every state the store
-        can hold, :meth:`allows` gives the same verdict before and after. Returns ``self`` when
-        nothing is out of range (the usual case, and cheap).
+        matches (LOST); in ``not_versions`` they constrain nothing. For an expectation of ints
+        and every state the store can hold, :meth:`allows` gives the same verdict before and
+        after. Returns ``self`` when nothing is left out (the usual case, and cheap).
         """
         versions, not_versions = self.versions, self.not_versions
-        keep = _in_range(versions, max_version) and _in_range(not_versions, max_version)
-        if keep:
+        if (versions is None or _storable(versions, max_version)) and (
+            not not_versions or _storable(not_versions, max_version)
+        ):
             return self
         if versions is not None:
-            versions = frozenset(v for v in versions if 0 <= v <= max_version)
-        not_versions = frozenset(v for v in not_versions if 0 <= v <= max_version)
+            versions = frozenset(v for v in versions if _storable((v,), max_version))
+        not_versions = frozenset(v for v in not_versions if _storable((v,), max_version))
         return Expectation(self.exists, versions, not_versions, self.unmodified_since)
 
     def allows(self, current: Snapshot | None) -> bool:
@@ -218,8 +221,14 @@ def _versions(tags: Sequence[ETag], variant: str | None, *, strong: bool) -> fro
     return frozenset(found)
 
 
-def _in_range(versions: frozenset[int] | None, max_version: int) -> bool:
-    return not versions or (min(versions) >= 0 and max(versions) <= max_version)
+def _storable(versions: Iterable[object], max_version: int | None) -> bool:
+    """Whether every one of ``versions`` is an int a store with this maximum can hold."""
+    for version in versions:
+        if type(version) is not int or version < 0:
+            return False
+        if max_version is not None and version > max_version:
+            return False
+    return True
 
 
 _LAST_SECOND: Final = datetime.max.replace(microsecond=0, tzinfo=UTC)
