@@ -233,7 +233,8 @@ class TableSpec:
     def condition_params(self, key: Any, expect: Expectation, dialect: Dialect) -> Params | None:
         """The bound values of a guarded WHERE clause, or ``None`` if no existing row can match
         (create-only, or an If-Match that names none of the versions the column can hold)."""
-        expect = expect.bounded(self.max_version(dialect))
+        top = self._max_versions.get(dialect.name)
+        expect = expect.bounded(self.max_version(dialect) if top is None else top)
         if expect.exists is False or expect.versions == frozenset():
             return None
         params: Params = {"ifm_key": key}
