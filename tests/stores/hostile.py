@@ -195,8 +195,8 @@ def sqlalchemy_target(engines: Engines, vendor: str, kind: str, *, asynchronous:
         return None if row is None else row.body
 
     mode = "async" if asynchronous else "sync"
-    limit = SA_LIMITS[kind][vendor]
-    return Target(f"sa-{mode}-{kind}-{vendor}", store, "body", limit, seed, value)
+    name = f"sa-{mode}-{kind}-{vendor}"
+    return Target(name, store, "body", declared_max(name), seed, value)
 
 
 # --- Django ----------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def django_target(request: pytest.FixtureRequest, vendor: str, kind: str) -> Tar
         f"django-{kind}-{vendor}",
         DjangoStore(model, using=alias),
         field,
-        DJANGO_LIMITS[kind][vendor],
+        declared_max(f"django-{kind}-{vendor}"),
         seed,
         value,
         new_key,
@@ -279,7 +279,7 @@ def redis_target(url: str, runner: asyncio.Runner, *, asynchronous: bool) -> Ite
         return _text(client.hget(f"{prefix}{key}", "body"))
 
     mode = "async" if asynchronous else "sync"
-    yield Target(f"redis-{mode}", store, "body", SAFE, seed, value)
+    yield Target(f"redis-{mode}", store, "body", declared_max("redis"), seed, value)
     keys = list(client.scan_iter(match=f"{prefix}*"))
     if keys:
         client.delete(*keys)
@@ -302,13 +302,28 @@ DJANGO_TARGETS = [
 TARGETS = ["memory", *SA_TARGETS, *DJANGO_TARGETS, "redis-sync", "redis-async"]
 
 
-def target_params() -> list[Any]:
+def declared_max(name: str) -> int | None:
+    """The largest version target ``name``'s column holds (``None``: no bound)."""
+    if name == "memory":
+        return None
+    if name.startswith("sa-"):
+        _, _, kind, vendor = name.split("-")
+        return SA_LIMITS[kind][vendor]
+    if name.startswith("django-"):
+        _, kind, vendor = name.split("-")
+        return DJANGO_LIMITS[kind][vendor]
+    return SAFE
+
+
+def target_params(*, holding: int = 0) -> list[Any]:
+    """The targets whose columns hold ``holding`` (all of them by default)."""
     return [
         pytest.param(
             name,
             marks=[] if name == "memory" or name.endswith("sqlite") else [pytest.mark.services],
         )
         for name in TARGETS
+        if (declared_max(name) or holding) >= holding
     ]
 
 
