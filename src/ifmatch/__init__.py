@@ -46,6 +46,7 @@ from .core import (
     to_http_precision,
     version_etag,
     version_from_etag,
+    version_number,
     weak_match,
 )
 
@@ -91,5 +92,6 @@ __all__ = [
     "to_http_precision",
     "version_etag",
     "version_from_etag",
+    "version_number",
     "weak_match",
 ]

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    create_engine,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -21,6 +31,7 @@ from sqlalchemy.orm import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from ifmatch.stores import ConfigurationError, Expectation, Outcome
+from ifmatch.stores._sql import max_version
 from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore, snapshot
 
 from .contract import Backend, ContractSuite, SyncFacade
@@ -343,3 +354,46 @@ def test_a_scoped_session_is_resolved_on_each_call(sqlite_factory: sessionmaker[
     registry.remove()
     assert store.read("scoped").version == 1  # type: ignore[union-attr]
     registry.remove()
+
+
+# --- the largest storable version ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column_type", "limits"),
+    [
+        (Integer(), {"postgresql": 2**31 - 1, "mysql": 2**31 - 1, "sqlite": 2**63 - 1}),
+        (BigInteger(), {"postgresql": 2**63 - 1, "mysql": 2**63 - 1, "sqlite": 2**63 - 1}),
+        (SmallInteger(), {"postgresql": 2**15 - 1, "mysql": 2**15 - 1, "sqlite": 2**63 - 1}),
+        (mysql.TINYINT(), {"postgresql": 2**31 - 1, "mysql": 2**7 - 1, "sqlite": 2**63 - 1}),
+        (mysql.MEDIUMINT(), {"postgresql": 2**31 - 1, "mysql": 2**23 - 1}),
+        (mysql.INTEGER(unsigned=True), {"mysql": 2**32 - 1, "postgresql": 2**31 - 1}),
+        (mysql.BIGINT(unsigned=True), {"mysql": 2**64 - 1, "sqlite": 2**63 - 1}),
+        (Integer().with_variant(BigInteger(), "postgresql"), {"postgresql": 2**63 - 1}),
+    ],
+    ids=repr,
+)
+def test_max_version_comes_from_the_column_type_per_dialect(
+    column_type: Any, limits: dict[str, int]
+) -> None:
+    dialects = {
+        "postgresql": postgresql.dialect(),
+        "mysql": mysql.dialect(),
+        "sqlite": sqlite.dialect(),
+    }
+    column = Column("version", column_type)
+    for name, limit in limits.items():
+        assert max_version(column, dialects[name]) == limit, name
+
+
+def test_a_store_sends_no_version_its_column_cannot_hold(memory_engine: Any) -> None:
+    create_tables(memory_engine)
+    spec = SQLAlchemyStore(Doc, sessionmaker(memory_engine)).spec
+    pg = postgresql.dialect()
+    params = spec.condition_params(
+        "k", Expectation(True, frozenset({2, 2**31}), frozenset({2**40, 5})), pg
+    )
+    assert params is not None
+    assert (params["ifm_version"], params["ifm_not_versions"]) == (2, [5])
+    assert spec.condition_params("k", Expectation.version(2**31), pg) is None
+    assert spec.condition_params("k", Expectation.version(2**31), sqlite.dialect()) is not None

@@ -41,7 +41,13 @@ from .problems import (
     jsonapi_errors,
     problem,
 )
-from .tags import content_etag, is_version_etag, version_etag, version_from_etag
+from .tags import (
+    content_etag,
+    is_version_etag,
+    version_etag,
+    version_from_etag,
+    version_number,
+)
 
 __all__ = [
     "ANY",
@@ -84,5 +90,6 @@ __all__ = [
     "to_http_precision",
     "version_etag",
     "version_from_etag",
+    "version_number",
     "weak_match",
 ]

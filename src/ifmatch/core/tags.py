@@ -14,11 +14,20 @@ import re
 
 from .etag import ETag
 
-__all__ = ["content_etag", "is_version_etag", "version_etag", "version_from_etag"]
+__all__ = [
+    "content_etag",
+    "is_version_etag",
+    "version_etag",
+    "version_from_etag",
+    "version_number",
+]
 
 _VERSION = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 # v<version>[~<variant digest>]
 _VERSION_TAG = re.compile(r"v(?P<version>[A-Za-z0-9_.-]{1,128})(?:~(?P<variant>[0-9a-f]{8}))?")
+# The same shape whose version is exactly str(N) for an integer N >= 0: ASCII digits, no sign,
+# no leading zero ("0" itself is canonical), at most 128 of them like any version text.
+_NUMBER_TAG = re.compile(r"v(?P<version>0|[1-9][0-9]{0,127})(?:~(?P<variant>[0-9a-f]{8}))?")
 
 
 def _variant_digest(variant: str) -> str:
@@ -37,6 +46,10 @@ def version_etag(version: int | str, *, variant: str | None = None) -> ETag:
     text = str(version)
     if isinstance(version, bool) or _VERSION.fullmatch(text) is None:
         raise ValueError(f"a version must be an int or 1-128 of [A-Za-z0-9_.-]: {version!r}")
+    if isinstance(version, int) and version < 0:
+        # Its tag "v-1" would name no version (see version_number): the header check would
+        # accept it while a store's guard never could.
+        raise ValueError(f"an integer version cannot be negative: {version!r}")
     if variant is None:
         return ETag(f"v{text}")
     return ETag(f"v{text}~{_variant_digest(variant)}")
@@ -57,6 +70,27 @@ def version_from_etag(tag: ETag, *, variant: str | None = None) -> str | None:
     if match["variant"] != expected:
         return None
     return match["version"]
+
+
+def version_number(tag: ETag, *, variant: str | None = None) -> int | None:
+    """Return the integer version ``N`` a tag names, or ``None``: the one rule every store uses.
+
+    A tag names ``N`` only if it is exactly the tag ``version_etag(N, variant=variant)``: its
+    version text is ``str(N)``, so ASCII digits with no sign and no leading zero. ``"v03"``,
+    ``"v+3"``, ``"v3.0"`` and ``"v-1"`` name no version, just as the header check (which
+    compares opaque strings with the current ``"v3"``) never finds them equal to one. Whether
+    the stored version can be that large is each store's question (``Expectation.bounded``).
+    The weak flag is ignored here, as in :func:`version_from_etag`.
+
+    >>> version_number(version_etag(42)), version_number(ETag("v042"))
+    (42, None)
+    """
+    match = _NUMBER_TAG.fullmatch(tag.opaque)
+    if match is None:
+        return None
+    if match["variant"] != (None if variant is None else _variant_digest(variant)):
+        return None
+    return int(match["version"])
 
 
 def is_version_etag(tag: ETag) -> bool:

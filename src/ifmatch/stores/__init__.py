@@ -17,6 +17,7 @@ from .base import (
     VersionStore,
     last_modified_for,
     next_last_modified,
+    unmodified_since_limit,
 )
 from .errors import (
     ConfigurationError,
@@ -43,4 +44,5 @@ __all__ = [
     "is_write_conflict",
     "last_modified_for",
     "next_last_modified",
+    "unmodified_since_limit",
 ]

@@ -20,7 +20,7 @@ from django.db.models.sql.subqueries import UpdateQuery
 from django.utils.dateparse import parse_datetime
 
 from ..core.errors import ConfigurationError
-from .base import Expectation, Snapshot
+from .base import Expectation, Snapshot, unmodified_since_limit
 
 __all__ = [
     "SUPPORTED_VENDORS",
@@ -28,6 +28,7 @@ __all__ = [
     "check_connection",
     "expectation_filter",
     "is_transient",
+    "max_version",
     "next_last_modified_expression",
     "update_returning",
 ]
@@ -90,16 +91,35 @@ def next_last_modified_expression(field_name: str) -> Greatest:
     return Greatest(now, Coalesce(bumped, DatabaseNow()), output_field=DateTimeField())
 
 
+def max_version(field: Field[Any, Any], alias: str) -> int:
+    """The largest version ``field`` holds on database ``alias``, from the backend's own
+    integer ranges (``connection.ops.integer_field_range``): 2**31 - 1 for an ``IntegerField``
+    on PostgreSQL or MariaDB, 2**63 - 1 for anything on SQLite, and so on."""
+    ops = connections[alias].ops
+    for kind in (field.get_internal_type(), *(cls.__name__ for cls in type(field).__mro__)):
+        if kind in ops.integer_field_ranges:
+            return int(ops.integer_field_range(kind)[1])
+    return 2**31 - 1  # an integer field of a kind no backend lists: the narrowest usual range
+
+
 def expectation_filter(
-    expect: Expectation, version_field: str, last_modified_field: str | None
+    expect: Expectation,
+    version_field: str,
+    last_modified_field: str | None,
+    *,
+    max_version: int,
 ) -> Q | None:
     """The ``WHERE`` clause that makes an ``UPDATE`` / ``DELETE`` apply only when ``expect``
     allows the stored row (``Expectation.allows`` is the reference).
+
+    Versions past ``max_version`` (what the version column holds) are never sent to the
+    database: see ``Expectation.bounded``.
 
     Returns:
         ``None`` when no existing row can match (create-only, an empty version set), else a
         ``Q``.
     """
+    expect = expect.bounded(max_version)
     if expect.exists is False:
         return None  # If-None-Match: * is false for every row that exists
     condition = Q()
@@ -111,11 +131,13 @@ def expectation_filter(
         condition &= ~Q(**{f"{version_field}__in": sorted(expect.not_versions)})
     if expect.unmodified_since is not None and last_modified_field is not None:
         # allows(): fails when truncate(last_modified) > unmodified_since, i.e. passes when
-        # last_modified < unmodified_since + 1 s (or there is no Last-Modified).
-        limit = expect.unmodified_since + ONE_SECOND
-        condition &= Q(**{f"{last_modified_field}__isnull": True}) | Q(
-            **{f"{last_modified_field}__lt": limit}
-        )
+        # last_modified < truncate(unmodified_since) + 1 s (or there is no Last-Modified).
+        # No bound at all when the date is the last second of year 9999.
+        limit = unmodified_since_limit(expect.unmodified_since)
+        if limit is not None:
+            condition &= Q(**{f"{last_modified_field}__isnull": True}) | Q(
+                **{f"{last_modified_field}__lt": limit}
+            )
     return condition
 
 

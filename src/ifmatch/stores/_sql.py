@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime
 
-from .base import Expectation, Snapshot
+from .base import Expectation, Snapshot, unmodified_since_limit
 from .errors import ConfigurationError
 
 __all__ = ["DbNow", "NextLastModified", "TableSpec", "is_retryable_conflict", "table_spec"]
@@ -55,6 +55,32 @@ _MYSQL_DUPLICATE_KEY = 1062
 _RETRYABLE_SQLITE_CODES = frozenset({5, 6})
 
 _SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.000000"  # SQLAlchemy's SQLite DATETIME storage format
+
+# Bits of an integer column type, by SQLAlchemy visit name; anything else is a 32-bit INTEGER.
+_INTEGER_BITS = {
+    "tinyint": 8,
+    "smallint": 16,
+    "small_integer": 16,
+    "mediumint": 24,
+    "bigint": 64,
+    "big_integer": 64,
+}
+
+
+def max_version(column: Column[Any], dialect: Dialect) -> int:
+    """The largest version ``column`` can hold on ``dialect``, from its declared type.
+
+    SQLite stores every INTEGER in up to 64 bits, whatever the declared width. Elsewhere the
+    type decides (SMALLINT, INTEGER, BIGINT, MariaDB/MySQL TINYINT, MEDIUMINT and UNSIGNED).
+    Larger numbers are never sent as parameters: PostgreSQL refuses them ("integer out of
+    range") and SQLite's driver cannot bind past 64 bits.
+    """
+    if dialect.name == "sqlite":
+        return 2**63 - 1
+    impl = column.type.dialect_impl(dialect)
+    bits: int = _INTEGER_BITS.get(impl.__visit_name__.lower(), 32)
+    unsigned = bool(getattr(impl, "unsigned", False))
+    return (1 << bits) - 1 if unsigned else (1 << (bits - 1)) - 1
 
 
 class DbNow(FunctionElement[datetime]):
@@ -168,6 +194,7 @@ class TableSpec:
     # Statements built once per shape (dialect, which conditions, which columns), then run with
     # bound parameters: building and keying a statement costs more than running it.
     _templates: dict[tuple[Any, ...], Executable] = field(default_factory=dict, compare=False)
+    _max_versions: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def aware(self) -> bool:
@@ -196,9 +223,18 @@ class TableSpec:
         value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         return value.replace(tzinfo=None) if self.naive_for(dialect) else value
 
+    def max_version(self, dialect: Dialect) -> int:
+        """The largest version the version column holds on ``dialect`` (see ``max_version``)."""
+        limit = self._max_versions.get(dialect.name)
+        if limit is None:
+            limit = self._max_versions[dialect.name] = max_version(self.version, dialect)
+        return limit
+
     def condition_params(self, key: Any, expect: Expectation, dialect: Dialect) -> Params | None:
         """The bound values of a guarded WHERE clause, or ``None`` if no existing row can match
-        (create-only, or an If-Match that names none of our versions)."""
+        (create-only, or an If-Match that names none of the versions the column can hold)."""
+        top = self._max_versions.get(dialect.name)
+        expect = expect.bounded(self.max_version(dialect) if top is None else top)
         if expect.exists is False or expect.versions == frozenset():
             return None
         params: Params = {"ifm_key": key}
@@ -210,9 +246,11 @@ class TableSpec:
         if expect.not_versions:
             params["ifm_not_versions"] = sorted(expect.not_versions)
         if expect.unmodified_since is not None and self.last_modified is not None:
-            # allows(): trunc(last_modified) <= since  <=>  last_modified < since + 1s.
-            limit = self.db_datetime(expect.unmodified_since, dialect) + timedelta(seconds=1)
-            params["ifm_since"] = limit
+            # allows(): trunc(last_modified) <= since  <=>  last_modified < trunc(since) + 1s;
+            # no bound at all when since is the last second of year 9999.
+            limit = unmodified_since_limit(expect.unmodified_since)
+            if limit is not None:
+                params["ifm_since"] = self.db_datetime(limit, dialect)
         return params
 
     def conditions(self, params: Params) -> ColumnElement[bool]:

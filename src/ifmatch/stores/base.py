@@ -21,13 +21,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, TypeVar
 
 from ..core.dates import to_http_precision
 from ..core.decisions import WriteCondition
 from ..core.etag import ETag, Star
-from ..core.tags import version_etag, version_from_etag
+from ..core.tags import version_etag, version_number
 
 __all__ = [
     "AsyncBulkVersionStore",
@@ -41,6 +41,7 @@ __all__ = [
     "VersionStore",
     "last_modified_for",
     "next_last_modified",
+    "unmodified_since_limit",
 ]
 
 KeyT = TypeVar("KeyT", contravariant=True)
@@ -127,6 +128,10 @@ class Expectation:
             never match: the request named only tags that are not ours.
         not_versions: the stored version must not be one of these.
         unmodified_since: the stored Last-Modified must be at or before this instant.
+
+    Versions are non-negative integers. A version a store's column cannot hold is not sent to
+    the database: each store first applies :meth:`bounded`, which leaves the verdict of
+    :meth:`allows` unchanged for every state the store can hold.
     """
 
     exists: bool | None = None
@@ -138,7 +143,14 @@ class Expectation:
     def from_condition(
         cls, condition: WriteCondition, *, variant: str | None = None
     ) -> Expectation:
-        """Translate the core's ``WriteCondition`` into stored-version terms."""
+        """Translate the core's ``WriteCondition`` into stored-version terms.
+
+        A tag names a version only as :func:`ifmatch.core.version_number` reads it (exactly
+        ``"v<N>"``), so the store's verdict is the header check's: ``"v03"`` names nothing. Weak
+        tags in ``if_match`` name nothing either (strong comparison, RFC 9110 §13.1.1; the core
+        has already made the weak echoes its policy accepts strong); ``if_none_match`` compares
+        weakly, so its weak tags count.
+        """
         exists: bool | None = None
         versions: frozenset[int] | None = None
         not_versions: frozenset[int] = frozenset()
@@ -146,17 +158,51 @@ class Expectation:
             exists = True
         elif condition.if_match is not None:
             exists = True
-            versions = _versions(condition.if_match, variant)
+            versions = _versions(condition.if_match, variant, strong=True)
         if isinstance(condition.if_none_match, Star):
             exists = False
         elif condition.if_none_match is not None:
-            not_versions = _versions(condition.if_none_match, variant)
+            not_versions = _versions(condition.if_none_match, variant, strong=False)
         return cls(exists, versions, not_versions, condition.if_unmodified_since)
 
     @classmethod
     def version(cls, version: int) -> Expectation:
         """Expect exactly ``version`` (the body-carried version scheme, 409 on failure)."""
         return cls(exists=True, versions=frozenset({version}))
+
+    def bounded(self, max_version: int | None = None) -> Expectation:
+        """The same expectation for a store whose versions lie in ``0 … max_version``
+        (``None``: no upper bound).
+
+        Versions outside that range cannot be stored, and neither can anything that is not an
+        ``int`` (a ``True`` or ``1.0`` from a JSON body), so they are left out: an ``If-Match``
+        (or a body version) naming only such versions becomes the empty set, which never
+        matches (LOST); in ``not_versions`` they constrain nothing. For an expectation of ints
+        and every state the store can hold, :meth:`allows` gives the same verdict before and
+        after. Returns ``self`` when nothing is left out (the usual case, and cheap).
+        """
+        # The usual case (a version or two, all storable) returns at once: a plain loop, no
+        # calls, since every guarded write on every SQL store and Redis passes through here.
+        top = _UNBOUNDED if max_version is None else max_version
+        versions = self.versions
+        if versions is not None:
+            for version in versions:
+                if type(version) is not int or not 0 <= version <= top:
+                    return self._without_unstorable(top)
+        for version in self.not_versions:
+            if type(version) is not int or not 0 <= version <= top:
+                return self._without_unstorable(top)
+        return self
+
+    def _without_unstorable(self, top: float) -> Expectation:
+        def storable(version: object) -> bool:
+            return type(version) is int and 0 <= version <= top
+
+        versions = self.versions
+        if versions is not None:
+            versions = frozenset(v for v in versions if storable(v))
+        not_versions = frozenset(v for v in self.not_versions if storable(v))
+        return Expectation(self.exists, versions, not_versions, self.unmodified_since)
 
     def allows(self, current: Snapshot | None) -> bool:
         """The reference semantics; SQL and Lua implementations must agree with this."""
@@ -177,13 +223,41 @@ class Expectation:
         )
 
 
-def _versions(tags: Sequence[ETag], variant: str | None) -> frozenset[int]:
+def _versions(tags: Sequence[ETag], variant: str | None, *, strong: bool) -> frozenset[int]:
     found: set[int] = set()
     for tag in tags:
-        text = version_from_etag(tag, variant=variant)
-        if text is not None and text.isdigit():
-            found.add(int(text))
+        if strong and tag.weak:
+            continue
+        number = version_number(tag, variant=variant)
+        if number is not None:
+            found.add(number)
     return frozenset(found)
+
+
+_UNBOUNDED: Final = float("inf")
+
+
+_LAST_SECOND: Final = datetime.max.replace(microsecond=0, tzinfo=UTC)
+_ONE_SECOND: Final = timedelta(seconds=1)
+
+
+def unmodified_since_limit(since: datetime) -> datetime | None:
+    """The bound a guarded SQL statement checks for If-Unmodified-Since ``since``.
+
+    :meth:`Expectation.allows` passes a stored Last-Modified ``lm`` when
+    ``trunc(lm) <= since``, which is ``lm < trunc(since) + 1 s``. Returns that bound in UTC,
+    or ``None`` when no instant lies past ``since`` (31 Dec 9999 23:59:59 and later): every
+    stored date then passes, and adding the second would overflow. A far date is just a date.
+    A ``since`` before the first representable UTC second gives that first second (nothing
+    passes but a missing Last-Modified).
+    """
+    try:
+        since = to_http_precision(since)
+    except OverflowError:  # a non-UTC offset at the very ends of the calendar
+        return None if since.year > 1 else datetime.min.replace(tzinfo=UTC)
+    if since >= _LAST_SECOND:
+        return None
+    return since + _ONE_SECOND
 
 
 def next_last_modified(now: datetime, previous: datetime | None) -> datetime:

@@ -27,7 +27,7 @@ import contextlib
 import contextvars
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 
 from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
@@ -39,6 +39,7 @@ from ._django_sql import (
     check_connection,
     expectation_filter,
     is_transient,
+    max_version,
     next_last_modified_expression,
     snapshot_from_row,
     update_returning,
@@ -101,6 +102,15 @@ class WriteLost(PreconditionFailedError):
 class _Spec:
     version: Field[Any, Any]
     last_modified: Field[Any, Any] | None
+    # The largest storable version, per database vendor (the version field's range there).
+    max_versions: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def max_version(self, alias: str) -> int:
+        vendor = connections[alias].vendor
+        limit = self.max_versions.get(vendor)
+        if limit is None:
+            limit = self.max_versions[vendor] = max_version(self.version, alias)
+        return limit
 
 
 def version_fields(model: type[models.Model]) -> tuple[str, str | None]:
@@ -173,7 +183,9 @@ def _guarded_update(
     guarded = base.filter(pk=pk)
     if expect is not None:
         lm_name = None if spec.last_modified is None else spec.last_modified.attname
-        condition = expectation_filter(expect, spec.version.attname, lm_name)
+        condition = expectation_filter(
+            expect, spec.version.attname, lm_name, max_version=spec.max_version(base.db)
+        )
         if condition is None:
             return None
         guarded = guarded.filter(condition)

@@ -77,6 +77,7 @@ class MemoryStore:
     ) -> CASResult:
         record = self._records.get(key)
         current = None if record is None else record[0]
+        expect = expect.bounded()  # no upper bound, but only ints name versions
         if not expect.allows(current):
             outcome = Outcome.NOT_FOUND if current is None else Outcome.LOST
             return CASResult(outcome, current)
@@ -95,7 +96,7 @@ class MemoryStore:
             record = self._records.get(key)
             if record is None:
                 return CASResult(Outcome.NOT_FOUND)
-            if not expect.allows(record[0]):
+            if not expect.bounded().allows(record[0]):
                 return CASResult(Outcome.LOST, record[0])
             del self._records[key]
             return CASResult(Outcome.WON, record[0])

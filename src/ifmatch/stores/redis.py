@@ -38,6 +38,10 @@ from .errors import StoreUnavailable
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
 RESERVED = frozenset({"version", "last_modified"})
+#: The largest version the scripts handle exactly. Lua numbers are doubles (and cjson decodes
+#: JSON numbers into doubles), which hold every integer only up to 2**53: past it 2**53 + 1
+#: would arrive as 2**53 and match it. So a tag naming a larger version never matches.
+MAX_VERSION = 2**53 - 1
 Value = str | bytes | int | float
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 _LOST_CONNECTION = "Redis connection lost; the write may or may not have been applied"
@@ -55,6 +59,7 @@ class _RedisBase:
 
     @staticmethod
     def _spec(expect: Expectation, fields: int = 0) -> dict[str, Any]:
+        expect = expect.bounded(MAX_VERSION)
         since = expect.unmodified_since
         return {
             "e": -1 if expect.exists is None else int(expect.exists),
