@@ -43,10 +43,9 @@ def _document(key: Hashable, load: Loader) -> ResponseReturnValue:
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
         return jsonify(title="Bad Request", detail="send {'text': ...}"), 400
-    version = payload.get("version")
-    snapshot = condition.write(
-        {"text": payload["text"]}, version=version if isinstance(version, int) else None
-    )
+    # Whatever the client sent as its version: write() refuses one that is not a non-negative
+    # integer with 400, rather than the view guessing.
+    snapshot = condition.write({"text": payload["text"]}, version=payload.get("version"))
     return jsonify(id=key, text=payload["text"], version=snapshot.version), (
         201 if condition.snapshot is None else 200
     )
