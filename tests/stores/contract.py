@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -492,8 +493,17 @@ class IdempotencySuite:
         if "async" in backend.name or "session" in backend.name:
             pytest.skip("one event loop / one session per call: covered by the sync stores")
         rid = record_key()
+
+        def claim(_: int) -> Any:
+            try:
+                return backend.store.claim(rid, "a" * 64)
+            finally:
+                django_db = sys.modules.get("django.db")
+                if django_db is not None:
+                    django_db.connections.close_all()  # this thread's own connections
+
         with ThreadPoolExecutor(8) as pool:
-            claims = list(pool.map(lambda _: backend.store.claim(rid, "a" * 64), range(8)))
+            claims = list(pool.map(claim, range(8)))
         verdicts = [claim.verdict for claim in claims]
         assert verdicts.count(Verdict.NEW) == 1
         assert verdicts.count(Verdict.IN_FLIGHT) == 7
