@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -49,6 +50,7 @@ from ..stores.django import (
 )
 from ..stores.errors import is_unavailable
 from ._conditional import resource_state
+from ._django_keys import begin_keyed, user_scope
 from ._fields import (
     VERSION_MISMATCH,
     not_modified_fields,
@@ -405,6 +407,9 @@ def conditional(
     check_atomic_requests(router.db_for_write(base.model))
     upper = {key.upper(): value for key, value in overrides.items()}
     policy = ifmatch_settings.policy(upper)
+    keys = ifmatch_settings.idempotency(
+        {key: value for key, value in upper.items() if key.startswith("IDEMPOTENCY_")}
+    )
     url_kwarg = lookup_url_kwarg or lookup_field
 
     version, last_modified = version_fields(base.model)  # fails at start-up, not per request
@@ -454,6 +459,40 @@ def conditional(
             decision = decide(request, method, read_validators(request, value), send_lm)
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
+        # A retry of this user's own committed write (a DELETE's included, whose row is gone)
+        # gets its first answer before anything else is looked at.
+        begun = begin_keyed(
+            request,
+            keys,
+            using=router.db_for_write(base.model),
+            scope=user_scope(request),
+            error_format=ifmatch_settings.ERROR_FORMAT,
+            variant=variant,
+        )
+        if isinstance(begun, HttpResponseBase):
+            return begun  # a replayed write, or a bad key
+        if begun is None:
+            return proceed(view, request, args, kwargs, method, value, send_lm)
+        begun.begin()
+        try:
+            response = proceed(view, request, args, kwargs, method, value, send_lm)
+        except BaseException:
+            begun.abort(sys.exc_info())
+            raise
+        written = getattr(request, "ifmatch", None)
+        instance = None if written is None else written.instance
+        version = None if method == "DELETE" or instance is None else snapshot_of(instance).version
+        return begun.finish(response, version)
+
+    def proceed(
+        view: Callable[..., HttpResponseBase],
+        request: HttpRequest,
+        args: Any,
+        kwargs: Any,
+        method: str,
+        value: Any,
+        send_lm: bool,
+    ) -> HttpResponseBase:
         obj = load(value)
         if obj is None and not (allow_create and method == "PUT"):
             raise Http404("No such resource.")

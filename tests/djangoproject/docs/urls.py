@@ -9,6 +9,7 @@ from . import views
 
 router = DefaultRouter()
 router.register("api/documents", views.DocumentViewSet, basename="document")
+router.register("keyed/documents", views.KeyedDocumentViewSet, basename="keyed-document")
 
 urlpatterns: list[Any] = [
     path("", include(router.urls)),
@@ -20,6 +21,7 @@ urlpatterns: list[Any] = [
     path("optional/documents/<int:pk>/", views.OptionalDocumentView.as_view()),
     path("plain/documents/<int:pk>/", views.plain_document),
     path("plain/early/<int:pk>/", views.plain_document_early),
+    path("plain/keyed/<int:pk>/", views.plain_document_keyed),
     path("naive/documents/<int:pk>/", views.NaiveDocumentView.as_view()),
     path("plain/racy/<int:pk>/", views.racy_document),
     path("plain/guarded/<int:pk>/", views.guarded_document),

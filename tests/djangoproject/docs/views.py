@@ -30,6 +30,16 @@ class DocumentViewSet(ConditionalModelViewSet):
     ifmatch_allow_put_create = True
 
 
+class KeyedDocumentViewSet(ConditionalModelViewSet):
+    """Writes honour Idempotency-Key; DELETE requires one."""
+
+    queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
+    ifmatch_allow_put_create = True
+    ifmatch_idempotency_keys = True
+    ifmatch_idempotency_required = ("DELETE",)
+
+
 class GenericDocumentView(ConditionalRetrieveUpdateDestroyAPIView):
     queryset = Document.objects.all()
     serializer_class = DocumentSerializer
@@ -91,6 +101,11 @@ def plain_document(request: HttpRequest, pk: str, obj: Document | None) -> HttpR
     assert obj is not None
     return JsonResponse(document_json(obj))
 
+
+# The same view with Idempotency-Key honoured (and required on DELETE).
+plain_document_keyed = django_conditional(
+    Document, allow_create=True, idempotency_keys=True, idempotency_required=("DELETE",)
+)(plain_document.__wrapped__)  # type: ignore[attr-defined]
 
 # The same view, answering false preconditions before it runs: it makes no access decision.
 plain_document_early = django_conditional(Document, allow_create=True, answer_before_view=True)(

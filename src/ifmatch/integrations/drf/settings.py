@@ -14,6 +14,7 @@ Django integration uses it too.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -23,6 +24,7 @@ from django.dispatch import receiver
 from ...core.errors import ConfigurationError
 from ...core.etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS
 from ...core.policy import Policy
+from .._idempotency import Idempotency
 
 __all__ = ["DEFAULTS", "IfMatchSettings", "ifmatch_settings"]
 
@@ -55,6 +57,13 @@ DEFAULTS: dict[str, Any] = {
     "COLLECTION_ETAG": True,
     # Logger for warn-only mode and lost writes.
     "LOGGER": "ifmatch",
+    # Honour Idempotency-Key on writes (records in the ifmatch.integrations.djangoapp app).
+    "IDEMPOTENCY_KEYS": False,
+    # Methods answered 400 without an Idempotency-Key (e.g. ("POST",)).
+    "IDEMPOTENCY_REQUIRED": (),
+    # Seconds a key's record is kept, and a claimed key counts as in flight.
+    "IDEMPOTENCY_RETENTION": 86400,
+    "IDEMPOTENCY_IN_FLIGHT": 30,
 }
 
 
@@ -88,6 +97,18 @@ class IfMatchSettings:
         """Forget cached values (called when ``IFMATCH`` changes in tests)."""
         self._cache = None
         self._policies = {}
+
+    def idempotency(self, overrides: dict[str, Any] | None = None) -> Idempotency | None:
+        """The ``Idempotency-Key`` settings with per-view ``overrides``, or ``None`` when keys
+        are not honoured."""
+        values = {**self._values(), **(overrides or {})}
+        if not values["IDEMPOTENCY_KEYS"]:
+            return None
+        return Idempotency(
+            required=frozenset(m.upper() for m in values["IDEMPOTENCY_REQUIRED"]),
+            retention=timedelta(seconds=float(values["IDEMPOTENCY_RETENTION"])),
+            in_flight=timedelta(seconds=float(values["IDEMPOTENCY_IN_FLIGHT"])),
+        )
 
     def policy(self, overrides: dict[str, Any] | None = None) -> Policy:
         """The core ``Policy`` for these settings, with per-view ``overrides`` applied (built
