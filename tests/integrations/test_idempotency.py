@@ -171,6 +171,8 @@ def test_a_retried_write_gets_its_first_answer_and_applies_once(site: Site) -> N
     again = site.send("PUT", url, headers, {"text": "two", "title": "t"})
     assert again[0] == 200 and again[1]["etag"] == '"v2"', again
     assert again[1]["idempotent-replayed"] == "true"
+    # Every keyed answer sends the key back: the client knows the server honoured it.
+    assert first[1]["idempotency-key"] == again[1]["idempotency-key"] == headers["Idempotency-Key"]
     assert site.version(url) == 2  # not a 412 for its own write, not applied twice
     patched = site.send("PATCH", url, {"If-Match": '"v2"', **key()}, {"text": "three"})
     assert patched[0] == 200 and site.version(url) == 3
@@ -219,7 +221,8 @@ def test_a_key_in_flight_is_409_with_retry_after(site: Site) -> None:
 def test_a_failed_keyed_write_releases_its_key(site: Site) -> None:
     url = site.create()
     stale = {"If-Match": '"v9"', **key()}
-    assert site.send("PUT", url, stale, {"text": "x", "title": "t"})[0] == 412
+    refused = site.send("PUT", url, stale, {"text": "x", "title": "t"})
+    assert refused[0] == 412 and refused[1]["idempotency-key"] == stale["Idempotency-Key"]
     # Not 409: the first attempt is over and wrote nothing; the retry is judged afresh.
     assert site.send("PUT", url, stale, {"text": "x", "title": "t"})[0] == 412
     assert site.version(url) == 1

@@ -129,6 +129,12 @@ class HTTPError:
     headers: tuple[tuple[str, str], ...]
     problem: dict[str, Any] | None = None
 
+    def with_header(self, field: tuple[str, str] | None) -> HTTPError:
+        """A copy with one more header line (``None``: this one)."""
+        if field is None:
+            return self
+        return HTTPError(self.status, self.body, (*self.headers, field), self.problem)
+
     @classmethod
     def from_problem(
         cls, body: dict[str, Any], options: Options, etag: ETag | None = None
@@ -374,6 +380,11 @@ class ConditionalState:
         self.instance: Any = None
         self.refusal = refusal
         self.claim = claim
+        self.echo: tuple[str, str] | None = None  # set with a claim: the key, sent back
+
+    def answer(self, error: HTTPError) -> HTTPError:
+        """``error`` as sent: with the request's key echoed when it was claimed."""
+        return error.with_header(self.echo)
 
     def completion(
         self, status: int | None, *, deleting: bool, location: str | None

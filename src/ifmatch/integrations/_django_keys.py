@@ -52,8 +52,10 @@ def problem_answer(body: dict[str, Any], error_format: str) -> HttpResponse:
 class KeyedWrite:
     """A claimed key and the transaction its write runs in (entered by :meth:`begin`)."""
 
-    def __init__(self, claim: Claim, ledger: DjangoLedger, variant: str | None) -> None:
-        self.claim, self.ledger, self.variant = claim, ledger, variant
+    def __init__(
+        self, claim: Claim, ledger: DjangoLedger, variant: str | None, echo: tuple[str, str]
+    ) -> None:
+        self.claim, self.ledger, self.variant, self.echo = claim, ledger, variant, echo
         self.atomic: transaction.Atomic | None = None
 
     def begin(self) -> None:
@@ -83,7 +85,9 @@ class KeyedWrite:
         if not succeeded:
             replacement = self._replay()
             self.release()
-        return replacement or response
+        answer = replacement or response
+        answer[self.echo[0]] = self.echo[1]  # the key was honoured, whatever the answer
+        return answer
 
     def abort(self, exc_info: tuple[Any, Any, Any]) -> None:
         """The request failed with an exception: roll back and release the claim."""
@@ -144,12 +148,15 @@ def begin_keyed(
         keyed.id, keyed.fingerprint, retention=options.retention, in_flight=options.in_flight
     )
     outcome = judged(claim, request.path)
+    if outcome.claim is not None:
+        return KeyedWrite(outcome.claim, ledger, variant, keyed.echo)
     if outcome.replay is not None:
-        return replay_response(outcome.replay, variant)
-    if outcome.problem is not None:
-        return problem_answer(outcome.problem, error_format)
-    assert outcome.claim is not None
-    return KeyedWrite(outcome.claim, ledger, variant)
+        answer = replay_response(outcome.replay, variant)
+    else:
+        assert outcome.problem is not None
+        answer = problem_answer(outcome.problem, error_format)
+    answer[keyed.echo[0]] = keyed.echo[1]
+    return answer
 
 
 def user_scope(request: HttpRequest) -> str:

@@ -29,6 +29,7 @@ from ..core.idempotency import (
     IdempotencyRecord,
     InvalidIdempotencyKey,
     Verdict,
+    format_idempotency_key,
     parse_idempotency_key,
     record_id,
     request_fingerprint,
@@ -93,6 +94,13 @@ class KeyedRequest:
     key: str
     id: str
     fingerprint: str
+
+    @property
+    def echo(self) -> tuple[str, str]:
+        """The response field that tells the client its key was honoured: a keyed answer
+        (whatever its status) was judged with the key, so a 412 to a retry means the write did
+        not apply, never "applied, reply lost"."""
+        return (IDEMPOTENCY_KEY, format_idempotency_key(self.key))
 
 
 def keyed_request(

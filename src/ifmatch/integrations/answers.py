@@ -83,4 +83,4 @@ def _refusal(scope: Scope) -> Response | None:
     condition = (scope.get("state") or {}).get("ifmatch")
     if not isinstance(condition, ConditionalRequest) or condition.refusal is None:
         return None
-    return error_response(condition.refusal)
+    return error_response(condition.answer(condition.refusal))

@@ -379,12 +379,20 @@ class _Route:
             raise ConditionalError(not_found_error(options, request.path)) from None
         method = request.method
         claim = self.claim(method, key, options)
+        echo: tuple[str, str] | None = g.get("_ifmatch_echo")
         try:
-            return self.proceed(view, options, args, kwargs, key, instance, snapshot, claim)
+            response = self.proceed(view, options, args, kwargs, key, instance, snapshot, claim)
+        except ConditionalError as error:
+            if echo is None:
+                raise
+            raise ConditionalError(error.error.with_header(echo)) from error
         finally:
             condition: ConditionalRequest | None = g.get("_ifmatch_condition")
             if claim is not None and (condition is None or not condition.wrote):
                 self.release(claim)
+        if echo is not None:
+            response.headers[echo[0]] = echo[1]
+        return response
 
     def claim(self, method: str, key: Hashable, options: Options) -> Claim | None:
         """The request's ``Idempotency-Key`` claimed, or ``None`` when it carries none; a replay,
@@ -415,9 +423,11 @@ class _Route:
         )
         outcome = judged(found, request.path)
         if outcome.replay is not None:
-            raise ConditionalError(replay_error(outcome.replay, options))
+            raise ConditionalError(replay_error(outcome.replay, options).with_header(keyed.echo))
         if outcome.problem is not None:
-            raise ConditionalError(idempotency_error(outcome.problem, options))
+            error = idempotency_error(outcome.problem, options)
+            raise ConditionalError(error.with_header(keyed.echo))
+        g._ifmatch_echo = keyed.echo
         return outcome.claim
 
     def release(self, claim: Claim) -> None:

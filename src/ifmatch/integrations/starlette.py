@@ -271,6 +271,8 @@ class ConditionalRequest(ConditionalState):
     def apply(self, response: Response, *, unconditionally: bool = False) -> Response:
         """Put the served version's validators on a 2xx ``response`` (and ``Location`` on a
         create); a helper for endpoints that build their own response."""
+        if self.echo is not None:
+            response.headers[self.echo[0]] = self.echo[1]
         if not (unconditionally or 200 <= response.status_code < 300):
             return response
         for name in ("ETag", "Last-Modified"):
@@ -291,7 +293,7 @@ class ConditionalRequest(ConditionalState):
         return snapshot
 
     def failure(self, error: HTTPError) -> Exception:
-        return ConditionalHTTPException(error)
+        return ConditionalHTTPException(self.answer(error))
 
     async def _keyed(self, result: CASResult) -> CASResult:
         # A keyed write that did not apply may have lost to another attempt of the same key:
@@ -376,7 +378,8 @@ async def check(
             raise
         failure = unavailable_error(request.method, options, path)
         raise ConditionalHTTPException(failure) from error
-    claim = await _claim(request, async_store, options, idempotency, scope)
+    claimed = await _claim(request, async_store, options, idempotency, scope)
+    claim, echo = claimed if claimed is not None else (None, None)
     try:
         answer = precheck(
             request.method, request.headers.raw, snapshot, options, path, logger=logger
@@ -393,6 +396,7 @@ async def check(
         request, async_store, key, snapshot, decision, options, refusal=refusal, claim=claim
     )
     condition.instance = instance
+    condition.echo = echo
     return condition
 
 
@@ -402,7 +406,7 @@ async def _claim(
     options: Options,
     idempotency: Idempotency | None,
     scope: str,
-) -> Claim | None:
+) -> tuple[Claim, tuple[str, str]] | None:
     if idempotency is None:
         return None
     path = request.url.path
@@ -434,10 +438,13 @@ async def _claim(
         raise ConditionalHTTPException(unavailable_error(request.method, options, path)) from error
     outcome = judged(found, path)
     if outcome.replay is not None:
-        raise ConditionalHTTPException(replay_error(outcome.replay, options))
+        replay = replay_error(outcome.replay, options)
+        raise ConditionalHTTPException(replay.with_header(keyed.echo))
     if outcome.problem is not None:
-        raise ConditionalHTTPException(idempotency_error(outcome.problem, options))
-    return outcome.claim
+        problem = idempotency_error(outcome.problem, options)
+        raise ConditionalHTTPException(problem.with_header(keyed.echo))
+    assert outcome.claim is not None
+    return outcome.claim, keyed.echo
 
 
 def conditional(
@@ -509,7 +516,7 @@ def conditional(
                     await condition.release_claim()
             if condition.refusal is not None and 200 <= response.status_code < 300:
                 # The endpoint granted access and wrote nothing: answer the precondition now.
-                return error_response(condition.refusal)
+                return error_response(condition.answer(condition.refusal))
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
                 log_unguarded(logger, request.method, request.url.path)
