@@ -275,20 +275,23 @@ class write_transaction:
     everything the view wrote. Inside an existing transaction (``ATOMIC_REQUESTS``, the
     caller's ``atomic()``) the view runs in a savepoint, as before.
 
-    Statements after a write that ran in autocommit are not part of its transaction: as in
-    plain Django, make such a view ``ATOMIC_REQUESTS`` or wrap it in ``transaction.atomic()``.
+    Statements after a write that ran in autocommit are not part of its transaction. A view
+    whose own writes must commit with the guarded write, or not at all (a history row, an
+    audit entry), passes ``atomic=True`` (the ``ATOMIC_WRITES`` setting, ``atomic_writes=True``
+    on the decorator): the transaction then begins before the first statement, whatever it is.
     """
 
-    def __init__(self, using: str, instance: models.Model | None) -> None:
+    def __init__(self, using: str, instance: models.Model | None, *, atomic: bool = False) -> None:
         self.using = using
         self.instance = instance
+        self.eager = atomic
         self.atomic: transaction.Atomic | None = None
         self._wrapper: Any = None
         self._first = True
 
     def __enter__(self) -> write_transaction:
         connection = connections[self.using]
-        if self.instance is None or connection.in_atomic_block:
+        if self.eager or self.instance is None or connection.in_atomic_block:
             self.atomic = transaction.atomic(using=self.using)
             self.atomic.__enter__()
         else:
@@ -518,7 +521,8 @@ def conditional(
             if snapshot is not None:
                 set_validators(response, snapshot, variant=variant, last_modified=send_lm)
             return response
-        return _write(view, request, args, arguments, variant, send_lm, base.model)
+        atomic = bool(upper.get("ATOMIC_WRITES", ifmatch_settings.ATOMIC_WRITES))
+        return _write(view, request, args, arguments, variant, send_lm, base.model, atomic)
 
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
@@ -543,6 +547,7 @@ def _write(
     variant: str | None,
     send_lm: bool,
     model: type[models.Model],
+    atomic: bool = False,
 ) -> HttpResponseBase:
     state: ConditionalState = request.ifmatch  # type: ignore[attr-defined]
     obj = state.instance
@@ -552,7 +557,7 @@ def _write(
     using = router.db_for_write(model, instance=obj)
     refusing = refuse_inserts(model, refusal) if refusal is not None else contextlib.nullcontext()
     try:
-        with write_transaction(using, obj), refusing:
+        with write_transaction(using, obj, atomic=atomic), refusing:
             response = view(request, *args, **kwargs)
             if response.status_code // 100 == 2:
                 if refusal is not None:

@@ -406,7 +406,8 @@ class ConditionalMixin:
     def _guarded(self, write: Callable[[], Any], instance: models.Model) -> None:
         using = router.db_for_write(type(instance), instance=instance)
         try:
-            with write_transaction(using, instance):
+            atomic = bool(self.get_ifmatch_setting("ATOMIC_WRITES"))
+            with write_transaction(using, instance, atomic=atomic):
                 write()
                 pending = pending_expectation(instance)
                 if isinstance(pending, Refusal):
@@ -485,10 +486,15 @@ class ConditionalMixin:
     def perform_create(self, serializer: Any) -> None:
         # A view without CreateModelMixin (a create-by-PUT detail view) saves as DRF's would.
         create = getattr(super(), "perform_create", None)
-        if create is None:
-            serializer.save()
-        else:
-            create(serializer)
+        atomic: Any = contextlib.nullcontext()
+        if self.get_ifmatch_setting("ATOMIC_WRITES"):
+            model = self.get_queryset().model  # type: ignore[attr-defined]
+            atomic = transaction.atomic(using=router.db_for_write(model))
+        with atomic:
+            if create is None:
+                serializer.save()
+            else:
+                create(serializer)
         self._ifmatch_created = serializer.instance
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:

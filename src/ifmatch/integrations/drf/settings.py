@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "COLLECTION_ETAG": True,
     # Logger for warn-only mode and lost writes.
     "LOGGER": "ifmatch",
+    # Begin the write's transaction before the guarded write, so that what the view writes
+    # after it (a history row, a signal's writes) commits with it or not at all.
+    "ATOMIC_WRITES": False,
     # Honour Idempotency-Key on writes (records in the ifmatch.integrations.djangoapp app).
     "IDEMPOTENCY_KEYS": False,
     # Methods answered 400 without an Idempotency-Key (e.g. ("POST",)).
