@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 
 from ..core.errors import ConfigurationError
 from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
@@ -101,12 +101,7 @@ class DjangoLedger:
         if step.op == "read":
             return self.lookup(record.id)
         if step.op == "insert":
-            try:
-                with transaction.atomic(using=self.using):
-                    self._rows.create(**self._values(record))
-            except IntegrityError:
-                return False
-            return True
+            return self._insert_if_absent(record)
         previous = step.previous
         assert previous is not None
         values = self._values(record)
@@ -115,6 +110,41 @@ class DjangoLedger:
             id=previous.id, attempt=previous.attempt, done=previous.done
         ).update(**values)
         return matched == 1
+
+    def _insert_if_absent(self, record: IdempotencyRecord) -> bool:
+        """Insert ``record`` unless a record has its id: one statement, which commits at once
+        in autocommit (PostgreSQL, SQLite: ``ON CONFLICT DO NOTHING RETURNING``; MySQL and
+        MariaDB: ``INSERT IGNORE`` and its row count)."""
+        connection = connections[self.using]
+        meta = self.model._meta
+        fields: list[Any] = [meta.get_field(name) for name in _FIELDS]
+        quote = connection.ops.quote_name
+        values = self._values(record)
+        params = [
+            field.get_db_prep_save(values[field.name], connection=connection) for field in fields
+        ]
+        columns = ", ".join(quote(field.column) for field in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        table = quote(meta.db_table)
+        key = quote(fields[0].column)  # "id", the primary key
+        if connection.vendor in {"postgresql", "sqlite"}:
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+                f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone() is not None
+        if connection.vendor == "mysql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"INSERT IGNORE INTO {table} ({columns}) VALUES ({marks})", params)
+                return bool(cursor.rowcount == 1)
+        try:
+            with transaction.atomic(using=self.using):
+                self._rows.create(**values)
+        except IntegrityError:
+            return False
+        return True
 
     def lookup(self, id: str) -> IdempotencyRecord | None:
         """The record ``id``, or ``None``."""
