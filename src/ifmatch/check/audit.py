@@ -13,6 +13,7 @@ from .messages import Flow, Request, Response, TransportError, exchange
 from .model import ProbeResult, Status
 from .probes import READ_PROBES, Probe
 from .race import RACE
+from .ways import Representation
 from .writes import RESTORE, WRITE_PROBES
 
 __all__ = ["ALL_PROBES", "Outcome", "audit", "preflight"]
@@ -22,7 +23,8 @@ ALL_PROBES: tuple[Probe, ...] = (*READ_PROBES, *WRITE_PROBES, RACE, RESTORE)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What :func:`audit` returns: the results, or why the check could not start."""
+    """What :func:`audit` returns: the results, and why the check could not start or could
+    not run the write probes it was asked for (then the verdict is "could not check")."""
 
     results: tuple[ProbeResult, ...] = ()
     error: str | None = None
@@ -64,9 +66,10 @@ def preflight(ctx: Context) -> Flow[State]:
     state = State.of(response)
     ctx.first = state
     ctx.document = state.document()
-    media_type = (response.header("Content-Type") or "").split(";")[0].strip().lower()
-    if media_type.endswith(("/json", "+json")):
-        ctx.content_type = media_type
+    if ctx.document is not None:
+        ctx.representation = Representation.read(
+            ctx.document, response.header("Content-Type"), ctx.options.body_field
+        )
     return state
 
 
@@ -105,7 +108,8 @@ def audit(ctx: Context, probes: tuple[Probe, ...] = ALL_PROBES) -> Flow[Outcome]
     """Run the preflight, then every probe in order (the read-only ones without ``--write``).
 
     Returns:
-        The results, or the reason the check could not start (unreachable, redirect, 401...).
+        The results, and the reason the check could not start (unreachable, redirect, 401...)
+        or could not write (no way of writing accepted).
     """
     if not ctx.options.write:
         probes = tuple(probe for probe in probes if not probe.writes)
@@ -124,4 +128,4 @@ def audit(ctx: Context, probes: tuple[Probe, ...] = ALL_PROBES) -> Flow[Outcome]
         results.append((yield from _run_probe(ctx, probe)))
     ctx.at(len(probes), len(probes))
     ctx.report("done")
-    return Outcome(tuple(results))
+    return Outcome(tuple(results), ctx.cannot_check)

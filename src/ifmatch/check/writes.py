@@ -1,104 +1,247 @@
-"""The write probes: what the server does with each kind of precondition on a PUT.
+"""The write probes: what the server does with each kind of precondition on a write.
 
-They run only with ``--write``. Each PUT sends back the JSON document the first GET returned,
-with the ``--body-field`` member set to a unique marker; a GET afterwards shows whether the
-write was applied, whatever the status code claimed. The last probe puts the original
-representation back.
+They run only with ``--write``. The first one (``write``) finds a way of writing that the API
+accepts (``ways``): the JSON document the first GET returned with the ``--body-field`` member
+set to a unique marker, then the same without the members the server manages, then a PATCH of
+that member alone, then the document's own format. Every later probe writes the same way, and
+a GET afterwards shows whether the write was applied, whatever the status code claimed. The
+last probe puts the original value back and compares the representation with the first one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from ..core import format_http_date
+from . import openapi
 from .context import Context, Finding, State, read_state
 from .messages import Flow, Request, Response, exchange
 from .model import Evidence, Status
 from .probes import Probe
+from .ways import (
+    BODY_REFUSED,
+    METHOD_REFUSED,
+    Constraints,
+    Plan,
+    Representation,
+    Shape,
+    Way,
+    changed_members,
+    read_only_paths,
+    value_at,
+)
 
-__all__ = ["WRITE_PROBES", "put_request", "stored_value"]
+__all__ = ["WRITE_PROBES", "stored_value", "write_request"]
 
 #: Sent as a malformed If-Match: an opaque-tag whose closing quote is missing.
 MALFORMED_IF_MATCH = '"ifmatch-check'
 
 
-def put_request(ctx: Context, marker: str, headers: tuple[tuple[str, str], ...]) -> Request:
-    """A PUT of the original document with the body field set to ``marker``."""
-    document = dict(ctx.document or {})
-    document[ctx.options.body_field] = marker
-    return Request(
-        "PUT",
-        (("Content-Type", ctx.content_type), *headers),
-        json.dumps(document).encode(),
-    )
+def _representation(ctx: Context) -> Representation:
+    if ctx.representation is None:
+        raise RuntimeError("the preflight found no JSON document to write")
+    return ctx.representation
+
+
+def _request(ctx: Context, way: Way, value: Any, headers: tuple[tuple[str, str], ...]) -> Request:
+    body = way.content(_representation(ctx), value, ctx.options.template())
+    return Request(way.method, (("Content-Type", way.content_type), *headers), body)
+
+
+def write_request(ctx: Context, marker: str, headers: tuple[tuple[str, str], ...]) -> Request:
+    """A write setting the body field to ``marker``, the way the ``write`` probe found (the
+    first way to try, when a probe runs on its own)."""
+    return _request(ctx, _way(ctx), marker, headers)
+
+
+def _way(ctx: Context) -> Way:
+    if ctx.way is not None:
+        return ctx.way
+    way = Plan(_representation(ctx), _constraints(ctx)).next()
+    assert way is not None, "a plan starts with at least one way"
+    return way
 
 
 def stored_value(ctx: Context, state: State) -> Any:
     """The body field as a GET shows it (``None`` when absent or not a 2xx JSON object)."""
     document = state.document() if state.response.is_success else None
-    return None if document is None else document.get(ctx.options.body_field)
+    path = ctx.representation.path if ctx.representation else (ctx.options.body_field,)
+    return None if document is None else value_at(document, path)
 
 
-def _baseline_refused(ctx: Context, response: Response, shown: tuple[Evidence, ...]) -> Finding:
+def _method(ctx: Context) -> str:
+    return _way(ctx).method
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One way tried by the ``write`` probe, and what came of it."""
+
+    way: Way
+    status: int
+    visible: bool = False
+
+    def describe(self, rep: Representation) -> str:
+        outcome = f"got {self.status}"
+        if 200 <= self.status < 300 and not self.visible:
+            outcome += " but GET did not show the value"
+        return f"a {self.way.describe(rep)} {outcome}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**_way_data(self.way), "status": self.status, "visible": self.visible}
+
+
+def _way_data(way: Way) -> dict[str, Any]:
+    return {
+        "method": way.method,
+        "content_type": way.content_type,
+        "body": way.body.value,
+        "omitted": [".".join(path) for path in way.omit],
+    }
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _baseline_refused(
+    ctx: Context, response: Response, shown: tuple[Evidence, ...], method: str
+) -> Finding:
     status = response.status
     ctx.write_blocked = f"the baseline conditional write was refused ({status})"
     if status in (412, 428):
         return Finding(
             Status.FAIL,
-            f"A PUT carrying the ETag GET had just returned was refused with {status}: the tag "
-            "clients receive is not the tag writes are checked against, so every write fails.",
+            f"A {method} carrying the ETag GET had just returned was refused with {status}: "
+            "the tag clients receive is not the tag writes are checked against, so every write "
+            "fails.",
             shown,
         )
-    if status in (401, 403):
+    if status in (401, 403, 407):
         reason = "needs credentials or permissions the checker lacks; pass them with --header"
-    elif status in (404, 405, 501):
-        reason = "shows PUT is not supported on this URL"
     elif status >= 500:
         reason = "is a server error"
+    elif 300 <= status < 400:
+        reason = "is a redirect, which the checker does not follow"
     else:
-        reason = (
-            "means the server rejected the probe's body: the checker PUTs the JSON it read with "
-            f"{ctx.options.body_field!r} changed; choose a writable string member with "
-            "--body-field"
+        reason = "the checker cannot work around"
+    detail = f"The conditional {method} got {status}, which {reason}."
+    ctx.cannot_check = detail
+    return Finding(Status.ERROR, detail, shown)
+
+
+def _nothing_accepted(
+    ctx: Context, attempts: list[Attempt], shown: tuple[Evidence, ...]
+) -> Finding:
+    rep = _representation(ctx)
+    ctx.write_blocked = "no write was accepted"
+    tried = _listed([attempt.describe(rep) for attempt in attempts])
+    if any(attempt.visible is False and 200 <= attempt.status < 300 for attempt in attempts):
+        advice = (
+            f"choose a member the API stores with --body-field (not {json.dumps(rep.field)}), "
+            "or describe the write with --body-template, --write-method, --content-type and "
+            "--header"
         )
-    return Finding(Status.ERROR, f"The conditional PUT got {status}, which {reason}.", shown)
+    else:
+        advice = (
+            "describe the write the API expects with --body-template, --write-method, "
+            "--content-type or --header"
+        )
+    detail = f"No write was accepted: {tried}; {advice}."
+    ctx.cannot_check = detail
+    data = {"attempts": [attempt.as_dict() for attempt in attempts]}
+    return Finding(Status.ERROR, detail, shown, data)
+
+
+def _constraints(ctx: Context) -> Constraints:
+    options = ctx.options
+    return Constraints(
+        options.write_method, options.content_type, options.body_template is not None
+    )
+
+
+def _openapi_omissions(ctx: Context, way: Way) -> Flow[tuple[set[str], tuple[Evidence, ...]]]:
+    """The members the API's OpenAPI document says ``way`` should leave out."""
+    rep = _representation(ctx)
+    if rep.shape is Shape.JSON_API:
+        return set(), ()
+    link = ctx.initial.response.header("Link")
+    spec, exchanges = yield from openapi.find(ctx.target, ctx.origin, link)
+    if spec is None:
+        return set(), ()
+    hints = openapi.write_hints(spec, ctx.target, way.method)
+    shown = tuple(ctx.evidence(request, response) for request, response in exchanges[-1:])
+    return hints.omit(rep.document), shown
 
 
 def baseline(ctx: Context) -> Flow[Finding]:
     """Does a write with the current ETag succeed and return the new ETag?"""
-    if ctx.document is None:
+    if ctx.document is None or ctx.representation is None:
         ctx.write_blocked = "the representation is not a JSON object"
-        return Finding(
-            Status.ERROR,
+        detail = (
             "The representation is not a JSON object, so the write probes cannot build a body "
-            "(they change one member of it). Run without --write for the read-only probes.",
+            "(they change one member of it). Run without --write for the read-only probes."
         )
+        ctx.cannot_check = detail
+        return Finding(Status.ERROR, detail)
     _, state = yield from read_state()
     if state.etag_raw is None:
         ctx.write_blocked = "GET returns no ETag"
         return Finding(Status.ERROR, "GET returns no ETag to send in If-Match.")
-    marker = ctx.marker("conditional write")
-    request = put_request(ctx, marker, (("If-Match", state.etag_raw),))
-    ctx.wrote = True
-    response = yield from exchange(request)
-    shown: tuple[Evidence, ...] = (ctx.evidence(request, response),)
-    if not response.is_success:
-        return _baseline_refused(ctx, response, shown)
-    get_request, after = yield from read_state()
-    shown += (ctx.evidence(get_request, after.response),)
-    if stored_value(ctx, after) != marker:
-        ctx.write_blocked = "the write was not visible to GET"
-        return Finding(
-            Status.ERROR,
-            f"The PUT answered {response.status} but GET does not show the new value of "
-            f"{ctx.options.body_field!r}: choose a member the API stores with --body-field.",
-            shown,
-        )
-    ctx.notes["stale-etag"] = state.etag_raw
-    return _judge_new_etag(ctx, state, response, after, shown)
+    rep = ctx.representation
+    plan = Plan(rep, _constraints(ctx))
+    plan.observe(ctx.initial.response)
+    attempts: list[Attempt] = []
+    shown: tuple[Evidence, ...] = ()
+    before = state
+    while (way := plan.next()) is not None:
+        marker = ctx.marker("conditional write")
+        request = _request(ctx, way, marker, (("If-Match", before.etag_raw or ""),))
+        ctx.wrote = True
+        response = yield from exchange(request)
+        shown += (ctx.evidence(request, response),)
+        if response.is_success:
+            ctx.accepted = way
+            get_request, after = yield from read_state()
+            shown += (ctx.evidence(get_request, after.response),)
+            if stored_value(ctx, after) == marker:
+                ctx.way = way
+                ctx.notes["stale-etag"] = before.etag_raw
+                finding = _judge_new_etag(ctx, before, response, after, shown)
+                return _found(finding, rep, way, attempts)
+            attempts.append(Attempt(way, response.status))
+            if after.etag_raw is None:
+                ctx.write_blocked = "GET stopped returning an ETag"
+                return Finding(Status.ERROR, "GET stopped returning an ETag.", shown)
+            before = after
+        elif response.status in METHOD_REFUSED | BODY_REFUSED:
+            attempts.append(Attempt(way, response.status))
+            if plan.needs_stripping(way, response.status):
+                names, spec_shown = yield from _openapi_omissions(ctx, way)
+                shown += spec_shown
+                plan.strip(way, read_only_paths(rep, ctx.target, names))
+            plan.refused(way, response)
+        else:
+            return _baseline_refused(ctx, response, shown, way.method)
+    return _nothing_accepted(ctx, attempts, shown)
+
+
+def _found(finding: Finding, rep: Representation, way: Way, attempts: list[Attempt]) -> Finding:
+    """``finding`` with the way that worked, and the ways refused before it."""
+    data = {
+        **finding.data,
+        "way": _way_data(way),
+        "attempts": [attempt.as_dict() for attempt in attempts],
+    }
+    detail = finding.detail
+    if attempts:
+        refused = _listed([attempt.describe(rep) for attempt in attempts])
+        detail += f" The write probes use a {way.describe(rep)}, after {refused}."
+    return Finding(finding.status, detail, finding.evidence, data)
 
 
 def _judge_new_etag(
@@ -131,7 +274,8 @@ def _judge_new_etag(
         )
     return Finding(
         Status.PASS,
-        f"The PUT with If-Match: {before.etag_raw} succeeded and returned the new ETag {returned}.",
+        f"The {_method(ctx)} with If-Match: {before.etag_raw} succeeded and returned the "
+        f"new ETag {returned}.",
         shown,
     )
 
@@ -148,9 +292,9 @@ def _expect_refusal(
     applied_status: Status = Status.FAIL,
     advice: str = "",
 ) -> Flow[Finding]:
-    """PUT with ``headers``; the server should answer one of ``expected`` and not write."""
+    """Write with ``headers``; the server should answer one of ``expected`` and not write."""
     marker = ctx.marker(label)
-    request = put_request(ctx, marker, headers)
+    request = write_request(ctx, marker, headers)
     response = yield from exchange(request)
     get_request, after = yield from read_state()
     sent = ctx.evidence(request, response)
@@ -167,7 +311,7 @@ def _expect_refusal(
     if status >= 500:
         return Finding(Status.ERROR, f"The server failed ({status}).", (sent,))
     if status in expected:
-        return Finding(Status.PASS, passed.format(status=status), (sent,))
+        return Finding(Status.PASS, passed.replace("{status}", str(status)), (sent,))
     if response.is_success:
         return Finding(
             Status.WARN,
@@ -194,9 +338,9 @@ def stale_if_match(ctx: Context) -> Flow[Finding]:
             "stale If-Match",
             (("If-Match", stale),),
             expected=(412,),
-            applied="A PUT with a stale If-Match was applied",
+            applied=f"A {_method(ctx)} with a stale If-Match was applied",
             advice=" The server overwrote a change the client never saw: a lost update.",
-            passed="A PUT with the ETag from before the last write got {status}.",
+            passed=f"A {_method(ctx)} with the ETag from before the last write got {{status}}.",
         )
     )
 
@@ -215,7 +359,7 @@ def weak_if_match(ctx: Context) -> Flow[Finding]:
             "weak If-Match",
             (("If-Match", weak),),
             expected=(412,),
-            applied=f"A PUT with If-Match: {weak} was applied",
+            applied=f"A {_method(ctx)} with If-Match: {weak} was applied",
             advice=" If-Match must use the strong comparison, which a weak tag never satisfies.",
             passed=f"If-Match: {weak} got {{status}}: If-Match compares strongly.",
         )
@@ -230,7 +374,7 @@ def malformed_if_match(ctx: Context) -> Flow[Finding]:
             "malformed If-Match",
             (("If-Match", MALFORMED_IF_MATCH),),
             expected=(400, 412),
-            applied="A PUT with a malformed If-Match was applied",
+            applied=f"A {_method(ctx)} with a malformed If-Match was applied",
             advice=" The server dropped a header it could not parse and wrote "
             "unconditionally; it must refuse the write (400 or 412).",
             passed="A malformed If-Match was refused with {status}.",
@@ -251,11 +395,12 @@ def if_none_match_write(ctx: Context) -> Flow[Finding]:
             "If-None-Match on PUT",
             (("If-None-Match", current),),
             expected=(412,),
-            applied=f"A PUT with If-None-Match: {current} was applied although that is the "
-            "current ETag",
-            passed=f"A PUT with If-None-Match: {current} got {{status}}.",
+            applied=f"A {_method(ctx)} with If-None-Match: {current} was applied although that "
+            "is the current ETag",
+            passed=f"A {_method(ctx)} with If-None-Match: {current} got {{status}}.",
             wrong={
-                304: "A PUT whose If-None-Match is false got 304 Not Modified: 304 is for GET "
+                304: f"A {_method(ctx)} whose If-None-Match is false got 304 Not Modified: 304 "
+                "is for GET "
                 "and HEAD only; for other methods the answer is 412, and a client may read a "
                 "304 as success and believe its write was saved."
             },
@@ -282,8 +427,10 @@ def if_unmodified_since(ctx: Context) -> Flow[Finding]:
             "old If-Unmodified-Since",
             (("If-Unmodified-Since", old),),
             expected=(412,),
-            applied="A PUT with If-Unmodified-Since a day before Last-Modified was applied",
-            passed="A PUT with If-Unmodified-Since a day before Last-Modified got {status}.",
+            applied=f"A {_method(ctx)} with If-Unmodified-Since a day before Last-Modified was "
+            "applied",
+            passed=f"A {_method(ctx)} with If-Unmodified-Since a day before Last-Modified got "
+            "{status}.",
         )
     )
 
@@ -293,7 +440,7 @@ def if_match_star(ctx: Context) -> Flow[Finding]:
     # §13.1.1: "If the field value is "*", the condition is false if the origin server does
     # not have a current representation for the target resource." Here it has one.
     marker = ctx.marker("If-Match: *")
-    request = put_request(ctx, marker, (("If-Match", "*"),))
+    request = write_request(ctx, marker, (("If-Match", "*"),))
     response = yield from exchange(request)
     _, after = yield from read_state()
     shown = (ctx.evidence(request, response),)
@@ -324,8 +471,8 @@ def no_precondition(ctx: Context) -> Flow[Finding]:
             "no precondition",
             (),
             expected=(428,),
-            applied="A PUT without any precondition was accepted",
-            passed="A PUT without a precondition got {status}.",
+            applied=f"A {_method(ctx)} without any precondition was accepted",
+            passed=f"A {_method(ctx)} without a precondition got {{status}}.",
             applied_status=Status.WARN,
             advice=" A client that forgets If-Match overwrites changes it never saw: answer "
             "such writes with 428 Precondition Required.",
@@ -334,26 +481,75 @@ def no_precondition(ctx: Context) -> Flow[Finding]:
 
 
 def restore(ctx: Context) -> Flow[Finding]:
-    """Put the original representation back."""
-    if not ctx.wrote or ctx.document is None:
+    """Put the original value back, and compare the representation with the first one."""
+    if not ctx.wrote or ctx.representation is None:
         return Finding(Status.SKIP, "Nothing was written.")
+    rep = ctx.representation
+    way = ctx.way or ctx.accepted
+    if way is None:
+        # Every write was refused: nothing to put back, but make sure of it.
+        get_request, after = yield from read_state()
+        return _unchanged(ctx, after, (ctx.evidence(get_request, after.response),))
     _, state = yield from read_state()
     headers = () if state.etag_raw is None else (("If-Match", state.etag_raw),)
-    request = Request(
-        "PUT", (("Content-Type", ctx.content_type), *headers), json.dumps(ctx.document).encode()
-    )
+    request = _request(ctx, way, rep.original, headers)
     response = yield from exchange(request)
     shown = (ctx.evidence(request, response),)
-    original = ctx.document.get(ctx.options.body_field)
     _, after = yield from read_state()
-    if response.is_success and stored_value(ctx, after) == original:
-        return Finding(Status.PASS, "The original representation was put back.", shown)
-    return Finding(
-        Status.WARN,
-        f"Could not put the original representation back (the PUT got {response.status}); "
-        f"{ctx.options.body_field!r} was {json.dumps(original)} before the check.",
-        shown,
-    )
+    if not response.is_success or stored_value(ctx, after) != rep.original:
+        return Finding(
+            Status.WARN,
+            f"Could not put the original representation back (the {way.method} got "
+            f"{response.status}); {rep.field!r} was {json.dumps(rep.original)} before the check.",
+            shown,
+        )
+    changed = _changed(ctx, after)
+    if changed:
+        return Finding(Status.WARN, f"{rep.field!r} was put back, but {changed}.", shown)
+    return Finding(Status.PASS, "The original representation was put back.", shown)
+
+
+def _changed(ctx: Context, after: State) -> str | None:
+    """What differs between ``after`` and the first GET (beyond validators, versions,
+    timestamps and links), as a phrase; ``None`` when nothing does."""
+    rep = _representation(ctx)
+    document = after.document() if after.response.is_success else None
+    if document is None:
+        return f"GET now answers {after.response.status} without a JSON object"
+    changed = changed_members(rep, document)
+    if not changed:
+        return None
+    was = [
+        f"{name} was {json.dumps(_member(rep.document, rep, name))}, now "
+        f"{json.dumps(_member(document, rep, name))}"
+        for name in changed
+    ]
+    return f"other members changed ({'; '.join(was)})"
+
+
+def _member(document: Mapping[str, Any], rep: Representation, name: str) -> Any:
+    if name.startswith("data."):
+        return value_at(document, tuple(name.split(".")))
+    return value_at(document, (*rep.members, name))
+
+
+def _unchanged(ctx: Context, after: State, shown: tuple[Evidence, ...]) -> Finding:
+    if after.response.body == ctx.initial.response.body:
+        return Finding(
+            Status.PASS,
+            "No write was accepted, and GET shows the representation exactly as before the "
+            "check (byte for byte).",
+            shown,
+        )
+    changed = _changed(ctx, after)
+    if changed is None:
+        return Finding(
+            Status.PASS,
+            "No write was accepted, and GET shows the same members as before the check (only "
+            "validators, versions, timestamps or links differ).",
+            shown,
+        )
+    return Finding(Status.WARN, f"No write was accepted, yet {changed}.", shown)
 
 
 WRITE_PROBES: tuple[Probe, ...] = (
