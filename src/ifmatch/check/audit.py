@@ -86,10 +86,14 @@ def _result(probe: Probe, finding: Finding) -> ProbeResult:
 
 
 def _skip_reason(ctx: Context, probe: Probe) -> str | None:
-    if not probe.writes or probe is RESTORE:
+    if not probe.writes or probe is RESTORE or probe.id == "write":
         return None
-    if ctx.write_blocked is not None and probe.id != "write":
+    if ctx.write_blocked is not None:
         return f"Not run: {ctx.write_blocked}."
+    if ctx.way is None:
+        # The first write ended without finding a way of writing (no response, say): every
+        # later write probe builds on that way and on the tag it replaced.
+        return "Not run: the first conditional write did not succeed."
     return None
 
 

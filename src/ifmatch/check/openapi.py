@@ -2,9 +2,11 @@
 
 Looked up only after a write of the document read was refused as a bad body (400, 409, 422).
 Where: the targets of the GET response's ``Link`` fields with relation ``service-desc``
-(RFC 8631) or ``describedby``, then ``openapi.json`` in each directory above the resource, up
-to the root. Only on the origin of the URL checked, so the credentials given with ``--header``
-go nowhere else.
+(RFC 8631) or ``describedby``, then ``openapi.json`` in each directory above the resource's
+collection, up to the root (``/api/v1/documents/7`` → ``/api/v1/openapi.json``,
+``/api/openapi.json``, ``/openapi.json``): never next to the resource, where the name would be
+read as another item's id. Only on the origin of the URL checked, so the credentials given with
+``--header`` go nowhere else. A candidate that fails (an error, no response) is passed over.
 
 From the document it takes, for the operation at the resource's path, the members marked
 ``readOnly`` (in the GET response or in the write's request body), and the members the write's
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .messages import Flow, Request, Response, exchange
+from .messages import Flow, Request, Response, TransportError, exchange
 
 __all__ = ["Hints", "Spec", "candidates", "find", "write_hints"]
 
@@ -66,10 +68,11 @@ def candidates(resource_path: str, origin: str, link: str | None) -> list[str]:
             target = posixpath.join(posixpath.dirname(resource_path), target)
         if target.startswith("/") and not target.startswith("//"):
             found.append(target)
-    directory = posixpath.dirname(resource_path.split("?")[0].rstrip("/"))
+    collection = posixpath.dirname(resource_path.split("?")[0].rstrip("/") or "/") or "/"
+    directory = posixpath.dirname(collection)
     while True:
         found.append(posixpath.join(directory, FILE_NAME))
-        if directory in ("/", ""):
+        if directory == "/":
             break
         directory = posixpath.dirname(directory)
     return list(dict.fromkeys(found))
@@ -82,7 +85,10 @@ def find(
     exchanges = []
     for path in candidates(resource_path, origin, link):
         request = Request("GET", (("Accept", ACCEPT),), target=path)
-        response = yield from exchange(request)
+        try:
+            response = yield from exchange(request)
+        except TransportError:
+            continue
         exchanges.append((request, response))
         document = _json_object(response)
         if document is not None and _is_openapi(document):
