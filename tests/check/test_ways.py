@@ -10,26 +10,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ifmatch.check.messages import Response
-from ifmatch.check.ways import (
+from ifmatch.check.documents import (
     HAL,
     JSON,
     JSON_API,
     JSON_PATCH,
     MERGE_PATCH,
     PLACEHOLDER,
-    Body,
-    Constraints,
-    Plan,
     Representation,
     Shape,
-    Way,
     changed_members,
     fill_template,
     parse_template,
     read_only_paths,
     value_at,
 )
+from ifmatch.check.messages import Response
+from ifmatch.check.ways import Body, Constraints, Plan, Way
 
 PLAIN_DOC = {"id": 7, "title": "Notes", "text": "hello", "updated_at": "2026-01-05T09:00:00Z"}
 JSON_API_DOC = {

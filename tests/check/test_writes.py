@@ -13,12 +13,12 @@ import pytest
 from check.drive import ResourceServer, context, drive, one_by_one
 from check.servers import ORIGINAL, Defect, DocumentResource
 from ifmatch.check.audit import audit, preflight
+from ifmatch.check.baseline import baseline
 from ifmatch.check.context import Context, Finding
 from ifmatch.check.messages import Flow, Request, Response
 from ifmatch.check.model import Report, Status, Verdict
 from ifmatch.check.writes import (
     MALFORMED_IF_MATCH,
-    baseline,
     if_match_star,
     if_none_match_write,
     if_unmodified_since,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .context import CheckAborted, Context, Finding, State
+from .documents import Representation
 from .messages import Flow, Request, Response, TransportError, exchange
 from .model import ProbeResult, Status
 from .probes import READ_PROBES, Probe
 from .race import RACE
-from .ways import Representation
 from .writes import RESTORE, WRITE_PROBES
 
 __all__ = ["ALL_PROBES", "Outcome", "audit", "preflight"]

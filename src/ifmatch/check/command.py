@@ -144,7 +144,7 @@ def _options(args: argparse.Namespace) -> Options:
         ValueError: they do not fit together, or the template cannot be used.
     """
     from .context import MEDIA_TYPE, Options
-    from .ways import parse_template
+    from .documents import parse_template
 
     chosen = [
         name

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from ..core import ETag, InvalidPreconditionHeader, parse_etag, parse_http_date
+from .documents import Representation, parse_template
 from .messages import Flow, Request, Response, exchange
 from .model import Evidence, Status
-from .ways import Representation, Way, parse_template
+from .ways import Way
 
 __all__ = [
     "CheckAborted",

@@ -17,7 +17,7 @@ from .context import Context, Finding, read_state
 from .messages import Failure, Flow, Request, Response, exchange_together
 from .model import Evidence, Status, describe_request
 from .probes import Probe
-from .writes import stored_value, write_request
+from .writing import stored_value, write_request
 
 __all__ = ["RACE", "race"]
 

@@ -1,283 +1,32 @@
-"""The write probes: what the server does with each kind of precondition on a write.
+"""The write probes after the first: what the server does with each kind of precondition on
+a write, and the restore.
 
-They run only with ``--write``. The first one (``write``) finds a way of writing that the API
-accepts (``ways``): the JSON document the first GET returned with the ``--body-field`` member
-set to a unique marker, then the same without the members the server manages, then a PATCH of
-that member alone, then the document's own format. Every later probe writes the same way, and
-a GET afterwards shows whether the write was applied, whatever the status code claimed. The
-last probe puts the original value back and compares the representation with the first one.
+They run only with ``--write``, once the ``write`` probe (``baseline``) found a way of writing
+the API accepts; each writes that way, and a GET afterwards shows whether the write was
+applied, whatever the status code claimed. The last probe puts the original value back and
+compares the representation with the first one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from ..core import format_http_date
-from . import openapi
+from .baseline import baseline
 from .context import Context, Finding, State, read_state
-from .messages import Flow, Request, Response, exchange
+from .documents import Representation, changed_members, value_at
+from .messages import Flow, exchange
 from .model import Evidence, Status
 from .probes import Probe
-from .ways import (
-    BODY_REFUSED,
-    METHOD_REFUSED,
-    Constraints,
-    Plan,
-    Representation,
-    Shape,
-    Way,
-    changed_members,
-    read_only_paths,
-    value_at,
-)
+from .writing import method_of, representation, request_for, stored_value, write_request
 
-__all__ = ["WRITE_PROBES", "stored_value", "write_request"]
+__all__ = ["MALFORMED_IF_MATCH", "RESTORE", "WRITE_PROBES"]
 
 #: Sent as a malformed If-Match: an opaque-tag whose closing quote is missing.
 MALFORMED_IF_MATCH = '"ifmatch-check'
-
-
-def _representation(ctx: Context) -> Representation:
-    if ctx.representation is None:
-        raise RuntimeError("the preflight found no JSON document to write")
-    return ctx.representation
-
-
-def _request(ctx: Context, way: Way, value: Any, headers: tuple[tuple[str, str], ...]) -> Request:
-    body = way.content(_representation(ctx), value, ctx.options.template())
-    return Request(way.method, (("Content-Type", way.content_type), *headers), body)
-
-
-def write_request(ctx: Context, marker: str, headers: tuple[tuple[str, str], ...]) -> Request:
-    """A write setting the body field to ``marker``, the way the ``write`` probe found (the
-    first way to try, when a probe runs on its own)."""
-    return _request(ctx, _way(ctx), marker, headers)
-
-
-def _way(ctx: Context) -> Way:
-    if ctx.way is not None:
-        return ctx.way
-    way = Plan(_representation(ctx), _constraints(ctx)).next()
-    assert way is not None, "a plan starts with at least one way"
-    return way
-
-
-def stored_value(ctx: Context, state: State) -> Any:
-    """The body field as a GET shows it (``None`` when absent or not a 2xx JSON object)."""
-    document = state.document() if state.response.is_success else None
-    path = ctx.representation.path if ctx.representation else (ctx.options.body_field,)
-    return None if document is None else value_at(document, path)
-
-
-def _method(ctx: Context) -> str:
-    return _way(ctx).method
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One way tried by the ``write`` probe, and what came of it."""
-
-    way: Way
-    status: int
-    visible: bool = False
-
-    def describe(self, rep: Representation) -> str:
-        outcome = f"got {self.status}"
-        if 200 <= self.status < 300 and not self.visible:
-            outcome += " but GET did not show the value"
-        return f"a {self.way.describe(rep)} {outcome}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**_way_data(self.way), "status": self.status, "visible": self.visible}
-
-
-def _way_data(way: Way) -> dict[str, Any]:
-    return {
-        "method": way.method,
-        "content_type": way.content_type,
-        "body": way.body.value,
-        "omitted": [".".join(path) for path in way.omit],
-    }
-
-
-def _listed(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _baseline_refused(
-    ctx: Context, response: Response, shown: tuple[Evidence, ...], method: str
-) -> Finding:
-    status = response.status
-    ctx.write_blocked = f"the baseline conditional write was refused ({status})"
-    if status in (412, 428):
-        return Finding(
-            Status.FAIL,
-            f"A {method} carrying the ETag GET had just returned was refused with {status}: "
-            "the tag clients receive is not the tag writes are checked against, so every write "
-            "fails.",
-            shown,
-        )
-    if status in (401, 403, 407):
-        reason = "needs credentials or permissions the checker lacks; pass them with --header"
-    elif status >= 500:
-        reason = "is a server error"
-    elif 300 <= status < 400:
-        reason = "is a redirect, which the checker does not follow"
-    else:
-        reason = "the checker cannot work around"
-    detail = f"The conditional {method} got {status}, which {reason}."
-    ctx.cannot_check = detail
-    return Finding(Status.ERROR, detail, shown)
-
-
-def _nothing_accepted(
-    ctx: Context, attempts: list[Attempt], shown: tuple[Evidence, ...]
-) -> Finding:
-    rep = _representation(ctx)
-    ctx.write_blocked = "no write was accepted"
-    tried = _listed([attempt.describe(rep) for attempt in attempts])
-    if any(attempt.visible is False and 200 <= attempt.status < 300 for attempt in attempts):
-        advice = (
-            f"choose a member the API stores with --body-field (not {json.dumps(rep.field)}), "
-            "or describe the write with --body-template, --write-method, --content-type and "
-            "--header"
-        )
-    else:
-        advice = (
-            "describe the write the API expects with --body-template, --write-method, "
-            "--content-type or --header"
-        )
-    detail = f"No write was accepted: {tried}; {advice}."
-    ctx.cannot_check = detail
-    data = {"attempts": [attempt.as_dict() for attempt in attempts]}
-    return Finding(Status.ERROR, detail, shown, data)
-
-
-def _constraints(ctx: Context) -> Constraints:
-    options = ctx.options
-    return Constraints(
-        options.write_method, options.content_type, options.body_template is not None
-    )
-
-
-def _openapi_omissions(ctx: Context, way: Way) -> Flow[tuple[set[str], tuple[Evidence, ...]]]:
-    """The members the API's OpenAPI document says ``way`` should leave out."""
-    rep = _representation(ctx)
-    if rep.shape is Shape.JSON_API:
-        return set(), ()
-    link = ctx.initial.response.header("Link")
-    spec, exchanges = yield from openapi.find(ctx.target, ctx.origin, link)
-    if spec is None:
-        return set(), ()
-    hints = openapi.write_hints(spec, ctx.target, way.method)
-    shown = tuple(ctx.evidence(request, response) for request, response in exchanges[-1:])
-    return hints.omit(rep.document), shown
-
-
-def baseline(ctx: Context) -> Flow[Finding]:
-    """Does a write with the current ETag succeed and return the new ETag?"""
-    if ctx.document is None or ctx.representation is None:
-        ctx.write_blocked = "the representation is not a JSON object"
-        detail = (
-            "The representation is not a JSON object, so the write probes cannot build a body "
-            "(they change one member of it). Run without --write for the read-only probes."
-        )
-        ctx.cannot_check = detail
-        return Finding(Status.ERROR, detail)
-    _, state = yield from read_state()
-    if state.etag_raw is None:
-        ctx.write_blocked = "GET returns no ETag"
-        return Finding(Status.ERROR, "GET returns no ETag to send in If-Match.")
-    rep = ctx.representation
-    plan = Plan(rep, _constraints(ctx))
-    plan.observe(ctx.initial.response)
-    attempts: list[Attempt] = []
-    shown: tuple[Evidence, ...] = ()
-    before = state
-    while (way := plan.next()) is not None:
-        marker = ctx.marker("conditional write")
-        request = _request(ctx, way, marker, (("If-Match", before.etag_raw or ""),))
-        ctx.wrote = True
-        response = yield from exchange(request)
-        shown += (ctx.evidence(request, response),)
-        if response.is_success:
-            ctx.accepted = way
-            get_request, after = yield from read_state()
-            shown += (ctx.evidence(get_request, after.response),)
-            if stored_value(ctx, after) == marker:
-                ctx.way = way
-                ctx.notes["stale-etag"] = before.etag_raw
-                finding = _judge_new_etag(ctx, before, response, after, shown)
-                return _found(finding, rep, way, attempts)
-            attempts.append(Attempt(way, response.status))
-            if after.etag_raw is None:
-                ctx.write_blocked = "GET stopped returning an ETag"
-                return Finding(Status.ERROR, "GET stopped returning an ETag.", shown)
-            before = after
-        elif response.status in METHOD_REFUSED | BODY_REFUSED:
-            attempts.append(Attempt(way, response.status))
-            if plan.needs_stripping(way, response.status):
-                names, spec_shown = yield from _openapi_omissions(ctx, way)
-                shown += spec_shown
-                plan.strip(way, read_only_paths(rep, ctx.target, names))
-            plan.refused(way, response)
-        else:
-            return _baseline_refused(ctx, response, shown, way.method)
-    return _nothing_accepted(ctx, attempts, shown)
-
-
-def _found(finding: Finding, rep: Representation, way: Way, attempts: list[Attempt]) -> Finding:
-    """``finding`` with the way that worked, and the ways refused before it."""
-    data = {
-        **finding.data,
-        "way": _way_data(way),
-        "attempts": [attempt.as_dict() for attempt in attempts],
-    }
-    detail = finding.detail
-    if attempts:
-        refused = _listed([attempt.describe(rep) for attempt in attempts])
-        detail += f" The write probes use a {way.describe(rep)}, after {refused}."
-    return Finding(finding.status, detail, finding.evidence, data)
-
-
-def _judge_new_etag(
-    ctx: Context, before: State, response: Response, after: State, shown: tuple[Evidence, ...]
-) -> Finding:
-    returned = response.header("ETag")
-    if after.etag_raw == before.etag_raw:
-        ctx.write_blocked = "the ETag does not change when the resource changes"
-        return Finding(
-            Status.FAIL,
-            f"After the write GET still returns ETag {before.etag_raw}: the validator does not "
-            "follow the data, so a client holding the old tag still passes If-Match.",
-            shown,
-        )
-    if returned is None:
-        # §9.3.4 lets a PUT response omit the validator (it must, if the stored content was
-        # transformed); the client then has to re-read before its next write.
-        return Finding(
-            Status.WARN,
-            "The write succeeded but its response carries no ETag: clients must re-read the "
-            "resource before their next conditional write.",
-            shown,
-        )
-    if returned != after.etag_raw:
-        return Finding(
-            Status.FAIL,
-            f"The write returned ETag {returned} but GET now returns {after.etag_raw}: a client "
-            "that writes again with the tag it was given gets 412.",
-            shown,
-        )
-    return Finding(
-        Status.PASS,
-        f"The {_method(ctx)} with If-Match: {before.etag_raw} succeeded and returned the "
-        f"new ETag {returned}.",
-        shown,
-    )
 
 
 def _expect_refusal(
@@ -338,9 +87,9 @@ def stale_if_match(ctx: Context) -> Flow[Finding]:
             "stale If-Match",
             (("If-Match", stale),),
             expected=(412,),
-            applied=f"A {_method(ctx)} with a stale If-Match was applied",
+            applied=f"A {method_of(ctx)} with a stale If-Match was applied",
             advice=" The server overwrote a change the client never saw: a lost update.",
-            passed=f"A {_method(ctx)} with the ETag from before the last write got {{status}}.",
+            passed=f"A {method_of(ctx)} with the ETag from before the last write got {{status}}.",
         )
     )
 
@@ -359,7 +108,7 @@ def weak_if_match(ctx: Context) -> Flow[Finding]:
             "weak If-Match",
             (("If-Match", weak),),
             expected=(412,),
-            applied=f"A {_method(ctx)} with If-Match: {weak} was applied",
+            applied=f"A {method_of(ctx)} with If-Match: {weak} was applied",
             advice=" If-Match must use the strong comparison, which a weak tag never satisfies.",
             passed=f"If-Match: {weak} got {{status}}: If-Match compares strongly.",
         )
@@ -374,7 +123,7 @@ def malformed_if_match(ctx: Context) -> Flow[Finding]:
             "malformed If-Match",
             (("If-Match", MALFORMED_IF_MATCH),),
             expected=(400, 412),
-            applied=f"A {_method(ctx)} with a malformed If-Match was applied",
+            applied=f"A {method_of(ctx)} with a malformed If-Match was applied",
             advice=" The server dropped a header it could not parse and wrote "
             "unconditionally; it must refuse the write (400 or 412).",
             passed="A malformed If-Match was refused with {status}.",
@@ -395,11 +144,11 @@ def if_none_match_write(ctx: Context) -> Flow[Finding]:
             "If-None-Match on PUT",
             (("If-None-Match", current),),
             expected=(412,),
-            applied=f"A {_method(ctx)} with If-None-Match: {current} was applied although that "
+            applied=f"A {method_of(ctx)} with If-None-Match: {current} was applied although that "
             "is the current ETag",
-            passed=f"A {_method(ctx)} with If-None-Match: {current} got {{status}}.",
+            passed=f"A {method_of(ctx)} with If-None-Match: {current} got {{status}}.",
             wrong={
-                304: f"A {_method(ctx)} whose If-None-Match is false got 304 Not Modified: 304 "
+                304: f"A {method_of(ctx)} whose If-None-Match is false got 304 Not Modified: 304 "
                 "is for GET "
                 "and HEAD only; for other methods the answer is 412, and a client may read a "
                 "304 as success and believe its write was saved."
@@ -427,9 +176,9 @@ def if_unmodified_since(ctx: Context) -> Flow[Finding]:
             "old If-Unmodified-Since",
             (("If-Unmodified-Since", old),),
             expected=(412,),
-            applied=f"A {_method(ctx)} with If-Unmodified-Since a day before Last-Modified was "
+            applied=f"A {method_of(ctx)} with If-Unmodified-Since a day before Last-Modified was "
             "applied",
-            passed=f"A {_method(ctx)} with If-Unmodified-Since a day before Last-Modified got "
+            passed=f"A {method_of(ctx)} with If-Unmodified-Since a day before Last-Modified got "
             "{status}.",
         )
     )
@@ -471,8 +220,8 @@ def no_precondition(ctx: Context) -> Flow[Finding]:
             "no precondition",
             (),
             expected=(428,),
-            applied=f"A {_method(ctx)} without any precondition was accepted",
-            passed=f"A {_method(ctx)} without a precondition got {{status}}.",
+            applied=f"A {method_of(ctx)} without any precondition was accepted",
+            passed=f"A {method_of(ctx)} without a precondition got {{status}}.",
             applied_status=Status.WARN,
             advice=" A client that forgets If-Match overwrites changes it never saw: answer "
             "such writes with 428 Precondition Required.",
@@ -492,7 +241,7 @@ def restore(ctx: Context) -> Flow[Finding]:
         return _unchanged(ctx, after, (ctx.evidence(get_request, after.response),))
     _, state = yield from read_state()
     headers = () if state.etag_raw is None else (("If-Match", state.etag_raw),)
-    request = _request(ctx, way, rep.original, headers)
+    request = request_for(ctx, way, rep.original, headers)
     response = yield from exchange(request)
     shown = (ctx.evidence(request, response),)
     _, after = yield from read_state()
@@ -512,7 +261,7 @@ def restore(ctx: Context) -> Flow[Finding]:
 def _changed(ctx: Context, after: State) -> str | None:
     """What differs between ``after`` and the first GET (beyond validators, versions,
     timestamps and links), as a phrase; ``None`` when nothing does."""
-    rep = _representation(ctx)
+    rep = representation(ctx)
     document = after.document() if after.response.is_success else None
     if document is None:
         return f"GET now answers {after.response.status} without a JSON object"
