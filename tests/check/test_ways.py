@@ -296,6 +296,16 @@ def test_a_415_brings_the_same_body_as_plain_json_then_as_hal() -> None:
     assert plain.next() == Way("PUT", HAL, Body.DOCUMENT)
 
 
+def test_accept_patch_does_not_bring_back_a_refused_method() -> None:
+    plan = Plan(rep(PLAIN_DOC))
+    first = plan.next()
+    assert first is not None
+    plan.refused(first, Response(405, headers=(("Allow", "GET, PUT"),)))
+    assert plan.next() is None
+    plan.observe(Response(200, headers=(("Accept-Patch", JSON_PATCH),)))
+    assert plan.next() is None
+
+
 def test_accept_patch_brings_the_formats_it_lists() -> None:
     plan = Plan(rep(PLAIN_DOC))
     plan.observe(Response(200, headers=(("Accept-Patch", f"{JSON_PATCH}, text/plain"),)))

@@ -27,20 +27,25 @@ __all__ = ["Attempt", "baseline"]
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One way tried by the ``write`` probe, and what came of it."""
+    """A way the ``write`` probe tried that did not work: refused, or a 2xx whose value the
+    next GET did not show."""
 
     way: Way
     status: int
-    visible: bool = False
+
+    @property
+    def unseen(self) -> bool:
+        """Whether the API answered 2xx but did not store the value."""
+        return 200 <= self.status < 300
 
     def describe(self, rep: Representation) -> str:
         outcome = f"got {self.status}"
-        if 200 <= self.status < 300 and not self.visible:
+        if self.unseen:
             outcome += " but GET did not show the value"
         return f"a {self.way.describe(rep)} {outcome}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**_way_data(self.way), "status": self.status, "visible": self.visible}
+        return {**_way_data(self.way), "status": self.status}
 
 
 def _way_data(way: Way) -> dict[str, Any]:
@@ -88,7 +93,7 @@ def _nothing_accepted(
     rep = representation(ctx)
     ctx.write_blocked = "no write was accepted"
     tried = _listed([attempt.describe(rep) for attempt in attempts])
-    if any(attempt.visible is False and 200 <= attempt.status < 300 for attempt in attempts):
+    if any(attempt.unseen for attempt in attempts):
         advice = (
             f"choose a member the API stores with --body-field (not {json.dumps(rep.field)}), "
             "or describe the write with --body-template, --write-method, --content-type and "
@@ -155,6 +160,7 @@ def baseline(ctx: Context) -> Flow[Finding]:
                 finding = _judge_new_etag(ctx, before, response, after, shown)
                 return _found(finding, rep, way, attempts)
             attempts.append(Attempt(way, response.status))
+            plan.observe(response)
             if after.etag_raw is None:
                 ctx.write_blocked = "GET stopped returning an ETag"
                 return Finding(Status.ERROR, "GET stopped returning an ETag.", shown)

@@ -149,6 +149,9 @@ class Plan:
     pending: list[Way] = field(default_factory=list)
     tried: list[Way] = field(default_factory=list)
     stripped: bool = False
+    #: Methods the resource refused (405 and the like), and those ``Allow`` last listed.
+    refused_methods: set[str] = field(default_factory=set)
+    allowed_methods: set[str] | None = None
 
     def __post_init__(self) -> None:
         self.pending = [self._typed(way) for way in self._initial()]
@@ -190,9 +193,16 @@ class Plan:
                 return way
         return None
 
+    def _open(self, way: Way) -> bool:
+        """Whether ``way`` may still be tried: new, and its method not refused."""
+        return (
+            way not in self.tried
+            and way.method not in self.refused_methods
+            and (self.allowed_methods is None or way.method in self.allowed_methods)
+        )
+
     def _first(self, *ways: Way) -> None:
-        fresh = [self._typed(w) for w in ways if self._typed(w) not in self.tried]
-        self.pending[:0] = fresh
+        self.pending[:0] = [w for w in map(self._typed, ways) if self._open(w)]
 
     def observe(self, response: Response) -> None:
         """Learn from a response's ``Accept-Patch`` (the patch formats the resource takes)."""
@@ -208,7 +218,7 @@ class Plan:
             else:
                 continue
             way = self._typed(way)
-            if way not in self.tried and way not in self.pending:
+            if self._open(way) and way not in self.pending:
                 self.pending.append(way)
 
     def refused(self, way: Way, response: Response) -> None:
@@ -216,14 +226,13 @@ class Plan:
         self.observe(response)
         status = response.status
         if status in METHOD_REFUSED:
+            self.refused_methods.add(way.method)
             # RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" listing the
             # methods the resource supports.
             allowed = set(_split(response.header("Allow"), upper=True)) if status == 405 else set()
-            self.pending = [
-                w
-                for w in self.pending
-                if w.method != way.method and (not allowed or w.method in allowed)
-            ]
+            if allowed:
+                self.allowed_methods = allowed
+            self.pending = [w for w in self.pending if self._open(w)]
         elif status == 415 and self.constraints.content_type is None:
             self._first(*self._other_types(way))
 
