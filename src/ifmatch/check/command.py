@@ -107,8 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a header to send with every request, e.g. credentials (repeatable; never shown "
-        "in the report)",
+        help="a header to send with every request, e.g. credentials or a header the API "
+        "requires on writes (repeatable; never shown in the report)",
     )
     parser.add_argument(
         "--no-lint", action="store_true", help="do not lint responses with httplint"
