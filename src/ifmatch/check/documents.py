@@ -62,10 +62,12 @@ class Shape(enum.Enum):
 
 
 def media_type_of(value: str | None) -> str:
+    """The media type of a ``Content-Type`` value, lower case, without parameters."""
     return (value or "").split(";")[0].strip().lower()
 
 
 def is_json_type(media_type: str) -> bool:
+    """Whether ``media_type`` is JSON (``application/json`` or a ``+json`` type)."""
     return media_type.endswith(("/json", "+json"))
 
 
