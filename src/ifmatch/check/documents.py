@@ -140,6 +140,7 @@ def value_at(document: Any, path: Path) -> Any:
 
 
 def set_at(document: dict[str, Any], path: Path, value: Any) -> None:
+    """Set the member at ``path`` in ``document`` (in place), creating objects on the way."""
     for name in path[:-1]:
         inner = document.get(name)
         if not isinstance(inner, dict):
@@ -149,12 +150,14 @@ def set_at(document: dict[str, Any], path: Path, value: Any) -> None:
 
 
 def remove_at(document: dict[str, Any], path: Path) -> None:
+    """Remove the member at ``path`` from ``document`` (in place), if it is there."""
     inner = value_at(document, path[:-1]) if len(path) > 1 else document
     if isinstance(inner, dict):
         inner.pop(path[-1], None)
 
 
 def nested(path: Path, value: Any) -> dict[str, Any]:
+    """A document holding only ``value`` at ``path``: ``{"data": {"attributes": {...}}}``."""
     result: dict[str, Any] = {}
     set_at(result, path, value)
     return result
