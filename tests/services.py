@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -185,12 +186,18 @@ def running_server(
     ready_timeout: float = 30.0,
     cwd: str | Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process, wait until ``port`` accepts connections, stop it afterwards."""
+    """Start a server process, wait until ``port`` accepts connections, stop it afterwards.
+
+    The server's output goes to a temporary file, never to a pipe nobody reads while it runs
+    (a chatty server would block once the pipe's buffer is full); it is shown if the server
+    does not start.
+    """
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         list(argv),
         env=env or subprocess_env(),
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -198,8 +205,10 @@ def running_server(
         deadline = time.monotonic() + ready_timeout
         while not port_open("127.0.0.1", port, timeout=0.2):
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
                 process.kill()
+                process.wait()
+                log.seek(0)
+                output = log.read().decode(errors="replace")
                 pytest.fail(f"server {list(argv)} did not start:\n{output}", pytrace=False)
             time.sleep(0.05)
         yield process
@@ -211,8 +220,7 @@ def running_server(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        log.close()
 
 
 PYTHON = sys.executable
