@@ -192,35 +192,34 @@ def running_server(
     (a chatty server would block once the pipe's buffer is full); it is shown if the server
     does not start.
     """
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        list(argv),
-        env=env or subprocess_env(),
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while not port_open("127.0.0.1", port, timeout=0.2):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                pytest.fail(f"server {list(argv)} did not start:\n{output}", pytrace=False)
-            time.sleep(0.05)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            list(argv),
+            env=env or subprocess_env(),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-        log.close()
+            deadline = time.monotonic() + ready_timeout
+            while not port_open("127.0.0.1", port, timeout=0.2):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")
+                    pytest.fail(f"server {list(argv)} did not start:\n{output}", pytrace=False)
+                time.sleep(0.05)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
 
 
 PYTHON = sys.executable
