@@ -2,7 +2,8 @@
 
 Headers come in as plain values: a mapping, or an iterable of ``(name, value)`` pairs (which
 keeps repeated lines apart), with ``str`` or ``bytes`` names and values. Repeated lines of one
-field are joined with ``", "`` as RFC 9110 §5.3 allows for list-based fields.
+field are joined with ``", "`` as RFC 9110 §5.3 allows for list-based fields, in one pass that
+stops at the length limit: a flood of lines costs no more than the limit allows.
 """
 
 from __future__ import annotations
@@ -12,13 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .dates import parse_http_date
+from .errors import InvalidPreconditionHeader
 from .etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS, ETagList, parse_etag_list
 
 __all__ = ["HeadersInput", "Preconditions", "join_header_lines"]
 
 HeadersInput = Mapping[str, str] | Mapping[bytes, bytes] | Iterable[tuple[str | bytes, str | bytes]]
 
-_WANTED = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+_CANONICAL = {
+    "if-match": "If-Match",
+    "if-none-match": "If-None-Match",
+    "if-modified-since": "If-Modified-Since",
+    "if-unmodified-since": "If-Unmodified-Since",
+}
+_WANTED = frozenset(_CANONICAL)
 
 
 def _text(value: str | bytes) -> str:
@@ -26,16 +34,52 @@ def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-def join_header_lines(headers: HeadersInput) -> dict[str, str]:
-    """Return the precondition headers, lower-cased, repeated lines joined with ``", "``."""
+def join_header_lines(
+    headers: HeadersInput, *, max_length: int = DEFAULT_MAX_HEADER_LENGTH
+) -> dict[str, str]:
+    """Return the precondition headers, lower-cased, repeated lines joined with ``", "``.
+
+    Each field's value, its lines joined, may be at most ``max_length`` characters long. The
+    length is counted while reading, line by line, and each field is joined once at the end,
+    so the work is linear in the input and a flood of lines is refused at the line that
+    passes the limit, without reading the rest.
+
+    Raises:
+        InvalidPreconditionHeader: a field is longer than ``max_length`` (400 naming it).
+    """
     joined: dict[str, str] = {}
+    # Fields received on more than one line: their lines so far, and their length joined.
+    repeated: dict[str, list[str]] = {}
+    lengths: dict[str, int] = {}
     pairs = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else headers
     for raw_name, raw_value in pairs:
         name = raw_name.lower() if isinstance(raw_name, str) else raw_name.decode("latin-1").lower()
         if name in _WANTED:
             value = _text(raw_value)
-            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+            first = joined.get(name)
+            if first is None:
+                if len(value) > max_length:
+                    raise _too_long(name, len(value), max_length, 1)
+                joined[name] = value
+                continue
+            lines = repeated.get(name)
+            if lines is None:
+                lines = repeated[name] = [first]
+                lengths[name] = len(first)
+            length = lengths[name] = lengths[name] + 2 + len(value)
+            if length > max_length:
+                raise _too_long(name, length, max_length, len(lines) + 1)
+            lines.append(value)
+    for name, lines in repeated.items():
+        joined[name] = ", ".join(lines)
     return joined
+
+
+def _too_long(name: str, length: int, limit: int, lines: int) -> InvalidPreconditionHeader:
+    where = "" if lines == 1 else f" after {lines} field lines joined"
+    return InvalidPreconditionHeader(
+        _CANONICAL[name], f"value is {length} characters long{where}; the limit is {limit}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +88,7 @@ class Preconditions:
 
     ``None`` means the header is absent. An If-Modified-Since / If-Unmodified-Since that is not
     a valid HTTP-date is also ``None``: RFC 9110 §13.1.3 and §13.1.4 say to ignore it.
+
     """
 
     if_match: ETagList | None = None
@@ -62,10 +107,13 @@ class Preconditions:
     ) -> Preconditions:
         """Parse the precondition headers of a request.
 
+        ``now`` resolves two-digit RFC 850 years; without it, the current time does.
+
         Raises:
-            InvalidPreconditionHeader: If-Match or If-None-Match is malformed.
+            InvalidPreconditionHeader: If-Match or If-None-Match is malformed, or a
+                precondition field is longer than ``max_length``.
         """
-        found = join_header_lines(headers)
+        found = join_header_lines(headers, max_length=max_length)
         if not found:
             return NO_PRECONDITIONS
         if_match = found.get("if-match")
