@@ -1,5 +1,5 @@
 """Reading the precondition headers: repeated lines joined (RFC 9110 §5.3), within the limits,
-in linear work."""
+in linear work; one unquoted token kept apart for ``evaluate`` to judge."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import pytest
 
 from ifmatch.core import (
     BadPrecondition,
+    ETag,
     InvalidPreconditionHeader,
     Policy,
+    Preconditions,
     ResourceState,
     evaluate,
     join_header_lines,
@@ -110,3 +112,15 @@ def test_many_accepted_lines_are_joined_in_linear_work() -> None:
     assert len(joined_small["if-match"]) * 10 + 18 == len(joined_large["if-match"])
     assert work_large["str.join"] == work_small["str.join"] == 1
     assert sum(work_large.values()) <= 10.5 * sum(work_small.values())
+
+
+def test_one_unquoted_token_is_kept_apart_for_evaluate() -> None:
+    parsed = Preconditions.from_headers({"If-Match": "v3", "If-None-Match": '"v1"'})
+    assert parsed.if_match == (ETag("v3"),) and parsed.bare_token_fields == {"If-Match"}
+    parsed = Preconditions.from_headers({"If-Match": '"v3"', "If-None-Match": " v1 "})
+    assert parsed.if_none_match == (ETag("v1"),) and parsed.bare_token_fields == {"If-None-Match"}
+    parsed = Preconditions.from_headers({"If-Match": "v3", "If-None-Match": "v1"})
+    assert parsed.bare_token_fields == {"If-Match", "If-None-Match"}
+    assert Preconditions.from_headers({"If-Match": '"v3"'}).bare_token_fields == frozenset()
+    with pytest.raises(InvalidPreconditionHeader, match="unquoted entity-tag v3"):
+        Preconditions.from_headers({"If-Match": "v3, v4"})

@@ -14,7 +14,13 @@ from datetime import datetime
 
 from .dates import parse_http_date
 from .errors import InvalidPreconditionHeader
-from .etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS, ETagList, parse_etag_list
+from .etag import (
+    DEFAULT_MAX_HEADER_LENGTH,
+    DEFAULT_MAX_TAGS,
+    ETagList,
+    UnquotedEntityTag,
+    parse_etag_list,
+)
 
 __all__ = ["HeadersInput", "Preconditions", "join_header_lines"]
 
@@ -89,12 +95,17 @@ class Preconditions:
     ``None`` means the header is absent. An If-Modified-Since / If-Unmodified-Since that is not
     a valid HTTP-date is also ``None``: RFC 9110 §13.1.3 and §13.1.4 say to ignore it.
 
+    ``bare_token_fields`` names the fields (``"If-Match"``, ``"If-None-Match"``) whose value
+    was exactly one unquoted token (``v3``), read here as that strong tag. That is not
+    entity-tag syntax: ``evaluate`` accepts it only as the current version tag's opaque-tag,
+    and only under ``Policy.accept_bare_version_token`` (see ``UnquotedEntityTag``).
     """
 
     if_match: ETagList | None = None
     if_none_match: ETagList | None = None
     if_modified_since: datetime | None = None
     if_unmodified_since: datetime | None = None
+    bare_token_fields: frozenset[str] = frozenset()
 
     @classmethod
     def from_headers(
@@ -110,8 +121,9 @@ class Preconditions:
         ``now`` resolves two-digit RFC 850 years; without it, the current time does.
 
         Raises:
-            InvalidPreconditionHeader: If-Match or If-None-Match is malformed, or a
-                precondition field is longer than ``max_length``.
+            InvalidPreconditionHeader: If-Match or If-None-Match is malformed (a value that is
+                exactly one unquoted token is not raised but kept in ``bare_token_fields``),
+                or a precondition field is longer than ``max_length``.
         """
         found = join_header_lines(headers, max_length=max_length)
         if not found:
@@ -120,29 +132,47 @@ class Preconditions:
         if_none_match = found.get("if-none-match")
         ims = found.get("if-modified-since")
         ius = found.get("if-unmodified-since")
+        bare = _NONE_BARE
         parsed = _new(cls)
-        _set_if_match(
-            parsed,
-            None
-            if if_match is None
-            else parse_etag_list(
-                if_match, header="If-Match", max_tags=max_tags, max_length=max_length
-            ),
-        )
-        _set_if_none_match(
-            parsed,
-            None
-            if if_none_match is None
-            else parse_etag_list(
-                if_none_match, header="If-None-Match", max_tags=max_tags, max_length=max_length
-            ),
-        )
+        if if_match is not None:
+            try:
+                _set_if_match(
+                    parsed,
+                    parse_etag_list(
+                        if_match, header="If-Match", max_tags=max_tags, max_length=max_length
+                    ),
+                )
+            except UnquotedEntityTag as unquoted:
+                _set_if_match(parsed, (unquoted.tag,))
+                bare = _BARE_IF_MATCH
+        else:
+            _set_if_match(parsed, None)
+        if if_none_match is not None:
+            try:
+                _set_if_none_match(
+                    parsed,
+                    parse_etag_list(
+                        if_none_match,
+                        header="If-None-Match",
+                        max_tags=max_tags,
+                        max_length=max_length,
+                    ),
+                )
+            except UnquotedEntityTag as unquoted:
+                _set_if_none_match(parsed, (unquoted.tag,))
+                bare = bare | _BARE_IF_NONE_MATCH
+        else:
+            _set_if_none_match(parsed, None)
         _set_if_modified_since(parsed, None if ims is None else parse_http_date(ims, now=now))
         _set_if_unmodified_since(parsed, None if ius is None else parse_http_date(ius, now=now))
+        _set_bare_token_fields(parsed, bare)
         return parsed
 
 
 NO_PRECONDITIONS = Preconditions()
+_NONE_BARE: frozenset[str] = frozenset()
+_BARE_IF_MATCH = frozenset({"If-Match"})
+_BARE_IF_NONE_MATCH = frozenset({"If-None-Match"})
 
 # ``from_headers`` sets the slots through their own setters: a frozen dataclass's ``__init__``
 # goes through ``object.__setattr__`` for every field, which takes about twice as long.
@@ -151,3 +181,4 @@ _set_if_match = Preconditions.__dict__["if_match"].__set__
 _set_if_none_match = Preconditions.__dict__["if_none_match"].__set__
 _set_if_modified_since = Preconditions.__dict__["if_modified_since"].__set__
 _set_if_unmodified_since = Preconditions.__dict__["if_unmodified_since"].__set__
+_set_bare_token_fields = Preconditions.__dict__["bare_token_fields"].__set__
