@@ -121,6 +121,12 @@ def test_one_unquoted_token_is_kept_apart_for_evaluate() -> None:
     assert parsed.if_none_match == (ETag("v1"),) and parsed.bare_token_fields == {"If-None-Match"}
     parsed = Preconditions.from_headers({"If-Match": "v3", "If-None-Match": "v1"})
     assert parsed.bare_token_fields == {"If-Match", "If-None-Match"}
+    parsed = Preconditions.from_headers({"If-Match": "v3", "If-Modified-Since": "x"})
+    assert parsed.if_match == (ETag("v3"),) and parsed.if_none_match is None
+    assert parsed.bare_token_fields == {"If-Match"}
     assert Preconditions.from_headers({"If-Match": '"v3"'}).bare_token_fields == frozenset()
     with pytest.raises(InvalidPreconditionHeader, match="unquoted entity-tag v3"):
         Preconditions.from_headers({"If-Match": "v3, v4"})
+    with pytest.raises(InvalidPreconditionHeader) as caught:
+        Preconditions.from_headers({"If-Match": "v3", "If-None-Match": '"v1'})
+    assert caught.value.header == "If-None-Match"

@@ -55,29 +55,29 @@ def join_header_lines(
     """
     joined: dict[str, str] = {}
     # Fields received on more than one line: their lines so far, and their length joined.
-    repeated: dict[str, list[str]] = {}
-    lengths: dict[str, int] = {}
+    repeated: dict[str, tuple[list[str], int]] | None = None
     pairs = headers.items() if type(headers) is dict or isinstance(headers, Mapping) else headers
     for raw_name, raw_value in pairs:
         name = raw_name.lower() if isinstance(raw_name, str) else raw_name.decode("latin-1").lower()
         if name in _WANTED:
             value = _text(raw_value)
+            if name not in joined and len(value) <= max_length:
+                joined[name] = value  # the usual case: the field's first line
+                continue
             first = joined.get(name)
             if first is None:
-                if len(value) > max_length:
-                    raise _too_long(name, len(value), max_length, 1)
-                joined[name] = value
-                continue
-            lines = repeated.get(name)
-            if lines is None:
-                lines = repeated[name] = [first]
-                lengths[name] = len(first)
-            length = lengths[name] = lengths[name] + 2 + len(value)
+                raise _too_long(name, len(value), max_length, 1)
+            if repeated is None:
+                repeated = {}
+            lines, length = repeated.get(name) or ([first], len(first))
+            length += 2 + len(value)
             if length > max_length:
                 raise _too_long(name, length, max_length, len(lines) + 1)
             lines.append(value)
-    for name, lines in repeated.items():
-        joined[name] = ", ".join(lines)
+            repeated[name] = (lines, length)
+    if repeated is not None:
+        for name, (lines, _) in repeated.items():
+            joined[name] = ", ".join(lines)
     return joined
 
 
@@ -132,47 +132,64 @@ class Preconditions:
         if_none_match = found.get("if-none-match")
         ims = found.get("if-modified-since")
         ius = found.get("if-unmodified-since")
-        bare = _NONE_BARE
         parsed = _new(cls)
-        if if_match is not None:
-            try:
-                _set_if_match(
-                    parsed,
-                    parse_etag_list(
-                        if_match, header="If-Match", max_tags=max_tags, max_length=max_length
-                    ),
-                )
-            except UnquotedEntityTag as unquoted:
-                _set_if_match(parsed, (unquoted.tag,))
-                bare = _BARE_IF_MATCH
-        else:
-            _set_if_match(parsed, None)
-        if if_none_match is not None:
-            try:
-                _set_if_none_match(
-                    parsed,
-                    parse_etag_list(
-                        if_none_match,
-                        header="If-None-Match",
-                        max_tags=max_tags,
-                        max_length=max_length,
-                    ),
-                )
-            except UnquotedEntityTag as unquoted:
-                _set_if_none_match(parsed, (unquoted.tag,))
-                bare = bare | _BARE_IF_NONE_MATCH
-        else:
-            _set_if_none_match(parsed, None)
+        try:
+            _set_if_match(
+                parsed,
+                None
+                if if_match is None
+                else parse_etag_list(
+                    if_match, header="If-Match", max_tags=max_tags, max_length=max_length
+                ),
+            )
+            _set_if_none_match(
+                parsed,
+                None
+                if if_none_match is None
+                else parse_etag_list(
+                    if_none_match, header="If-None-Match", max_tags=max_tags, max_length=max_length
+                ),
+            )
+            _set_bare_token_fields(parsed, _NO_BARE_TOKENS)
+        except UnquotedEntityTag as unquoted:
+            # Rare: a field that is exactly one unquoted token (see bare_token_fields).
+            _read_bare_tokens(parsed, unquoted, if_none_match, max_tags, max_length)
         _set_if_modified_since(parsed, None if ims is None else parse_http_date(ims, now=now))
         _set_if_unmodified_since(parsed, None if ius is None else parse_http_date(ius, now=now))
-        _set_bare_token_fields(parsed, bare)
         return parsed
 
 
 NO_PRECONDITIONS = Preconditions()
-_NONE_BARE: frozenset[str] = frozenset()
+_NO_BARE_TOKENS: frozenset[str] = frozenset()
 _BARE_IF_MATCH = frozenset({"If-Match"})
 _BARE_IF_NONE_MATCH = frozenset({"If-None-Match"})
+
+
+def _read_bare_tokens(
+    parsed: Preconditions,
+    unquoted: UnquotedEntityTag,
+    if_none_match: str | None,
+    max_tags: int,
+    max_length: int,
+) -> None:
+    # from_headers read If-Match, then If-None-Match, and stopped at the unquoted field.
+    if unquoted.header == "If-None-Match":  # If-Match was read and set
+        _set_if_none_match(parsed, (unquoted.tag,))
+        _set_bare_token_fields(parsed, _BARE_IF_NONE_MATCH)
+        return
+    _set_if_match(parsed, (unquoted.tag,))
+    bare = _BARE_IF_MATCH
+    tags: ETagList | None = None
+    if if_none_match is not None:
+        try:
+            tags = parse_etag_list(
+                if_none_match, header="If-None-Match", max_tags=max_tags, max_length=max_length
+            )
+        except UnquotedEntityTag as second:
+            tags, bare = (second.tag,), _BARE_IF_MATCH | _BARE_IF_NONE_MATCH
+    _set_if_none_match(parsed, tags)
+    _set_bare_token_fields(parsed, bare)
+
 
 # ``from_headers`` sets the slots through their own setters: a frozen dataclass's ``__init__``
 # goes through ``object.__setattr__`` for every field, which takes about twice as long.

@@ -95,11 +95,17 @@ def _two_digit_year(match: re.Match[str], now: datetime | None) -> datetime | No
         now = now.replace(tzinfo=UTC)
     limit = _years_after(now, 50)
     year = now.year - now.year % 100 + int(match["year"])
-    for candidate in (year + 100, year, year - 100):
-        moment = _build(match, candidate)
+    # The candidates, latest first: the next century's (only when the window reaches into
+    # it), now's century's, the previous century's. A date a year lacks (29 February) is
+    # skipped.
+    if year + 100 <= limit.year:
+        moment = _build(match, year + 100)
         if moment is not None and moment <= limit:
             return moment
-    return None
+    moment = _build(match, year)
+    if moment is not None and moment <= limit:
+        return moment
+    return _build(match, year - 100)
 
 
 def _years_after(moment: datetime, years: int) -> datetime:

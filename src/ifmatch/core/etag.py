@@ -121,9 +121,8 @@ class UnquotedEntityTag(InvalidPreconditionHeader):
     """
 
     def __init__(self, header: str, token: str) -> None:
-        super().__init__(
-            header, f'the entity-tag {_shown(token)} is not quoted: write it "{_shown(token)}"'
-        )
+        shown = _shown(token)
+        super().__init__(header, f'the entity-tag {shown} is not quoted: write it "{shown}"')
         self.tag = ETag._parsed(token, False)
 
 
