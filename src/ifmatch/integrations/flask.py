@@ -86,6 +86,7 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "IFMATCH_REQUIRE_PRECONDITION": ("PUT", "PATCH", "DELETE"),  # 428 without one
     "IFMATCH_WARN_ONLY": False,  # log instead of 428, for migrating existing clients
     "IFMATCH_ACCEPT_WEAK_ECHO": False,  # accept W/"v3" in If-Match (compressing proxies)
+    "IFMATCH_ACCEPT_BARE_VERSION_TOKEN": True,  # accept If-Match: v3 (a bare _etag); False: 400
     "IFMATCH_UNMODIFIED_SINCE_COUNTS": True,  # If-Unmodified-Since satisfies the 428 rule
     "IFMATCH_ERROR_FORMAT": "problem",  # or "jsonapi"
     "IFMATCH_PROBLEM_TYPE_BASE": None,  # URI prefix for problem "type" members
@@ -539,6 +540,7 @@ class _Route:
             accept_weak_echo=bool(setting("IFMATCH_ACCEPT_WEAK_ECHO")),
             max_header_length=int(setting("IFMATCH_MAX_HEADER_LENGTH")),
             max_tags=int(setting("IFMATCH_MAX_TAGS")),
+            accept_bare_version_token=bool(setting("IFMATCH_ACCEPT_BARE_VERSION_TOKEN")),
         )
         return Options(
             policy=policy,

@@ -112,6 +112,29 @@ plain_document_early = django_conditional(Document, allow_create=True, answer_be
     plain_document.__wrapped__  # type: ignore[attr-defined]
 )
 
+# The same view, refusing every unquoted entity-tag (If-Match: v3 included) with 400.
+plain_document_strict = django_conditional(
+    Document, allow_create=True, accept_bare_version_token=False
+)(
+    plain_document.__wrapped__  # type: ignore[attr-defined]
+)
+
+
+def plain_document_list(request: HttpRequest) -> HttpResponseBase:
+    """The documents as an Eve-style HAL collection: each item with its bare ``_etag`` and its
+    ``_links.self``, the plain Django item view (what halchemy reads and writes back)."""
+    from ifmatch.stores.django import snapshot_of
+
+    items = [
+        {
+            **document_json(doc),
+            "_etag": snapshot_of(doc).etag().opaque,
+            "_links": {"self": {"href": f"/plain/documents/{doc.pk}/"}},
+        }
+        for doc in Document.objects.order_by("pk")
+    ]
+    return JsonResponse({"_items": items, "_links": {"self": {"href": "/plain/documents/"}}})
+
 
 @django_conditional(Document, has_permission=lambda request, doc: doc.title != "secret")
 def guarded_document(request: HttpRequest, pk: str, obj: Document) -> HttpResponseBase:

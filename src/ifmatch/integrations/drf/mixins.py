@@ -95,6 +95,7 @@ _POLICY_KEYS = (
     "UNMODIFIED_SINCE_COUNTS",
     "MAX_TAGS",
     "MAX_HEADER_LENGTH",
+    "ACCEPT_BARE_VERSION_TOKEN",
 )
 _SETTING_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in DEFAULTS)
 _POLICY_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in _POLICY_KEYS)

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "WARN_ONLY": False,
     # Accept W/"v…" echoes of our own version tags in If-Match (compressing proxies).
     "ACCEPT_WEAK_ECHO": False,
+    # Accept a field that is exactly the current version tag's bare token (If-Match: v3), as
+    # halchemy / Eve-style clients send a list item's _etag; False refuses it with 400.
+    "ACCEPT_BARE_VERSION_TOKEN": True,
     # Whether If-Unmodified-Since alone satisfies REQUIRE_PRECONDITION.
     "UNMODIFIED_SINCE_COUNTS": True,
     "MAX_TAGS": DEFAULT_MAX_TAGS,
@@ -133,6 +136,7 @@ class IfMatchSettings:
             accept_weak_echo=bool(values["ACCEPT_WEAK_ECHO"]),
             max_header_length=int(values["MAX_HEADER_LENGTH"]),
             max_tags=int(values["MAX_TAGS"]),
+            accept_bare_version_token=bool(values["ACCEPT_BARE_VERSION_TOKEN"]),
         )
 
 
