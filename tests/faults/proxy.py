@@ -358,9 +358,9 @@ class FaultProxy:
         with self._lock:
             self._counts["connections"] += 1
             self._links.add(link)
-            for trigger in list(self._connection_triggers):
-                if trigger._take():
-                    link.connection_fault, link.connection_trigger = trigger.fault, trigger
+            for armed in self._connection_triggers:
+                if armed._take():
+                    link.connection_fault, link.connection_trigger = armed.fault, armed
                     break
             self._connection_triggers = [t for t in self._connection_triggers if not t.done]
             fault, trigger = link.connection_fault, link.connection_trigger
@@ -369,6 +369,7 @@ class FaultProxy:
         if fault is not None and fault.at == "connect":
             link.cut(fault, trigger)
             return
+        assert self._loop is not None
         task = self._loop.create_task(link.connect_upstream(*self.upstream))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -60,24 +60,24 @@ def pg_connect(db: Database) -> psycopg.Connection[tuple[object, ...]]:
 def pg_table(postgres_db: Database) -> Iterator[str]:
     name = f"faults_{uuid.uuid4().hex[:10]}"
     with pg_connect(postgres_db) as conn:
-        conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, n int NOT NULL)")  # type: ignore[arg-type]
-        conn.execute(f"INSERT INTO {name} VALUES (1, 0)")  # type: ignore[arg-type]
+        conn.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, n int NOT NULL)")
+        conn.execute(f"INSERT INTO {name} VALUES (1, 0)")
     yield name
     with pg_connect(postgres_db) as conn:
-        conn.execute(f"DROP TABLE {name}")  # type: ignore[arg-type]
+        conn.execute(f"DROP TABLE {name}")
 
 
 def pg_count(db: Database, table: str) -> int:
     with pg_connect(db) as conn:
-        row = conn.execute(f"SELECT n FROM {table} WHERE id = 1").fetchone()  # type: ignore[arg-type]
+        row = conn.execute(f"SELECT n FROM {table} WHERE id = 1").fetchone()
         assert row is not None
-        return int(row[0])  # type: ignore[call-overload]
+        return int(str(row[0]))
 
 
 def test_postgresql_commit_reply_dropped(postgres_proxy: ProxiedDatabase, pg_table: str) -> None:
     proxy = postgres_proxy.proxy
     conn = pg_connect(postgres_proxy.through)
-    conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")  # type: ignore[arg-type]
+    conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")
     trigger = proxy.arm(DROP_REPLY, match=b"COMMIT")
     with pytest.raises(psycopg.OperationalError):
         conn.commit()
@@ -91,7 +91,7 @@ def test_postgresql_dropped_after_the_request_still_commits(
     postgres_proxy: ProxiedDatabase, pg_table: str
 ) -> None:
     conn = pg_connect(postgres_proxy.through)
-    conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")  # type: ignore[arg-type]
+    conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")
     trigger = postgres_proxy.proxy.arm(DROP_AFTER_REQUEST, match=b"COMMIT")
     with pytest.raises(psycopg.OperationalError):
         conn.commit()
@@ -107,7 +107,7 @@ def test_postgresql_update_reply_dropped_rolls_back(
     conn = pg_connect(postgres_proxy.through)
     trigger = postgres_proxy.proxy.arm(DROP_REPLY, match=b"UPDATE")
     with pytest.raises(psycopg.OperationalError):
-        conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")  # type: ignore[arg-type]
+        conn.execute(f"UPDATE {pg_table} SET n = n + 1 WHERE id = 1")
     conn.close()
     assert trigger.fired == 1
     # The UPDATE ran, but its transaction was never committed.
@@ -204,7 +204,8 @@ def redis_client(proxied: Proxied, *, retries: bool) -> redis.Redis:
 def direct_get(proxied: Proxied, name: str) -> bytes | None:
     client = redis.Redis.from_url(proxied.direct)
     try:
-        value: bytes | None = client.get(name)
+        value = client.get(name)
+        assert value is None or isinstance(value, bytes)
         return value
     finally:
         client.close()
@@ -274,6 +275,22 @@ def test_redis_terminator_ends_the_proxied_connection(redis_proxy: Proxied) -> N
     finally:
         terminator.close()
         client.close()
+
+
+def test_cut_all_resets_every_open_connection(redis_proxy: Proxied) -> None:
+    proxy = redis_proxy.proxy
+    clients = [socket.create_connection(("127.0.0.1", proxy.port), timeout=10) for _ in range(2)]
+    try:
+        for sock in clients:
+            sock.sendall(b"PING\r\n")
+            assert sock.recv(64) == b"+PONG\r\n"
+        assert proxy.cut_all() == 2 and proxy.stats().active == 0
+        for sock in clients:
+            with pytest.raises(ConnectionResetError):
+                sock.recv(64)
+    finally:
+        for sock in clients:
+            sock.close()
 
 
 # --- HTTP: the app server --------------------------------------------------------------------
