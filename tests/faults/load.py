@@ -83,10 +83,14 @@ def client_update(
 
 @dataclass(frozen=True)
 class Load:
+    """The writers. ``resend``: further ``update()`` calls for a token after one raised, as an
+    application retries a write it was told failed; 0 measures ``update()`` alone (a client
+    that resolves lost replies itself needs no resend)."""
+
     writers: int = 16
     seconds: float = 4.0  # no writer starts a new token after this
     tokens_each: int = 40  # at most, per writer
-    resend: int = 2  # further update() calls for a token after one raised
+    resend: int = 2
     connect: Connect = client_update
 
 

@@ -390,7 +390,7 @@ def test_delayed_reply_times_the_client_out(app_proxy: Proxied, document: str) -
 
 def test_delayed_reply_arrives_whole(app_proxy: Proxied, document: str) -> None:
     proxy = app_proxy.proxy
-    trigger = proxy.arm(delay_reply(1.0), match=b"GET ")
+    trigger = proxy.arm(delay_reply(2.0), match=b"GET ")
     answer: list[httpx.Response] = []
     client = threading.Thread(target=lambda: answer.append(httpx.get(app_proxy.url + document)))
     client.start()
