@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from faults.apps import create_records
 from faults.proxy import DROP_REPLY, FaultProxy, Match, Trigger, fault_proxy
 from faults.servers import (
     MariaDBTerminator,
@@ -88,7 +89,7 @@ class Load:
     that resolves lost replies itself needs no resend)."""
 
     writers: int = 16
-    seconds: float = 4.0  # no writer starts a new token after this
+    seconds: float = 3.5  # no writer starts a new token after this
     tokens_each: int = 40  # at most, per writer
     resend: int = 2
     connect: Connect = client_update
@@ -417,18 +418,35 @@ def _sql_text(url: str) -> Callable[[str], str]:
 
 
 def flask_on_postgresql(
-    db: Database, *, load: Load = Load(), faults: Faults = Faults(), workers: int = 2
+    db: Database,
+    *,
+    load: Load = Load(),
+    faults: Faults = Faults(),
+    workers: int = 2,
+    idempotent: bool = False,
 ) -> Report:
     """The Flask example app under gunicorn on PostgreSQL, through a store proxy that loses
-    COMMIT replies; the app's connections are terminated with ``pg_terminate_backend``."""
-    return _flask_on_network_sql("flask+postgresql", db, PostgresTerminator, load, faults, workers)
+    COMMIT replies; the app's connections are terminated with ``pg_terminate_backend``.
+    ``idempotent``: the app honours ``Idempotency-Key``, its records in the database."""
+    shape = _named("flask+postgresql", idempotent)
+    return _flask_on_network_sql(shape, db, PostgresTerminator, load, faults, workers, idempotent)
 
 
 def flask_on_mariadb(
-    db: Database, *, load: Load = Load(), faults: Faults = Faults(), workers: int = 2
+    db: Database,
+    *,
+    load: Load = Load(),
+    faults: Faults = Faults(),
+    workers: int = 2,
+    idempotent: bool = False,
 ) -> Report:
     """The same on MariaDB; the app's connections are ended with ``KILL CONNECTION``."""
-    return _flask_on_network_sql("flask+mariadb", db, MariaDBTerminator, load, faults, workers)
+    shape = _named("flask+mariadb", idempotent)
+    return _flask_on_network_sql(shape, db, MariaDBTerminator, load, faults, workers, idempotent)
+
+
+def _named(shape: str, idempotent: bool) -> str:
+    return shape + (", Idempotency-Key honoured" if idempotent else "")
 
 
 def _flask_on_network_sql(
@@ -438,12 +456,17 @@ def _flask_on_network_sql(
     load: Load,
     faults: Faults,
     workers: int,
+    idempotent: bool,
 ) -> Report:
     create_tables(db.sqlalchemy_url())
+    if idempotent:
+        create_records(db.sqlalchemy_url())
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(fault_proxy(db.host, db.port))
         through = Database(db.vendor, store.host, store.port, db.user, db.password, db.name)
-        server = stack.enter_context(flask_server(through.sqlalchemy_url(), workers=workers))
+        server = stack.enter_context(
+            flask_server(through.sqlalchemy_url(), workers=workers, idempotent=idempotent)
+        )
         terminator = terminator_for(db)
         stack.callback(terminator.close)
         deployment = _Deployment(
@@ -458,14 +481,22 @@ def _flask_on_network_sql(
 
 
 def flask_on_sqlite(
-    directory: Path, *, load: Load = Load(), faults: Faults = Faults(), workers: int = 2
+    directory: Path,
+    *,
+    load: Load = Load(),
+    faults: Faults = Faults(),
+    workers: int = 2,
+    idempotent: bool = False,
 ) -> Report:
     """The Flask example app under gunicorn on one SQLite file: no network to the store, so
     the faults are lost HTTP replies and a killed worker."""
     url = f"sqlite:///{directory / 'faults.sqlite'}"
     create_tables(url)
-    with flask_server(url, workers=workers) as server:
-        return _run(_Deployment("flask+sqlite", server, _sql_text(url)), load, faults)
+    if idempotent:
+        create_records(url)
+    with flask_server(url, workers=workers, idempotent=idempotent) as server:
+        shape = _named("flask+sqlite", idempotent)
+        return _run(_Deployment(shape, server, _sql_text(url)), load, faults)
 
 
 def fastapi_on_redis(
@@ -475,6 +506,7 @@ def fastapi_on_redis(
     load: Load = Load(),
     faults: Faults = Faults(),
     workers: int = 2,
+    idempotent: bool = False,
 ) -> Report:
     """The FastAPI example app under uvicorn on the async Redis store, through a store proxy
     that loses the reply to a compare-and-set that won (``EVALSHA`` answered ``won``); the
@@ -485,7 +517,9 @@ def fastapi_on_redis(
         store = stack.enter_context(fault_proxy(host, port))
         through = redis_url.replace(f"{host}:{port}", f"127.0.0.1:{store.port}", 1)
         server = stack.enter_context(
-            fastapi_redis_server(through, prefix, retry=retry, workers=workers)
+            fastapi_redis_server(
+                through, prefix, retry=retry, workers=workers, idempotent=idempotent
+            )
         )
         terminator = RedisTerminator(redis_url)
         stack.callback(terminator.close)
@@ -497,7 +531,7 @@ def fastapi_on_redis(
             return value.decode()
 
         deployment = _Deployment(
-            f"fastapi+redis (redis-py retry {retry})",
+            _named(f"fastapi+redis (redis-py retry {retry})", idempotent),
             server,
             final_text,
             store=store,

@@ -20,6 +20,7 @@ from services import PYTHON, Database, free_port, running_server, subprocess_env
 REDIS_URL_ENV = "IFMATCH_FAULTS_REDIS_URL"
 REDIS_RETRY_ENV = "IFMATCH_FAULTS_REDIS_RETRY"
 REDIS_PREFIX_ENV = "IFMATCH_FAULTS_REDIS_PREFIX"
+IDEMPOTENCY_ENV = "IFMATCH_FAULTS_IDEMPOTENCY"
 RedisRetry = Literal["off", "default"]
 
 
@@ -78,13 +79,21 @@ def _is_helper(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def flask_server(database_url: str | None, *, workers: int = 2) -> Iterator[Server]:
+def flask_server(
+    database_url: str | None, *, workers: int = 2, idempotent: bool = False
+) -> Iterator[Server]:
     """The Flask example app under gunicorn: on the SQLAlchemy store at ``database_url``
-    (its table must exist), or in memory."""
+    (its table must exist), or in memory. ``idempotent``: honouring ``Idempotency-Key``, its
+    records in the database (``faults.apps.create_flask_app``; create them first with
+    ``faults.apps.create_records``)."""
     port = free_port()
     argv = [PYTHON, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
     argv += ["--log-level", "warning", "--graceful-timeout", "2", "--timeout", "30"]
-    argv.append("integrations.example_flask:create_app()")
+    if idempotent:
+        assert database_url, "the idempotency records need a database"
+        argv.append("faults.apps:create_flask_app()")
+    else:
+        argv.append("integrations.example_flask:create_app()")
     env = subprocess_env(**({DATABASE_URL_ENV: database_url} if database_url else {}))
     if not database_url:
         env.pop(DATABASE_URL_ENV, None)
@@ -94,16 +103,22 @@ def flask_server(database_url: str | None, *, workers: int = 2) -> Iterator[Serv
 
 @contextlib.contextmanager
 def fastapi_redis_server(
-    redis_url: str, prefix: str, *, retry: RedisRetry, workers: int = 2
+    redis_url: str, prefix: str, *, retry: RedisRetry, workers: int = 2, idempotent: bool = False
 ) -> Iterator[Server]:
     """The FastAPI example app under uvicorn on the async Redis store (``faults.apps``), its
-    redis-py client retrying as redis-py does by default, or not at all."""
+    redis-py client retrying as redis-py does by default, or not at all; ``idempotent``:
+    honouring ``Idempotency-Key`` (the records live in Redis, under ``prefix``)."""
     port = free_port()
     argv = [PYTHON, "-m", "uvicorn", "--workers", str(workers), "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--no-date-header", "--no-access-log", "--log-level", "warning"]
     argv += ["--factory", "faults.apps:create_redis_app"]
     env = subprocess_env(
-        **{REDIS_URL_ENV: redis_url, REDIS_RETRY_ENV: retry, REDIS_PREFIX_ENV: prefix}
+        **{
+            REDIS_URL_ENV: redis_url,
+            REDIS_RETRY_ENV: retry,
+            REDIS_PREFIX_ENV: prefix,
+            IDEMPOTENCY_ENV: "1" if idempotent else "",
+        }
     )
     with running_server(argv, port, env=env) as process:
         yield Server(port, process.pid)

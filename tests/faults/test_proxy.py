@@ -1,8 +1,9 @@
 """The fault proxy against the real services: each fault does what it says, aimed at the reply
 it names, and what really happened is read directly, not through the proxy.
 
-The redis-py tests show the problem exactly-once writes must solve: with redis-py's default
-retry, a script whose reply was lost runs twice for one call.
+The redis-py tests show what a lost reply does under redis-py's default retry: the script is
+sent again, so a plain script runs twice for one call, while the Redis store's compare-and-set
+(which names each write) answers its first run's answer.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def key(redis_url: str) -> Iterator[str]:
     name = f"ifmatch-test:faults:{uuid.uuid4().hex}"
     yield name
     client = redis.Redis.from_url(redis_url)
-    client.delete(name, f"ifmatch:{name}")
+    keys = [name, *client.scan_iter(match=f"{name}:*")]
+    client.delete(*keys)
     client.close()
 
 
@@ -237,25 +239,22 @@ def test_redis_default_retry_runs_the_script_twice(redis_proxy: Proxied, key: st
     assert direct_get(redis_proxy, key) == b"3"  # applied twice
 
 
-def test_redis_default_retry_makes_a_write_lose_against_itself(
-    redis_proxy: Proxied, key: str
-) -> None:
+def test_redis_default_retry_gets_the_stores_first_answer(redis_proxy: Proxied, key: str) -> None:
     client = redis_client(redis_proxy, retries=True)
-    store = RedisStore(client)
-    created = store.compare_and_set(key, Expectation(exists=False), {"text": ""})
+    store = RedisStore(client, prefix=f"{key}:")
+    created = store.compare_and_set("doc", Expectation(exists=False), {"text": ""})
     assert created.outcome is Outcome.WON and created.snapshot is not None
     evalsha = redis_proxy.proxy.watch(b"EVALSHA")
-    redis_proxy.proxy.arm(DROP_REPLY, match=b"EVALSHA", reply_match=b"won")
-    result = store.compare_and_set(
-        key, Expectation.version(created.snapshot.version), {"text": "a"}
-    )
+    trigger = redis_proxy.proxy.arm(DROP_REPLY, match=b"EVALSHA", reply_match=b"won")
+    expect = Expectation.version(created.snapshot.version)
+    result = store.compare_and_set("doc", expect, {"text": "a"})
     client.close()
-    assert evalsha.seen == 2
-    # The first run wrote "a"; the re-sent one found the version moved and lost: the caller
-    # is told its write was refused although it is the one that was applied.
-    assert result.outcome is Outcome.LOST
+    assert trigger.fired == 1 and evalsha.seen == 2  # redis-py ran the script again
+    # The re-run found its own first run's answer (the write id) instead of losing against
+    # its own write: the caller is told it won, and the write is applied once.
+    assert result.outcome is Outcome.WON
     direct = redis.Redis.from_url(redis_proxy.direct)
-    record = RedisStore(direct).get(key)
+    record = RedisStore(direct, prefix=f"{key}:").get("doc")
     direct.close()
     assert record is not None
     assert record[0].version == created.snapshot.version + 1 and record[1]["text"] == b"a"
