@@ -14,6 +14,9 @@ The deployment (one function per shape)::
 - ``fastapi_on_redis``: the FastAPI example app under uvicorn on the async Redis store, its
   redis-py client retrying as redis-py does by default, or not at all.
 
+Each takes ``idempotent=True`` to run the app honouring ``Idempotency-Key`` (the store keeping
+the records), which ``ifmatch.client.Client`` sends with every write.
+
 The document holds one text field; appending a token is reading the text and writing it back
 with ``token + "\\n"`` added, conditionally (``If-Match``) on the version read.
 
@@ -21,8 +24,8 @@ This is a measuring harness, not a verdict: :class:`Report` says what was lost (
 and absent), what was applied twice, what was applied without an acknowledgement (an unknown
 outcome, which is fine), and whether any 2xx answered a write that is not in the document.
 A writer whose ``update`` raises calls it again for the same token up to ``Load.resend``
-times, as an application must to get its write through a lost reply; without exactly-once
-writes, that is where duplicates come from.
+times, as an application must to get its write through a lost reply; where the server does not
+honour the client's ``Idempotency-Key``, that is where duplicates come from.
 """
 
 from __future__ import annotations
