@@ -80,11 +80,48 @@ def test_fastapi_on_redis_with_redis_py_default_retry(
     check(fastapi_on_redis(redis_url, retry="default"), record_property, store=True)
 
 
-def test_fastapi_on_redis_honouring_idempotency_keys(
+# -- exactly once: the apps honour Idempotency-Key, and the client settles lost replies itself --
+
+
+def check_exactly_once(
+    report: Report, record_property: Callable[[str, object], None], *, store: bool
+) -> None:
+    """Everything :func:`check` asserts, and no token applied twice: each writer calls
+    ``update()`` once per token (``resend=0``), and a lost reply is settled by the same request
+    with the same key; a call that cannot settle raises ``OutcomeUnknown`` and is not repeated."""
+    check(report, record_property, store=store)
+    assert report.duplicated == {}, f"applied twice: {sorted(report.duplicated)[:10]}"
+
+
+EXACTLY_ONCE = Load(resend=0)
+
+
+def test_exactly_once_flask_on_sqlite(
+    tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    report = flask_on_sqlite(tmp_path, idempotent=True, load=EXACTLY_ONCE)
+    check_exactly_once(report, record_property, store=False)
+
+
+def test_exactly_once_flask_on_postgresql(
+    postgres_db: Database, record_property: Callable[[str, object], None]
+) -> None:
+    report = flask_on_postgresql(postgres_db, idempotent=True, load=EXACTLY_ONCE)
+    check_exactly_once(report, record_property, store=True)
+
+
+def test_exactly_once_flask_on_mariadb(
+    mariadb_db: Database, record_property: Callable[[str, object], None]
+) -> None:
+    report = flask_on_mariadb(mariadb_db, idempotent=True, load=EXACTLY_ONCE)
+    check_exactly_once(report, record_property, store=True)
+
+
+def test_exactly_once_fastapi_on_redis_with_redis_py_default_retry(
     redis_url: str, record_property: Callable[[str, object], None]
 ) -> None:
-    report = fastapi_on_redis(redis_url, retry="default", idempotent=True, load=Load(resend=0))
-    check(report, record_property, store=True)
+    report = fastapi_on_redis(redis_url, retry="default", idempotent=True, load=EXACTLY_ONCE)
+    check_exactly_once(report, record_property, store=True)
 
 
 @contextlib.contextmanager

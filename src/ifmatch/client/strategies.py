@@ -75,8 +75,10 @@ StrategyFlow = Generator[Request | Sleep, Response | LostReply | None, Document]
 UNKNOWN_OUTCOME = frozenset({500, 502, 503, 504})
 #: How many times a write whose outcome is unknown is sent again before giving up.
 RESOLVE_ATTEMPTS = 6
-#: How many times a read whose reply was lost is sent again.
-READ_ATTEMPTS = 3
+#: How many times a read is sent in all when its reply is lost or the server is unavailable.
+READ_ATTEMPTS = 4
+#: Statuses after which a read is sent again.
+RETRIED_READS = frozenset({502, 503, 504})
 Resolver = Callable[[Any, Any, Any], Any]
 OnConflict = Literal["raise", "merge", "overwrite"] | Resolver
 
@@ -100,17 +102,19 @@ def _get(url: str, headers: tuple[tuple[str, str], ...]) -> Request:
 
 
 def _read(request: Request) -> Generator[Request | Sleep, Response | LostReply | None, Response]:
-    """Send a GET; a lost reply is sent again (a read is safe to repeat), a few times."""
-    reason = ""
+    """Send a GET; a lost reply or a 502/503/504 is sent again (a read is safe to repeat), a
+    few times, after ``Retry-After`` or a short backoff."""
+    received: Response | LostReply | None = None
+    rng = random.Random()
     for attempt in range(1, READ_ATTEMPTS + 1):
         received = yield request
-        if not isinstance(received, LostReply):
-            assert received is not None
+        if isinstance(received, Response) and received.status not in RETRIED_READS:
             return received
-        reason = received.reason
         if attempt < READ_ATTEMPTS:
-            yield Sleep(Backoff(base=0.05).delay(attempt, random.Random()))
-    raise OutcomeUnknown(method="GET", url=request.url, key=None, reason=reason)
+            yield Sleep(_wait(received, Backoff(base=0.05), attempt, rng))
+    if isinstance(received, Response):
+        return received  # still failing: the caller reports the status
+    raise OutcomeUnknown(method="GET", url=request.url, key=None, reason=_reason(received))
 
 
 def read_flow(
