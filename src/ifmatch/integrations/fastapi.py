@@ -40,6 +40,7 @@ from pydantic import Field, Strict
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
 from ..core.errors import ConfigurationError
@@ -47,6 +48,7 @@ from ..stores import Snapshot, StoreUnavailable
 from ._conditional import KEY_ERRORS, not_found_error, pick_key
 from ._idempotency import Idempotency, idempotency_options
 from .answers import SCOPE_KEY, LateAnswerMiddleware
+from .head import HeadMiddleware
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
@@ -372,11 +374,43 @@ def document_route(route: APIRoute) -> None:
         responses[503] = _problem("The database could not be reached; see Retry-After.")
 
 
+def serves_head(route: BaseRoute) -> bool:
+    """Whether ``install``'s middleware answers ``HEAD`` with this route: a ``GET`` route whose
+    dependencies include a ``Conditional`` (when no route of the app answers ``HEAD`` itself)."""
+    return (
+        isinstance(route, APIRoute)
+        and "GET" in (route.methods or set())
+        and "HEAD" not in (route.methods or set())
+        and bool(_conditionals(route))
+    )
+
+
+def document_head(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Add the ``HEAD`` operation ``install``'s middleware serves beside each protected ``GET``
+    (the ``GET``'s parameters and responses, without content; its own ``operationId``)."""
+    for route in app.routes:
+        if not (isinstance(route, APIRoute) and route.include_in_schema and serves_head(route)):
+            continue
+        item = schema.get("paths", {}).get(route.path_format)
+        if not isinstance(item, dict) or "get" not in item or "head" in item:
+            continue
+        get = item["get"]
+        head = {**get, "responses": {}}
+        if "operationId" in head:
+            head["operationId"] = f"{get['operationId']}_head"
+        head["summary"] = f"{get.get('summary', '')} (HEAD)".strip()
+        for status, response in get.get("responses", {}).items():
+            head["responses"][status] = {k: v for k, v in response.items() if k != "content"}
+        item["head"] = head
+
+
 def install(app: FastAPI) -> FastAPI:
     """Register the problem+json exception handlers, the middleware that answers a false
     precondition after the route's own access decisions
-    (:class:`~ifmatch.integrations.answers.LateAnswerMiddleware`), and document protected
-    routes in OpenAPI.
+    (:class:`~ifmatch.integrations.answers.LateAnswerMiddleware`), the one that answers
+    ``HEAD`` like ``GET`` on protected routes (:class:`~ifmatch.integrations.head.HeadMiddleware`;
+    a route declared for ``HEAD`` by the app wins), and document protected routes in OpenAPI,
+    their ``HEAD`` operations included.
 
     With SQLAlchemy installed, a serialization failure or deadlock raised by a protected
     handler's own ``commit()`` is answered 412 (409 without a precondition) instead of 500, and
@@ -391,6 +425,11 @@ def install(app: FastAPI) -> FastAPI:
     if app.middleware_stack is not None:
         raise RuntimeError("install(app) must run before the application starts")
     installed: list[Any] = [m.cls for m in app.user_middleware]
+    if HeadMiddleware not in installed:
+        # HEAD like GET for every protected GET route the app does not answer HEAD for itself.
+        app.user_middleware.append(
+            Middleware(HeadMiddleware, routes=lambda: app.routes, serves_head=serves_head)
+        )
     if LateAnswerMiddleware not in installed:
         # Innermost of the app's own middleware, whenever they are added: an answer given in
         # place of a route's 2xx passes through all of them (Date, CORS, compression).
@@ -407,6 +446,9 @@ def install(app: FastAPI) -> FastAPI:
             for route in app.routes:
                 if isinstance(route, APIRoute):
                     document_route(route)
+            schema = original()
+            document_head(app, schema)
+            return schema
         return original()
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -104,15 +104,6 @@ class SQLAlchemyStore(StoreBase[K]):
             assert snapshot is not None
             return snapshot, self._spec.values(row)
 
-    def snapshot(self, instance: Any) -> Snapshot:
-        """The validators of a loaded instance of the model."""
-        from .sqlalchemy import snapshot
-
-        version = self._attribute(self._spec.version)
-        last_modified = self._spec.last_modified
-        lm = None if last_modified is None else self._attribute(last_modified)
-        return snapshot(instance, version_column=version, last_modified_column=lm)
-
     # --- idempotency records (see ifmatch.stores.idempotency) ------------------------------
 
     def claim(
@@ -381,9 +372,6 @@ class SQLAlchemyStore(StoreBase[K]):
         if self._session is not None:
             return _Borrowed(self._session())
         return self._factory_session()
-
-    def _attribute(self, column: Any) -> str:
-        return next(name for name, col in self._spec.columns.items() if col is column)
 
 
 class _Borrowed:
