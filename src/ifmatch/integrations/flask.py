@@ -501,8 +501,35 @@ class _Route:
         if method not in {"GET", "HEAD"} and not condition.wrote:
             log_unguarded(logger, method, request.path)
             return
+        if condition.wrote and condition.served is not None:
+            self.follow_instance(condition)
         for name, value in validator_headers(condition.served, condition.options):
             response.headers[name] = value
+
+    def follow_instance(self, condition: ConditionalRequest) -> None:
+        """After a write, send the tag of the version ``condition.instance`` holds when the
+        view read it again after the write.
+
+        The store expires the written attributes of a loaded instance, and a commit expires all
+        of them; the next read reloads the row at its latest version, which another writer may
+        have moved on by then. A body built from that read describes that version, so the
+        ``ETag`` must too. An instance with attributes still waiting to be reloaded was not read
+        since (the body came from the written values): the write's own version is kept, as it
+        is for an instance older than the write (one from another session).
+        """
+        instance, served = condition.instance, condition.served
+        if instance is None or served is None or self.snapshot_of is None:
+            return
+        try:
+            from sqlalchemy import inspect
+        except ImportError:  # pragma: no cover - the loaded instance then is no SQLAlchemy row
+            return
+        state = inspect(instance, raiseerr=False)
+        if state is None or state.expired_attributes:
+            return
+        current = self.snapshot_of(instance)
+        if current.version > served.version:
+            condition.serve(current)
 
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
         if not callable(self.key):

@@ -38,7 +38,6 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, models, router, transaction
-from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from rest_framework.generics import get_object_or_404
@@ -51,8 +50,7 @@ from ...core.etag import ETag
 from ...core.evaluate import ResourceState, evaluate
 from ...core.policy import Policy
 from ...core.problems import problem
-from ...core.tags import content_etag
-from ...stores._django_sql import check_connection
+from ...stores._django_sql import check_connection, collection_state
 from ...stores.base import CASResult, Expectation, Outcome, Snapshot
 from ...stores.django import (
     ConditionalSaveMixin,
@@ -614,25 +612,18 @@ class ConditionalMixin:
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
-        """A collection tag from one aggregate over the filtered rows (count, sum and max of
-        versions, max key, newest Last-Modified) plus the URL and media type, and the newest
-        Last-Modified. Any write to, insert into or delete from the filtered rows changes it."""
+        """The collection's tag and Last-Modified, from one aggregate over the filtered rows:
+        their count and the sum of a hash of each row's key and version (see
+        ``ifmatch.stores.collection``), plus the URL and the representation's variant. Any
+        insert into, update of or delete from the filtered rows changes it, UUID keys and
+        tables without a Last-Modified column included."""
         version, last_modified = version_fields(queryset.model)
-        aggregates: dict[str, Any] = {
-            "n": Count("pk"),
-            "s": Sum(version),
-            "m": Max(version),
-            "k": Max("pk"),
-        }
-        if last_modified is not None:
-            aggregates["lm"] = Max(last_modified)
-        row = queryset.order_by().aggregate(**aggregates)
+        state = collection_state(queryset, version, last_modified)
         accepted = getattr(self.request, "accepted_media_type", "")
-        material = repr(
-            (sorted(row.items()), self.request.get_full_path(), accepted, self.get_etag_variant())
-        )
-        key = str(django_settings.SECRET_KEY).encode()[:64]
-        return content_etag(material.encode(), key=key), row.get("lm")
+        key = str(django_settings.SECRET_KEY).encode()
+        variant = repr((accepted, self.get_etag_variant()))
+        etag = state.etag(target=self.request.get_full_path(), variant=variant, key=key)
+        return etag, state.last_modified
 
     # -- responses --------------------------------------------------------------------------
 
