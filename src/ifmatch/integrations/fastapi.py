@@ -52,17 +52,21 @@ from .head import HeadMiddleware
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
+    CollectionRequest,
     ConditionalHTTPException,
     ConditionalRequest,
     Loader,
     as_async,
     check,
+    check_collection,
     make_options,
     write_conflict_handler,
 )
 
 __all__ = [
     "BodyVersion",
+    "Collection",
+    "CollectionRequest",
     "Idempotency",
     "Conditional",
     "ConditionalHTTPException",
@@ -228,6 +232,76 @@ class Conditional:
         return _validated_path(request).get(name, raw)  # type: ignore[no-any-return]
 
 
+class Collection:
+    """The dependency of a list route: ``Annotated[CollectionRequest, Depends(Collection(store,
+    ...))]``.
+
+    ``GET``/``HEAD`` get the collection's ``ETag`` (and the newest item's ``Last-Modified``)
+    and 304 to it; a ``POST``'s preconditions are evaluated against the collection's tag, and
+    ``await listing.create(key, values)`` inserts the item: ``201`` (set it on the route) with
+    ``Location``, ``ETag`` and ``Last-Modified``. A false precondition waits for the route's
+    own access decisions, as with :class:`Conditional`; ``install(app)`` is required.
+
+    Args:
+        store: the store the items live in; it must have ``read_collection`` (the SQLAlchemy
+            and memory stores; a synchronous one runs in the thread pool).
+        query: ``callable(request)`` returning the rows the caller may list, passed to
+            ``store.read_collection`` (``select(Document).where(...)`` for SQLAlchemy);
+            default every row.
+        locate: the URL of a created item from its key (default: the path plus ``/<key>``).
+        policy, error_format, type_base, last_modified, variant, answer_before_view: as for
+            :class:`Conditional`.
+        secret: keys the collection tag, so a caller cannot confirm a guess of the rows.
+    """
+
+    idempotency: Idempotency | None = None
+
+    def __init__(
+        self,
+        store: AnyStore,
+        *,
+        query: Callable[[Request], Any] | None = None,
+        locate: Callable[[Hashable], str] | None = None,
+        policy: Policy = DEFAULT_POLICY,
+        error_format: typing.Literal["problem", "jsonapi"] = "problem",
+        type_base: str | None = None,
+        last_modified: bool = True,
+        variant: str | None = None,
+        answer_before_view: bool = False,
+        secret: bytes = b"",
+    ) -> None:
+        if not hasattr(store, "read_collection"):
+            raise TypeError("Collection() needs a store with read_collection()")
+        self.store = as_async(store)
+        self.query, self.locate, self.secret = query, locate, secret
+        self.options = make_options(
+            policy=policy,
+            error_format=error_format,
+            type_base=type_base,
+            last_modified=last_modified,
+            variant=variant,
+            create=True,
+            answer_before_view=answer_before_view,
+        )
+
+    async def __call__(self, request: Request, response: Response) -> CollectionRequest:
+        installed = SCOPE_KEY in request.scope
+        condition = await check_collection(
+            request,
+            self.store,
+            self.options,
+            query=None if self.query is None else self.query(request),
+            secret=self.secret,
+            locate=self.locate,
+        )
+        if condition.refusal is not None and not installed:
+            raise ConditionalHTTPException(condition.refusal)
+        condition.response = response
+        condition.apply(response, unconditionally=True)
+        request.state.ifmatch = condition
+        return condition
+
+
 def _validated_path(request: Request) -> dict[str, Any]:
     """The route's path parameters validated as its handler declares them, as FastAPI does
     after the dependencies run; the dependency needs them first.
@@ -294,8 +368,9 @@ def _dependants(route: APIRoute) -> Iterator[Dependant]:
         pending.extend(dependant.dependencies)
 
 
-def _conditionals(route: APIRoute) -> list[Conditional]:
-    return [d.call for d in _dependants(route) if isinstance(d.call, Conditional)]
+def _conditionals(route: APIRoute) -> list[Conditional | Collection]:
+    found = (d.call for d in _dependants(route))
+    return [call for call in found if isinstance(call, Conditional | Collection)]
 
 
 def _problem(description: str) -> dict[str, Any]:
