@@ -373,7 +373,7 @@ def conditional(
     instance_kwarg: str = "obj",
     has_permission: Callable[[HttpRequest, models.Model], bool] | None = None,
     allow_create: bool = False,
-    variant: str | None = None,
+    variant: str | Callable[[HttpRequest], str | None] | None = None,
     answer_before_view: bool = False,
     **overrides: Any,
 ) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
@@ -394,7 +394,9 @@ def conditional(
             (RFC 9110 §13.2.1); ``False`` answers 403.
         allow_create: let ``PUT`` on a missing resource through (``If-None-Match: *`` for a
             create-only write); the view creates it and sets ``request.ifmatch.instance``.
-        variant: distinguishes representations of one version in the entity-tag.
+        variant: distinguishes representations of one version in the entity-tag: a string, or
+            ``request -> str | None`` for a view that negotiates (send ``Vary`` for what it
+            reads); a write is checked against the variant it returns for the write request.
         answer_before_view: answer false preconditions before calling the view, and a
             conditional GET from the version columns alone (a cheaper 304). Only for a view
             that makes no access decision of its own: every check is in ``has_permission`` or
@@ -417,6 +419,9 @@ def conditional(
         {key: value for key, value in upper.items() if key.startswith("IDEMPOTENCY_")}
     )
     url_kwarg = lookup_url_kwarg or lookup_field
+
+    def variant_of(request: HttpRequest) -> str | None:
+        return variant(request) if callable(variant) else variant
 
     version, last_modified = version_fields(base.model)  # fails at start-up, not per request
     validator_columns = [base.model._meta.pk.name, version]
@@ -452,7 +457,7 @@ def conditional(
     def decide(
         request: HttpRequest, method: str, snapshot: Snapshot | None, send_lm: bool
     ) -> Decision:
-        state = resource_state(snapshot, variant=variant, last_modified=send_lm)
+        state = resource_state(snapshot, variant=variant_of(request), last_modified=send_lm)
         return evaluate(method, request_headers(request), state, policy)
 
     def handle(
@@ -473,7 +478,7 @@ def conditional(
             using=router.db_for_write(base.model),
             scope=user_scope(request),
             error_format=ifmatch_settings.ERROR_FORMAT,
-            variant=variant,
+            variant=variant_of(request),
         )
         if isinstance(begun, HttpResponseBase):
             return begun  # a replayed write, or a bad key
@@ -510,7 +515,7 @@ def conditional(
         if isinstance(decision, Proceed):
             for warning in decision.warnings:
                 logger.warning("%s %s: %s", method, request.path, warning)
-            expect = Expectation.from_condition(decision.condition, variant=variant)
+            expect = Expectation.from_condition(decision.condition, variant=variant_of(request))
         elif answer_before_view:
             return decision_response(decision, request)
         request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
@@ -522,10 +527,13 @@ def conditional(
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
             if snapshot is not None:
-                set_validators(response, snapshot, variant=variant, last_modified=send_lm)
+                set_validators(
+                    response, snapshot, variant=variant_of(request), last_modified=send_lm
+                )
             return response
         atomic = bool(upper.get("ATOMIC_WRITES", ifmatch_settings.ATOMIC_WRITES))
-        return _write(view, request, args, arguments, variant, send_lm, base.model, atomic)
+        chosen = variant_of(request)
+        return _write(view, request, args, arguments, chosen, send_lm, base.model, atomic)
 
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)

@@ -29,6 +29,7 @@ import importlib.util
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Hashable, Iterator
+from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI
@@ -121,7 +122,9 @@ class Conditional:
         error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
-        variant: tells representations of one version apart (see ``version_etag``).
+        variant: tells representations of one version apart (see ``version_etag``): a string,
+            or ``callable(request)`` for a route that negotiates (send ``Vary`` for what it
+            reads); a write is checked against the variant it returns for the write request.
         load: ``async (key) -> object | None`` loading the resource itself; its validators
             come from the object (``snapshot``, default ``store.snapshot``) and the handler
             gets it as ``condition.instance``: no separate version query.
@@ -153,7 +156,7 @@ class Conditional:
         error_format: typing.Literal["problem", "jsonapi"] = "problem",
         type_base: str | None = None,
         last_modified: bool = True,
-        variant: str | None = None,
+        variant: str | Callable[[Request], str | None] | None = None,
         load: Loader | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
         answer_before_view: bool = False,
@@ -168,12 +171,13 @@ class Conditional:
         self.key = key
         self.idempotency = idempotency_options(idempotency)
         self.idempotency_scope = idempotency_scope
+        self.variant = variant
         self.options = make_options(
             policy=policy,
             error_format=error_format,
             type_base=type_base,
             last_modified=last_modified,
-            variant=variant,
+            variant=None if callable(variant) else variant,
             create=create,
             answer_before_view=answer_before_view,
         )
@@ -194,11 +198,14 @@ class Conditional:
                 "claim of a request that ended without its write"
             )
         scope = "" if self.idempotency_scope is None else self.idempotency_scope(request)
+        options = self.options
+        if callable(self.variant):
+            options = replace(options, variant=self.variant(request))
         condition = await check(
             request,
             self.store,
             key,
-            self.options,
+            options,
             load=self.load,
             snapshot_of=self.snapshot_of,
             idempotency=self.idempotency,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -324,7 +324,7 @@ class IfMatch:
         *,
         key: KeySpec = None,
         create: bool = False,
-        variant: str | None = None,
+        variant: str | Callable[[], str | None] | None = None,
         require: Iterable[str] | None = None,
         authorize: Callable[[Hashable], object] | None = None,
         load: Callable[[Hashable], Any] | None = None,
@@ -340,7 +340,11 @@ class IfMatch:
             key: the view argument naming the resource, or a callable taking the view's
                 keyword arguments; by default the view's only argument.
             create: let a PUT create a missing resource (``If-None-Match: *`` for create-only).
-            variant: tell representations of one version apart (see ``version_etag``).
+            variant: tell representations of one version apart (see ``version_etag``): a
+                string, or a function called per request for a view that negotiates (e.g.
+                ``lambda: request.accept_mimetypes.best_match(["application/json",
+                "text/html"])``); send ``Vary`` for what it reads. A write is checked against
+                the variant it returns for the write request.
             require: methods that need a precondition (default ``IFMATCH_REQUIRE_PRECONDITION``;
                 ``()`` for the 409 body-version scheme).
             authorize: called with the key before anything about the resource is revealed;
@@ -549,7 +553,7 @@ class _Route:
     store: VersionStore[Any]
     key: KeySpec
     create: bool
-    variant: str | None
+    variant: str | Callable[[], str | None] | None
     require: frozenset[str] | None
     authorize: Callable[[Hashable], object] | None
     load: Callable[[Hashable], Any] | None
@@ -562,6 +566,8 @@ class _Route:
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
         config = current_app.config
         options = self.options(config)
+        if callable(self.variant):
+            options = replace(options, variant=self.variant())
         try:
             return self.respond(view, options, args, kwargs)
         except HTTPException:
@@ -756,7 +762,7 @@ class _Route:
         return build_options(
             config,
             require=self.require,
-            variant=self.variant,
+            variant=None if callable(self.variant) else self.variant,
             create=self.create,
             answer_before_view=self.answer_before_view,
         )

@@ -28,6 +28,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -607,7 +608,7 @@ def conditional(
     error_format: ErrorFormat = "problem",
     type_base: str | None = None,
     last_modified: bool = True,
-    variant: str | None = None,
+    variant: str | Callable[[Request], str | None] | None = None,
     answer_before_view: bool = False,
     idempotency: bool | Idempotency | None = None,
     idempotency_scope: Callable[[Request], str] | None = None,
@@ -622,7 +623,9 @@ def conditional(
         error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
-        variant: tells representations of one version apart (see ``version_etag``).
+        variant: tells representations of one version apart (see ``version_etag``): a
+            string, or ``callable(request)`` for an endpoint that negotiates (send ``Vary`` for
+            what it reads); a write is checked against the variant it returns for the write.
         answer_before_view: answer a false precondition before the endpoint runs (a 304 then
             costs only the version read). Only for an endpoint that makes no access decision
             of its own: all of them in middleware or the router.
@@ -636,7 +639,7 @@ def conditional(
         error_format=error_format,
         type_base=type_base,
         last_modified=last_modified,
-        variant=variant,
+        variant=None if callable(variant) else variant,
         create=create,
         answer_before_view=answer_before_view,
     )
@@ -652,9 +655,12 @@ def conditional(
                 return error_response(not_found_error(options, request.url.path))
             scope = "" if idempotency_scope is None else idempotency_scope(request)
             condition: ConditionalRequest | None = None
+            chosen = (
+                options if not callable(variant) else replace(options, variant=variant(request))
+            )
             try:
                 condition = await check(
-                    request, async_store, resource, options, idempotency=keys, scope=scope
+                    request, async_store, resource, chosen, idempotency=keys, scope=scope
                 )
                 request.state.ifmatch = condition
                 response = await endpoint(request)
