@@ -13,7 +13,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,15 @@ def test_each_page_marks_its_quick_starts() -> None:
         "drf/views.py",
         "drf/urls.py",
     }
+
+
+@pytest.fixture
+def portal() -> Iterator[Any]:
+    """One event loop in a background thread, for driving an ASGI app from these tests."""
+    from anyio.from_thread import start_blocking_portal
+
+    with start_blocking_portal() as portal:
+        yield portal
 
 
 @pytest.fixture(scope="module")
@@ -184,13 +193,13 @@ def write_concurrently(base: str, path: str, *, writers: int, tokens: int) -> An
     return answers
 
 
-def check_bodies_match_tags(answers: Answers, first: tuple[str, str]) -> None:
+def check_bodies_match_tags(answers: Answers, known: dict[str, str]) -> None:
     """Every 2xx's body is the text of the version its ETag names.
 
     The text of each version is known from the write that made it: a PUT with
     ``If-Match: "vN"`` that won made version N+1 with the text it sent."""
     assert not answers.errors, answers.errors[:3]
-    text_of = dict([first])
+    text_of = dict(known)
     for if_match, sent, _, _ in answers.puts:
         version = int(if_match.strip('"v')) + 1
         text_of[f'"v{version}"'] = sent
@@ -252,28 +261,37 @@ def test_flask_quick_start_bodies_and_tags_agree(
         check_head_and_304(base, "/documents/1")
         answers = write_concurrently(base, "/documents/1", writers=16, tokens=8)
     assert len(answers.puts) == 16 * 8
-    check_bodies_match_tags(answers, ('"v1"', ""))
+    # v1 was seeded, v2 written by the checks above, both with the text ""
+    check_bodies_match_tags(answers, {'"v1"': "", '"v2"': ""})
 
 
 def check_head_and_304(base: str, path: str, headers: dict[str, str] | None = None) -> None:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        check_reads_and_writes(client.request, path, headers or {})
+
+
+def check_reads_and_writes(
+    request: Callable[..., httpx.Response], path: str, sent: dict[str, str]
+) -> None:
     """The documented pattern answers HEAD like GET: 200 with the validators and no body, and
     304 to the current tag; a write needs a precondition (428) and a current one (412)."""
-    sent = headers or {}
-    with httpx.Client(base_url=base, timeout=30) as client:
-        got = client.get(path, headers=sent)
-        assert got.status_code == 200, got.text
-        etag = got.headers["ETag"]
-        head = client.head(path, headers=sent)
-        assert head.status_code == 200 and head.content == b""
-        assert head.headers["ETag"] == etag and "Last-Modified" in head.headers
-        for method in ("GET", "HEAD"):
-            fresh = client.request(method, path, headers={**sent, "If-None-Match": etag})
-            assert fresh.status_code == 304 and fresh.content == b""
-            assert fresh.headers["ETag"] == etag
-        body = {"text": got.json()["text"], "title": got.json().get("title", "")}
-        assert client.put(path, json=body, headers=sent).status_code == 428
-        stale = client.put(path, json=body, headers={**sent, "If-Match": '"v999"'})
-        assert stale.status_code == 412 and stale.headers["ETag"] == etag
+    got = request("GET", path, headers=sent)
+    assert got.status_code == 200, got.text
+    etag = got.headers["ETag"]
+    head = request("HEAD", path, headers=sent)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["ETag"] == etag and "Last-Modified" in head.headers
+    for method in ("GET", "HEAD"):
+        fresh = request(method, path, headers={**sent, "If-None-Match": etag})
+        assert fresh.status_code == 304 and fresh.content == b""
+        assert fresh.headers["ETag"] == etag
+    body = {key: value for key, value in got.json().items() if key in {"text", "title"}}
+    assert request("PUT", path, json=body, headers=sent).status_code == 428
+    stale = request("PUT", path, json=body, headers={**sent, "If-Match": '"v999"'})
+    assert stale.status_code == 412 and stale.headers["ETag"] == etag
+    written = request("PUT", path, json=body, headers={**sent, "If-Match": etag})
+    assert written.status_code == 200, written.text
+    assert written.headers["ETag"] != etag and written.json()["text"] == body["text"]
 
 
 def after_commit_variant(code: str) -> str:
@@ -331,3 +349,41 @@ def test_flask_body_and_tag_when_another_writer_commits_in_between(
     with app.app_context():
         engine.dispose()
     sys.modules.pop(name, None)
+
+
+# --- docs/fastapi.md ----------------------------------------------------------------------------
+
+
+@pytest.mark.services
+def test_fastapi_quick_start(
+    tmp_path: Path, pg: Database, monkeypatch: pytest.MonkeyPatch, portal: Any
+) -> None:
+    from integrations.http_conformance import AsgiClient
+
+    code = marked("docs/fastapi.md")["fastapi"]
+    (tmp_path / "fastapi_quickstart.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", pg.sqlalchemy_url(asynchronous=True))
+    module = __import__("fastapi_quickstart")
+    # scaffolding: the table and document 1
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    sync = create_engine(pg.sqlalchemy_url())
+    module.Base.metadata.drop_all(sync)
+    module.Base.metadata.create_all(sync)
+    with Session(sync) as session:
+        session.add(module.Document(id=1, text="hello"))
+        session.commit()
+    sync.dispose()
+    client = AsgiClient(module.app, portal)
+    try:
+        assert client.request("GET", "/documents/1").status_code == 401  # auth runs first
+        check_reads_and_writes(client.request, "/documents/1", {"X-User": "ada"})
+        missing = client.request("HEAD", "/documents/2", headers={"X-User": "ada"})
+        assert missing.status_code == 404
+        schema = client.request("GET", "/openapi.json").json()
+        assert {"get", "head", "put"} <= set(schema["paths"]["/documents/{doc_id}"])
+    finally:
+        portal.call(module.engine.dispose)
+        sys.modules.pop("fastapi_quickstart", None)
