@@ -387,3 +387,159 @@ def test_fastapi_quick_start(
     finally:
         portal.call(module.engine.dispose)
         sys.modules.pop("fastapi_quickstart", None)
+
+
+# --- docs/django.md and docs/drf.md: an app in a project, under gunicorn ------------------------
+
+SETTINGS = """
+# scaffolding: the project a reader already has (Django's default middleware, CSRF included)
+import os
+SECRET_KEY = "quick-start"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+ROOT_URLCONF = "documents.urls"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    {extra}
+    "documents",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}}]
+STATIC_URL = "/static/"
+DATABASES = {{"default": {{
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ["QS_DB_NAME"], "USER": os.environ["QS_DB_USER"],
+    "HOST": os.environ["QS_DB_HOST"], "PORT": os.environ["QS_DB_PORT"],
+}}}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+"""
+
+
+def django_project(tmp_path: Path, files: dict[str, str], *, drf: bool) -> Path:
+    """A project ``qsproject`` with the app ``documents`` made of the doc's files."""
+    (tmp_path / "qsproject").mkdir()
+    (tmp_path / "qsproject" / "__init__.py").write_text("")
+    extra = '"rest_framework",' if drf else ""
+    (tmp_path / "qsproject" / "settings.py").write_text(SETTINGS.format(extra=extra))
+    app = tmp_path / "documents"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    for name, code in files.items():
+        (app / name).write_text(code)
+    return tmp_path
+
+
+def run_django_app(tmp_path: Path, pg: Database, create: str, check: Callable[[str], None]) -> None:
+    import subprocess
+
+    env = subprocess_env(
+        DJANGO_SETTINGS_MODULE="qsproject.settings",
+        QS_DB_NAME=pg.name,
+        QS_DB_USER=pg.user,
+        QS_DB_HOST=pg.host,
+        QS_DB_PORT=str(pg.port),
+    )
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    # scaffolding: the table (a fresh one: makemigrations + migrate) and document 1
+    setup = textwrap.dedent(
+        f"""
+        import django
+        django.setup()
+        from django.db import connection
+        from documents.models import Document
+        with connection.schema_editor() as editor:
+            if Document._meta.db_table in connection.introspection.table_names():
+                editor.delete_model(Document)
+            editor.create_model(Document)
+        Document.objects.create(id=1, {create})
+        """
+    )
+    subprocess.run([PYTHON, "-c", setup], env=env, cwd=tmp_path, check=True)
+    port = free_port()
+    argv = [
+        PYTHON,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "django.core.wsgi:get_wsgi_application()",
+    ]
+    with running_server(argv, port, env=env, cwd=tmp_path):
+        check(f"http://127.0.0.1:{port}")
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_django_quick_start(tmp_path: Path, pg: Database) -> None:
+    blocks = marked("docs/django.md")
+    files = {
+        "models.py": blocks["django/models.py"],
+        "views.py": blocks["django/views.py"],
+        "urls.py": blocks["django/urls.py"],
+    }
+
+    def check(base: str) -> None:
+        check_head_and_304(base, "/documents/1/")
+        with httpx.Client(base_url=base) as client:
+            gone = client.get("/documents/2/")
+            assert gone.status_code == 404
+
+    run_django_app(django_project(tmp_path, files, drf=False), pg, 'text="hello"', check)
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_drf_quick_start(tmp_path: Path, pg: Database) -> None:
+    blocks = marked("docs/drf.md")
+    files = {
+        name: blocks[f"drf/{name}"]
+        for name in ("models.py", "serializers.py", "views.py", "urls.py")
+    }
+
+    def check(base: str) -> None:
+        path = "/api/documents/1/"
+        with httpx.Client(base_url=base) as client:
+            got = client.get(path, headers={"Accept": "application/json"})
+            assert got.status_code == 200 and got.headers["ETag"] == '"v1"'
+            html = client.get(path, headers={"Accept": "text/html"})
+            assert html.status_code == 200 and html.headers["ETag"] != '"v1"'
+            crossed = client.get(path, headers={"Accept": "text/html", "If-None-Match": '"v1"'})
+            assert crossed.status_code == 200  # the JSON's tag is not the page's
+            assert "accept" in crossed.headers["Vary"].lower()
+        sent = {"Accept": "application/json"}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            request = client.request
+
+            def with_title(method: str, url: str, **kwargs: Any) -> httpx.Response:
+                if "json" in kwargs:
+                    kwargs["json"] = {"title": "t", "text": "t"}
+                response = request(method, url, **kwargs)
+                return response
+
+            got = request("GET", path, headers=sent)
+            etag = got.headers["ETag"]
+            head = request("HEAD", path, headers=sent)
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["ETag"] == etag
+            for method in ("GET", "HEAD"):
+                fresh = request(method, path, headers={**sent, "If-None-Match": etag})
+                assert fresh.status_code == 304 and fresh.headers["ETag"] == etag
+            assert with_title("PUT", path, json={}, headers=sent).status_code == 428
+            stale = with_title("PUT", path, json={}, headers={**sent, "If-Match": '"v9"'})
+            assert stale.status_code == 412
+            done = with_title("PUT", path, json={}, headers={**sent, "If-Match": etag})
+            assert done.status_code == 200 and done.headers["ETag"] == '"v2"'
+
+    run_django_app(django_project(tmp_path, files, drf=True), pg, 'title="hello"', check)
