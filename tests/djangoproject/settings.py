@@ -33,6 +33,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "ifmatch.integrations.django.ConditionalMiddleware",
 ]
+# The browsable API (DRF's HTML renderer) renders templates (test_drf_variants.py).
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+STATIC_URL = "/static/"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

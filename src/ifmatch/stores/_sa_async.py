@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +26,7 @@ from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
@@ -86,6 +87,15 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             snapshot = self._spec.snapshot(row)
             assert snapshot is not None
             return snapshot, self._spec.values(row)
+
+    async def read_collection(self, query: Select[Any] | None = None) -> CollectionState:
+        """The validators' material of the collection of rows ``query`` selects (default: the
+        whole table), in one aggregate query; see ``ifmatch.stores.collection``."""
+        async with self._using() as session:
+            dialect = self._dialect(session)
+            statement = self._spec.select_collection(query, dialect)
+            result = await session.execute(statement)
+            return self._spec.collection(result, dialect)
 
     async def claim(
         self,

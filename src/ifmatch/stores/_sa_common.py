@@ -82,6 +82,19 @@ class StoreBase(Generic[K]):
         """The resolved table, key, version and Last-Modified columns."""
         return self._spec
 
+    def snapshot(self, instance: Any) -> Snapshot:
+        """The validators of a loaded instance of the model (no I/O: read from its attributes),
+        for ``load=`` in the integrations."""
+        from .sqlalchemy import snapshot
+
+        version = self._attribute(self._spec.version)
+        last_modified = self._spec.last_modified
+        lm = None if last_modified is None else self._attribute(last_modified)
+        return snapshot(instance, version_column=version, last_modified_column=lm)
+
+    def _attribute(self, column: Any) -> str:
+        return next(name for name, col in self._spec.columns.items() if col is column)
+
     def _check(self, dialect: Dialect) -> Dialect:
         if id(dialect) not in self._checked:
             self._spec.check_dialect(dialect)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, Table
+from sqlalchemy import Connection, CursorResult, Engine, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, UnboundExecutionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -16,6 +16,7 @@ from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
@@ -104,14 +105,13 @@ class SQLAlchemyStore(StoreBase[K]):
             assert snapshot is not None
             return snapshot, self._spec.values(row)
 
-    def snapshot(self, instance: Any) -> Snapshot:
-        """The validators of a loaded instance of the model."""
-        from .sqlalchemy import snapshot
-
-        version = self._attribute(self._spec.version)
-        last_modified = self._spec.last_modified
-        lm = None if last_modified is None else self._attribute(last_modified)
-        return snapshot(instance, version_column=version, last_modified_column=lm)
+    def read_collection(self, query: Select[Any] | None = None) -> CollectionState:
+        """The validators' material of the collection of rows ``query`` selects (default: the
+        whole table), in one aggregate query; see ``ifmatch.stores.collection``."""
+        with self._using() as session:
+            dialect = self._dialect(session)
+            statement = self._spec.select_collection(query, dialect)
+            return self._spec.collection(session.execute(statement), dialect)
 
     # --- idempotency records (see ifmatch.stores.idempotency) ------------------------------
 
@@ -381,9 +381,6 @@ class SQLAlchemyStore(StoreBase[K]):
         if self._session is not None:
             return _Borrowed(self._session())
         return self._factory_session()
-
-    def _attribute(self, column: Any) -> str:
-        return next(name for name, col in self._spec.columns.items() if col is column)
 
 
 class _Borrowed:

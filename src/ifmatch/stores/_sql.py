@@ -15,17 +15,22 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Integer,
+    Numeric,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
+    func,
     insert,
     inspect,
+    null,
     or_,
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from sqlalchemy.ext.compiler import compiles
@@ -36,6 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime
 
 from .base import Expectation, Snapshot, unmodified_since_limit
+from .collection import CollectionState, fold
 from .errors import ConfigurationError
 
 __all__ = ["DbNow", "NextLastModified", "TableSpec", "is_retryable_conflict", "table_spec"]
@@ -347,6 +353,40 @@ class TableSpec:
         # SQL expressions among the values are part of the statement: not reusable.
         if not any(isinstance(value, ClauseElement) for value in values.values()):
             self._templates[shape] = statement
+
+    def select_collection(self, query: Select[Any] | None, dialect: Dialect) -> Select[Any]:
+        """The aggregate a collection's validators are made of, over the rows ``query``
+        selects (default: the whole table); see ``ifmatch.stores.collection``.
+
+        PostgreSQL and MariaDB/MySQL hash each row's ``(key, version)`` and sum the hashes in
+        one row ``(count, digest, newest Last-Modified)``. SQLite has no hash function: the
+        statement then selects the rows ``(key, version, Last-Modified)`` for :func:`fold`.
+        """
+        rows = (query if query is not None else select(self.table)).subquery()
+        key, version = rows.c[self.key.name], rows.c[self.version.name]
+        newest: Any = null()
+        if self.last_modified is not None:
+            newest = rows.c[self.last_modified.name]
+        if dialect.name == "sqlite":
+            return select(key, version, newest)
+        pair = func.concat(sql_cast(key, Text), ":", sql_cast(version, Text))
+        if dialect.name == "postgresql":
+            # 64 signed bits, shifted into 60 unsigned bits like MariaDB's.
+            digest: Any = (func.hashtextextended(pair, 0).op(">>")(4)) + 576460752303423488
+        else:
+            hexdigits = func.substring(func.md5(pair), 1, 15)
+            digest = sql_cast(func.conv(hexdigits, 16, 10), Numeric(20, 0))
+        newest_row = func.max(newest) if self.last_modified is not None else null()
+        return select(func.count(), func.coalesce(func.sum(digest), 0), newest_row).select_from(
+            rows
+        )
+
+    def collection(self, result: Any, dialect: Dialect) -> CollectionState:
+        """The :class:`CollectionState` from the result of :meth:`select_collection`."""
+        if dialect.name == "sqlite":
+            return fold((row[0], row[1], utc(row[2])) for row in result)
+        count, digest, newest = result.one()
+        return CollectionState(int(count), int(digest), utc(newest))
 
     def select_snapshot(self, key: Any) -> Select[Any]:
         return select(*self.returned()).where(self.key == key)
