@@ -68,6 +68,7 @@ class Comment(db.Model):  # type: ignore[name-defined,misc]
 class ArticleSchema(Schema):  # type: ignore[misc]
     class Meta:
         type_ = "article"
+        model = Article
         self_view = "article_detail"
         self_view_kwargs = {"id": "<id>"}
         self_view_many = "article_list"
@@ -92,6 +93,7 @@ class ArticleSchema(Schema):  # type: ignore[misc]
 class AuthorSchema(Schema):  # type: ignore[misc]
     class Meta:
         type_ = "author"
+        model = Author
 
     id = fields.Str()
     name = fields.Str()
@@ -100,6 +102,7 @@ class AuthorSchema(Schema):  # type: ignore[misc]
 class CommentSchema(Schema):  # type: ignore[misc]
     class Meta:
         type_ = "comment"
+        model = Comment
 
     id = fields.Str()
     body = fields.Str()

@@ -106,7 +106,7 @@ class ETagMetaMixin:
         declared = getattr(cls, "_declared_fields", None)
         if isinstance(declared, dict) and META_NAME not in declared:
             # Declared, as djangorestframework-jsonapi wants its meta fields to be.
-            cls._declared_fields = {**declared, META_NAME: ETagField(quoted=True)}
+            setattr(cls, "_declared_fields", {**declared, META_NAME: ETagField(quoted=True)})  # noqa: B010
         meta = getattr(cls, "Meta", None)
         if meta is not None:
             names = tuple(getattr(meta, "meta_fields", ()))
@@ -118,7 +118,8 @@ class ConditionalModelViewSet(JSONAPIConditionalMixin, jsonapi_views.ModelViewSe
     """djangorestframework-jsonapi's ``ModelViewSet``, conditional."""
 
 
-class ConditionalReadOnlyModelViewSet(  # type: ignore[misc]
-    JSONAPIConditionalMixin, jsonapi_views.ReadOnlyModelViewSet
+class ConditionalReadOnlyModelViewSet(
+    JSONAPIConditionalMixin,
+    jsonapi_views.ReadOnlyModelViewSet,  # type: ignore[misc]
 ):
     """djangorestframework-jsonapi's ``ReadOnlyModelViewSet``: validators and 304."""
