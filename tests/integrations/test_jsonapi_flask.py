@@ -26,6 +26,8 @@ from services import PYTHON, Database, free_port, running_server, subprocess_env
 
 JSONAPI = "application/vnd.api+json"
 SEND = {"Content-Type": JSONAPI}
+ON_V1 = {**SEND, "If-Match": '"v1"'}
+STALE = {**SEND, "If-Match": '"v9"'}
 
 
 @pytest.fixture
@@ -186,9 +188,7 @@ def test_delete_is_guarded_and_cascades_as_the_orm_does(app: Flask, client: Flas
 @pytest.mark.parametrize("path", ["/articles/abc", "/articles/99999999999999999999999"])
 def test_a_path_naming_no_row_is_404_never_500(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
-    assert (
-        client.patch(path, json=change({}), headers={**SEND, "If-Match": '"v1"'}).status_code == 404
-    )
+    assert client.patch(path, json=change({}), headers=ON_V1).status_code == 404
 
 
 def test_list_items_carry_their_own_tags_and_the_list_a_collection_tag(
@@ -216,7 +216,7 @@ def test_list_items_carry_their_own_tags_and_the_list_a_collection_tag(
     not_modified = client.get("/articles", headers={"If-None-Match": tag})
     assert not_modified.status_code == 304 and not_modified.headers["ETag"] == tag
     # A write to a listed item changes the collection's tag.
-    client.patch("/articles/1", json=change({"title": "z"}), headers={**SEND, "If-Match": '"v1"'})
+    client.patch("/articles/1", json=change({"title": "z"}), headers=ON_V1)
     assert client.get("/articles", headers={"If-None-Match": tag}).status_code == 200
     # So does another view of the collection.
     assert client.get("/articles?include=author").headers["ETag"] != tag
@@ -318,8 +318,8 @@ def test_no_lost_updates_through_gunicorn_workers(served: str) -> None:
     tally, lost = race(served, f"/articles/{guarded}", writers=12, tokens=5)
     naive_tally, naive_lost = race(served, f"/naive/articles/{naive}", writers=12, tokens=5)
     print(
-        f"ifmatch: {len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, {len(lost)} lost;"
-        f" the library alone: {len(naive_tally.acknowledged)} acknowledged, {len(naive_lost)} lost"
+        f"ifmatch: {len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, "
+        f"{len(lost)} lost; the library alone: {len(naive_tally.acknowledged)} acknowledged, {len(naive_lost)} lost"
     )
     assert not tally.errors and len(tally.acknowledged) == 60
     assert lost == [], f"{len(lost)} acknowledged writes lost"
