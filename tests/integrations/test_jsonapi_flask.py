@@ -319,7 +319,8 @@ def test_no_lost_updates_through_gunicorn_workers(served: str) -> None:
     naive_tally, naive_lost = race(served, f"/naive/articles/{naive}", writers=12, tokens=5)
     print(
         f"ifmatch: {len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, "
-        f"{len(lost)} lost; the library alone: {len(naive_tally.acknowledged)} acknowledged, {len(naive_lost)} lost"
+        f"{len(lost)} lost; the library alone: {len(naive_tally.acknowledged)} acknowledged, "
+        f"{len(naive_lost)} lost"
     )
     assert not tally.errors and len(tally.acknowledged) == 60
     assert lost == [], f"{len(lost)} acknowledged writes lost"
