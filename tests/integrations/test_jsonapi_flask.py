@@ -13,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ifmatch.check import Options, Status, Verdict, check
+from ifmatch.core.errors import ConfigurationError
+from ifmatch.integrations.flask_rest_jsonapi import ConditionalDataLayer, ResourceDetail
 from integrations.jsonapi_flask_app import (
     DATABASE_URL_ENV,
     Article,
@@ -284,6 +286,45 @@ def test_switched_off_it_sends_no_tags(client: FlaskClient, app: Flask) -> None:
     response = client.get("/articles/1", headers={"If-None-Match": '"v1"'})
     assert response.status_code == 200 and "ETag" not in response.headers
     assert "ETag" not in client.get("/articles").headers
+
+
+def test_a_data_layer_whose_own_write_would_be_bypassed_is_refused() -> None:
+    from flask_rest_jsonapi_next.data_layers.alchemy import SqlalchemyDataLayer
+    from flask_rest_jsonapi_next.data_layers.base import BaseDataLayer
+
+    from integrations.jsonapi_flask_app import ArticleSchema
+
+    class OwnWrite(SqlalchemyDataLayer):  # type: ignore[misc]
+        def update_object(self, obj: Any, data: Any, view_kwargs: Any) -> None:
+            raise AssertionError("never reached")
+
+    class NotSQL(BaseDataLayer):  # type: ignore[misc]
+        pass
+
+    for layer in (OwnWrite, NotSQL):
+        with pytest.raises(ConfigurationError):
+            type(
+                "Refused",
+                (ResourceDetail,),
+                {
+                    "schema": ArticleSchema,
+                    "data_layer": {"session": db.session, "model": Article, "class": layer},
+                },
+            )
+
+    class Guarded(ConditionalDataLayer):
+        def update_object(self, obj: Any, data: Any, view_kwargs: Any) -> None:
+            super().update_object(obj, data, view_kwargs)
+
+    accepted = type(
+        "Accepted",
+        (ResourceDetail,),
+        {
+            "schema": ArticleSchema,
+            "data_layer": {"session": db.session, "model": Article, "class": Guarded},
+        },
+    )
+    assert isinstance(accepted._data_layer, Guarded)
 
 
 # --- several server processes on PostgreSQL ----------------------------------------------------

@@ -225,6 +225,14 @@ def _guarded_class(chosen: type) -> type:
             f"{chosen.__name__} is not a SqlalchemyDataLayer: ifmatch guards the writes of the "
             "SQLAlchemy data layer only"
         )
+    for name in ("update_object", "delete_object"):
+        if getattr(chosen, name) is not getattr(SqlalchemyDataLayer, name):
+            # Mixed in front, ifmatch's write would silently replace the class's own.
+            raise ConfigurationError(
+                f"{chosen.__name__} overrides {name}: derive it from "
+                "ifmatch.integrations.flask_rest_jsonapi.ConditionalDataLayer instead (and call "
+                "super()), so that its write is the guarded one"
+            )
     return type(f"Conditional{chosen.__name__}", (ConditionalDataLayer, chosen), {})
 
 
