@@ -17,7 +17,7 @@ from ifmatch.integrations.drf_jsonapi import ConditionalModelViewSet, ETagMetaMi
 from .models import Document
 
 
-class DocumentSerializer(ETagMetaMixin, serializers.ModelSerializer[Document]):
+class JSONAPIDocumentSerializer(ETagMetaMixin, serializers.ModelSerializer[Document]):
     url = serializers.HyperlinkedIdentityField(view_name="jsonapi-document-detail")
 
     class Meta:
@@ -27,7 +27,7 @@ class DocumentSerializer(ETagMetaMixin, serializers.ModelSerializer[Document]):
         extra_kwargs = {"text": {"trim_whitespace": False}}
 
 
-class PlainDocumentSerializer(serializers.ModelSerializer[Document]):
+class NaiveJSONAPIDocumentSerializer(serializers.ModelSerializer[Document]):
     class Meta:
         model = Document
         resource_name = "documents"
@@ -48,7 +48,7 @@ class Pages(JsonApiPageNumberPagination):
 
 class JSONAPIDocumentViewSet(ConditionalModelViewSet):
     queryset = Document.objects.order_by("pk")
-    serializer_class = DocumentSerializer
+    serializer_class = JSONAPIDocumentSerializer
     renderer_classes = [renderers.JSONRenderer]
     parser_classes = [parsers.JSONParser]
     permission_classes = [DenyMarked]
@@ -58,7 +58,7 @@ class JSONAPIDocumentViewSet(ConditionalModelViewSet):
 
 class NaiveJSONAPIDocumentViewSet(views.ModelViewSet):  # type: ignore[misc]
     queryset = Document.objects.order_by("pk")
-    serializer_class = PlainDocumentSerializer
+    serializer_class = NaiveJSONAPIDocumentSerializer
     renderer_classes = [renderers.JSONRenderer]
     parser_classes = [parsers.JSONParser]
     resource_name = "documents"
