@@ -41,6 +41,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # djangorestframework-jsonapi's handler: JSON:API error objects for its views, DRF's own
+    # answers unchanged for the others.
+    "EXCEPTION_HANDLER": "rest_framework_json_api.exceptions.exception_handler",
 }
 IFMATCH = {
     "ACCEPT_WEAK_ECHO": os.environ.get("IFMATCH_ACCEPT_WEAK_ECHO") == "1",

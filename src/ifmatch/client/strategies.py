@@ -48,9 +48,11 @@ from .merge import merge
 from .messages import LostReply, Request, Response, Sleep
 from .patch import (
     JSON_PATCH_MEDIA_TYPE,
+    JSONAPI_MEDIA_TYPE,
     MERGE_PATCH_MEDIA_TYPE,
     PatchFormat,
     json_patch,
+    jsonapi_patch,
     merge_patch,
 )
 
@@ -250,7 +252,9 @@ def write_request(
         base: the document the change is based on; its validators become the precondition.
         data: the whole new document.
         patch: ``None`` for a PUT of ``data``; ``"merge"`` or ``"json"`` for a PATCH with an
-            RFC 7396 merge patch or an RFC 6902 JSON Patch from ``base.data`` to ``data``.
+            RFC 7396 merge patch or an RFC 6902 JSON Patch from ``base.data`` to ``data``;
+            ``"jsonapi"`` for a PATCH of a JSON:API resource object holding the attributes and
+            relationships that changed (``application/vnd.api+json``).
         overwrite: send ``If-Match: *`` instead ("any current representation": the last
             writer wins, which must be asked for explicitly).
         require_validator: refuse to build an unconditional write.
@@ -271,10 +275,14 @@ def write_request(
                 "made conditional (pass require_validator=False if the server checks a version "
                 "in the body)"
             )
+    accept = JSON_ACCEPT
     if patch is None:
         method, media_type, body = "PUT", "application/json", data
     elif patch == "merge":
         method, media_type, body = "PATCH", MERGE_PATCH_MEDIA_TYPE, merge_patch(base.data, data)
+    elif patch == "jsonapi":
+        method, media_type, body = "PATCH", JSONAPI_MEDIA_TYPE, jsonapi_patch(base.data, data)
+        accept = JSONAPI_MEDIA_TYPE
     else:
         method, media_type, body = "PATCH", JSON_PATCH_MEDIA_TYPE, json_patch(base.data, data)
     content = json.dumps(body, separators=(",", ":")).encode()
@@ -283,7 +291,7 @@ def write_request(
     return Request(
         method,
         base.self_url,
-        (("Accept", JSON_ACCEPT), ("Content-Type", media_type), *headers),
+        (("Accept", accept), ("Content-Type", media_type), *headers),
         content,
     )
 
@@ -350,7 +358,7 @@ def update_flow(
         retries: how many times to retry after a conflict.
         backoff: the wait between attempts.
         rng: the source of jitter.
-        patch: send a PATCH (``"merge"`` / ``"json"``) instead of a PUT.
+        patch: send a PATCH (``"merge"`` / ``"json"`` / ``"jsonapi"``) instead of a PUT.
         require_validator: see :func:`write_request`.
 
     Raises:
