@@ -92,7 +92,8 @@ class Load:
     that resolves lost replies itself needs no resend)."""
 
     writers: int = 16
-    seconds: float = 3.5  # no writer starts a new token after this
+    seconds: float = 3.5  # no writer starts a new token after this, once every fault took effect
+    max_seconds: float = 30.0  # ... and after this in any case (a loaded machine writes slowly)
     tokens_each: int = 40  # at most, per writer
     resend: int = 2
     connect: Connect = client_update
@@ -224,10 +225,12 @@ def _error_kind(error: Exception) -> str:
     return f"{type(error).__name__} {status}" if status else type(error).__name__
 
 
-def _write(base_url: str, path: str, number: int, load: Load, tally: _Tally, start: float) -> None:
+def _write(
+    base_url: str, path: str, number: int, load: Load, tally: _Tally, stop: threading.Event
+) -> None:
     with load.connect(base_url, tally.observe) as update:
         for i in range(load.tokens_each):
-            if time.monotonic() - start > load.seconds:
+            if stop.is_set():
                 return
             token = f"w{number}.{i}"
             for _ in range(1 + load.resend):
@@ -284,6 +287,24 @@ class _Schedule:
         self.counts["store_replies_lost"] = sum(t.fired for t in self.store_triggers)
         if self.failure is not None:
             raise self.failure
+
+    def all_taken_effect(self) -> bool:
+        """Whether each fault the schedule injects took effect at least once: the load runs
+        until then (or ``Load.max_seconds``), so a slow machine still tests every fault."""
+        faults = self.faults
+        wanted = {
+            "http": bool(faults.http_drop_every),
+            "store": bool(faults.store_drop_every and self.store),
+            "terminate": bool(faults.terminate_every and self.store and self.terminator),
+            "kill": faults.kill_worker_at is not None,
+        }
+        seen = {
+            "http": any(t.fired for t in self.http_triggers),
+            "store": any(t.fired for t in self.store_triggers),
+            "terminate": self.counts["store_connections_ended"] > 0,
+            "kill": self.counts["workers_killed"] > 0,
+        }
+        return all(seen[name] for name, on in wanted.items() if on)
 
     def _run(self) -> None:
         try:
@@ -355,13 +376,14 @@ def _run(deployment: _Deployment, load: Load, faults: Faults) -> Report:
     assert created.status_code == 201, created.text
     tally = _Tally()
     failures: list[BaseException] = []
+    stop = threading.Event()
 
     with fault_proxy("127.0.0.1", deployment.server.port) as http:
         base_url = f"http://127.0.0.1:{http.port}"
 
         def writer(number: int) -> None:
             try:
-                _write(base_url, path, number, load, tally, start)
+                _write(base_url, path, number, load, tally, stop)
             except BaseException as exc:
                 failures.append(exc)
 
@@ -379,7 +401,10 @@ def _run(deployment: _Deployment, load: Load, faults: Faults) -> Report:
         with schedule:
             for thread in threads:
                 thread.start()
-            time.sleep(load.seconds)  # the faults stop when the writers stop starting tokens
+            time.sleep(load.seconds)
+            while not schedule.all_taken_effect() and time.monotonic() - start < load.max_seconds:
+                time.sleep(0.05)
+            stop.set()  # the faults stop when the writers stop starting tokens
         for thread in threads:
             thread.join(120)
         elapsed = time.monotonic() - start
