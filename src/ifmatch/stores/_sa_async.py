@@ -81,6 +81,8 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     async def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
         """The validators and all column values of ``key``, read together."""
         async with self._using() as session:
+            if not self._spec.holds_key(key, self._dialect(session)):
+                return None
             row = (await session.execute(self._spec.select_row(key))).first()
             if row is None:
                 return None
@@ -193,10 +195,12 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     ) -> CASResult:
         if self._session is not None:
             return await self._one_in_session(self._session(), item, plan_for, completion)
+        creating = item.creating
         for _ in range(self.retries + 1):
             try:
                 async with self._factory_session() as session, session.begin():
                     plan = plan_for(self._dialect(session))
+                    creating = plan.creating
                     result = await self._attempt(session, item, plan)
                     if result is not None and completion is not None:
                         await self._complete(session, completion, plan, result)
@@ -209,7 +213,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(await self.read(item.key), creating=item.creating)
+        return self._missed(await self.read(item.key), creating=creating)
 
     async def _one_in_session(
         self,
@@ -268,14 +272,17 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     async def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         async with self._factory_session() as session:
             dialect = self._dialect(session)
+            plans = [self._set_plan(item, dialect) for item in batch]
             results = [
-                await self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+                await self._attempt(session, item, plan)
+                for item, plan in zip(batch, plans, strict=True)
             ]
             applied = not all_or_nothing or None not in results
             await (session.commit() if applied else session.rollback())
         missed = [i for i, r in enumerate(results) if r is None or not applied]
         fresh = await self._fresh_many([batch[i] for i in missed]) if missed else []
-        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+        fresh_by_index = dict(zip(missed, fresh, strict=True))
+        return settle(batch, results, fresh_by_index, applied=applied, plans=plans)
 
     async def _many_in_session(
         self, session: AsyncSession, batch: list[Item], all_or_nothing: bool
@@ -284,16 +291,17 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         dialect = self._dialect(session)
         savepoint = await session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
+        plans = [self._set_plan(item, dialect) for item in batch]
         try:
-            for item in batch:
-                results.append(await self._attempt(session, item, self._set_plan(item, dialect)))
+            for item, plan in zip(batch, plans, strict=True):
+                results.append(await self._attempt(session, item, plan))
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
             await session.rollback()
             failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
             fresh = {i: await self._read_in(session, item.key) for i, item in enumerate(batch)}
-            return settle(batch, failed, fresh, applied=False)
+            return settle(batch, failed, fresh, applied=False, plans=plans)
         applied = not all_or_nothing or None not in results
         if savepoint is not None:
             await (savepoint.commit() if applied else savepoint.rollback())
@@ -306,17 +314,21 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             for item, result in zip(batch, results, strict=True):
                 if result is not None:
                     self._sync_identity(session, item, self._set_plan(item, dialect))
-        return settle(batch, results, fresh, applied=applied)
+        return settle(batch, results, fresh, applied=applied, plans=plans)
 
     async def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
         async with self._factory_session() as session:
             return [await self._read_in(session, item.key) for item in batch]
 
     async def _read_in(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         result = await session.execute(self._spec.select_snapshot(key))
         return self._spec.snapshot(result.first())
 
     async def _fresh_read(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         connection = await session.connection()
         if connection.dialect.name == "sqlite" or (
             await connection.get_isolation_level() in FRESH_LEVELS

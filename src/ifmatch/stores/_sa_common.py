@@ -105,6 +105,8 @@ class StoreBase(Generic[K]):
         return [Item(k, e, self._spec.assignments(v)) for k, e, v in items]
 
     def _set_plan(self, item: Item, dialect: Dialect) -> Plan:
+        if not self._spec.holds_key(item.key, dialect):
+            return Plan(None, False)  # names no row and can name none: NOT_FOUND, even a create
         if item.expect.exists is False:
             insert = self._spec.insert(item.key, item.values, dialect)
             return Plan(insert, dialect.insert_returning, creating=True)
@@ -112,6 +114,8 @@ class StoreBase(Generic[K]):
         return Plan(update, dialect.update_returning)
 
     def _delete_plan(self, key: Any, expect: Expectation, dialect: Dialect) -> Plan:
+        if not self._spec.holds_key(key, dialect):
+            return Plan(None, False, deleting=True)
         statement = self._spec.delete(key, expect, dialect)
         return Plan(statement, dialect.delete_returning, deleting=True)
 
@@ -158,13 +162,15 @@ def settle(
     fresh: Mapping[int, Snapshot | None],
     *,
     applied: bool,
+    plans: Sequence[Plan] | None = None,
 ) -> list[CASResult]:
     """Per-item results of a batch. Items that missed get their freshly read state; if the
     batch was rolled back (``applied`` false), the items that had won are ABORTED."""
     settled: list[CASResult] = []
     for index, (item, result) in enumerate(zip(items, results, strict=True)):
         if result is None:
-            settled.append(StoreBase._missed(fresh[index], creating=item.creating))
+            creating = item.creating if plans is None else plans[index].creating
+            settled.append(StoreBase._missed(fresh[index], creating=creating))
         elif applied:
             settled.append(result)
         else:

@@ -98,6 +98,8 @@ class SQLAlchemyStore(StoreBase[K]):
     def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
         """The validators and all column values of ``key``, read together."""
         with self._using() as session:
+            if not self._spec.holds_key(key, self._dialect(session)):
+                return None
             row = session.execute(self._spec.select_row(key)).first()
             if row is None:
                 return None
@@ -217,10 +219,12 @@ class SQLAlchemyStore(StoreBase[K]):
     ) -> CASResult:
         if self._session is not None:
             return self._one_in_session(self._session(), item, plan_for, completion)
+        creating = item.creating
         for _ in range(self.retries + 1):
             try:
                 with self._factory_session() as session, session.begin():
                     plan = plan_for(self._dialect(session))
+                    creating = plan.creating
                     result = self._attempt(session, item, plan)
                     if result is not None and completion is not None:
                         self._complete(session, completion, plan, result)
@@ -233,7 +237,7 @@ class SQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(self.read(item.key), creating=item.creating)
+        return self._missed(self.read(item.key), creating=creating)
 
     def _one_in_session(
         self,
@@ -295,8 +299,9 @@ class SQLAlchemyStore(StoreBase[K]):
     def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         with self._factory_session() as session:
             dialect = self._dialect(session)
+            plans = [self._set_plan(item, dialect) for item in batch]
             results = [
-                self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+                self._attempt(session, item, plan) for item, plan in zip(batch, plans, strict=True)
             ]
             applied = not all_or_nothing or None not in results
             if applied:
@@ -305,7 +310,8 @@ class SQLAlchemyStore(StoreBase[K]):
                 session.rollback()
         missed = [i for i, r in enumerate(results) if r is None or not applied]
         fresh = self._fresh_many([batch[i] for i in missed]) if missed else []
-        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+        fresh_by_index = dict(zip(missed, fresh, strict=True))
+        return settle(batch, results, fresh_by_index, applied=applied, plans=plans)
 
     def _many_in_session(
         self, session: Session, batch: list[Item], all_or_nothing: bool
@@ -314,16 +320,17 @@ class SQLAlchemyStore(StoreBase[K]):
         dialect = self._dialect(session)
         savepoint = session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
+        plans = [self._set_plan(item, dialect) for item in batch]
         try:
-            for item in batch:
-                results.append(self._attempt(session, item, self._set_plan(item, dialect)))
+            for item, plan in zip(batch, plans, strict=True):
+                results.append(self._attempt(session, item, plan))
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
             session.rollback()  # the database rolled the whole transaction back
             failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
             fresh = {i: self._read_in(session, item.key) for i, item in enumerate(batch)}
-            return settle(batch, failed, fresh, applied=False)
+            return settle(batch, failed, fresh, applied=False, plans=plans)
         applied = not all_or_nothing or None not in results
         if savepoint is not None:
             (savepoint.commit if applied else savepoint.rollback)()
@@ -336,13 +343,15 @@ class SQLAlchemyStore(StoreBase[K]):
             for item, result in zip(batch, results, strict=True):
                 if result is not None:
                     self._sync_identity(session, item, self._set_plan(item, dialect))
-        return settle(batch, results, fresh, applied=applied)
+        return settle(batch, results, fresh, applied=applied, plans=plans)
 
     def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
         with self._factory_session() as session:
             return [self._read_in(session, item.key) for item in batch]
 
     def _read_in(self, session: Session, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         return self._spec.snapshot(session.execute(self._spec.select_snapshot(key)).first())
 
     def _fresh_read(self, session: Session, key: Any) -> Snapshot | None:
@@ -352,6 +361,8 @@ class SQLAlchemyStore(StoreBase[K]):
         transaction sees it; at REPEATABLE READ or SERIALIZABLE it is read on another
         connection of the same engine.
         """
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         connection = session.connection()
         if connection.dialect.name == "sqlite" or connection.get_isolation_level() in FRESH_LEVELS:
             return self._read_in(session, key)
