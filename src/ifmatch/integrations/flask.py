@@ -105,7 +105,8 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
 class ConditionalError(HTTPException):
     """A 304, 400, 404, 409, 412 or 428 answer with its problem body already rendered.
 
-    An ``HTTPException``, so ``@app.errorhandler(412)`` can still take it over; the problem
+    An ``HTTPException``; ``@app.errorhandler(412)`` (or 304, 428, ...) takes it over, an app's
+    catch-all ``errorhandler(Exception)`` does not (see :meth:`IfMatch.init_app`). The problem
     object is in ``.problem``.
     """
 
@@ -123,6 +124,20 @@ class ConditionalError(HTTPException):
         for name, value in self.error.headers:
             response.headers[name] = value
         return response
+
+
+def _answer(error: ConditionalError) -> Any:
+    """ifmatch's answer, or the app's (or blueprint's) own handler for its status code.
+
+    Flask finds handlers by the exception's class, whose code is set per instance here, so a
+    handler registered with ``@app.errorhandler(412)`` is looked up by the code explicitly.
+    """
+    spec = current_app.error_handler_spec
+    for name in (*request.blueprints, None):
+        handlers = spec.get(name, {}).get(error.code)
+        if handlers:
+            return current_app.ensure_sync(next(iter(handlers.values())))(error)
+    return error.get_response()
 
 
 class ConditionalRequest(ConditionalState):
@@ -305,6 +320,10 @@ class IfMatch:
     def init_app(self, app: Flask) -> None:
         """Register the extension and fill in the ``IFMATCH_*`` config defaults.
 
+        Registers a handler for :class:`ConditionalError`, so catch-all handlers for
+        ``Exception`` or ``HTTPException`` leave ifmatch's answers as they are; a handler for
+        the status code (``@app.errorhandler(412)``) takes over.
+
         Also registers a 500 handler (chained to one registered before) that answers a
         serialization failure or deadlock raised after a protected view returned, e.g. by a
         ``db.session.commit()`` in an ``after_request`` function, with 412 (409 without a
@@ -315,6 +334,11 @@ class IfMatch:
         for name, value in CONFIG_DEFAULTS.items():
             app.config.setdefault(name, value)
         app.extensions["ifmatch"] = self
+        # A handler for the class itself, so an app's catch-all ``errorhandler(Exception)`` or
+        # ``errorhandler(HTTPException)`` (or a library's, such as flask-rest-jsonapi's) does
+        # not turn a 304 into one without its ETag, or a 412 into one without its problem body.
+        # ``@app.errorhandler(412)`` takes over (see ``_answer``).
+        app.register_error_handler(ConditionalError, _answer)
         previous = app.error_handler_spec[None][500].get(InternalServerError)
         app.register_error_handler(InternalServerError, _write_conflict_handler(previous))
 
