@@ -210,7 +210,9 @@ def lost_problem(
     return body, etag
 
 
-def write_conflict_response(request: HttpRequest) -> HttpResponse:
+def write_conflict_response(
+    request: HttpRequest, *, error_format: str | None = None
+) -> HttpResponse:
     """412 (409 without a precondition) for a serialization failure or deadlock that rolled the
     request's transaction back, e.g. at ``ATOMIC_REQUESTS``' commit (see
     ``ifmatch.stores.is_write_conflict``)."""
@@ -219,10 +221,10 @@ def write_conflict_response(request: HttpRequest) -> HttpResponse:
         instance=request.path,
         type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
-    return problem_response(body)
+    return problem_response(body, error_format=error_format)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
+def unavailable_response(request: HttpRequest, *, error_format: str | None = None) -> HttpResponse:
     """503 with ``Retry-After`` for a database that could not be reached or a connection lost
     mid-request (``ifmatch.stores.is_unavailable``): never a 500, never a success."""
     body = unavailable_problem(
@@ -230,7 +232,7 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         instance=request.path,
         type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
-    return problem_response(body)
+    return problem_response(body, error_format=error_format)
 
 
 def check_atomic_requests(alias: str) -> None:

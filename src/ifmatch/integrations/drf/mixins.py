@@ -251,7 +251,7 @@ class ConditionalMixin:
             options,
             using=router.db_for_write(model),
             scope=user_scope(request),
-            error_format=ifmatch_settings.ERROR_FORMAT,
+            error_format=self.get_ifmatch_setting("ERROR_FORMAT"),
             variant=self.get_etag_variant(),
         )
         if isinstance(begun, HttpResponseBase):
@@ -714,12 +714,15 @@ class ConditionalMixin:
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, _Answered):
             return exc.response
-        if isinstance(exc, exceptions.IfMatchAPIException | exceptions.NotModified):
+        error_format = self.get_ifmatch_setting("ERROR_FORMAT")
+        if isinstance(exc, exceptions.IfMatchAPIException):
+            return exc.response(error_format)
+        if isinstance(exc, exceptions.NotModified):
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):
-            return write_conflict_response(self.request)
+            return write_conflict_response(self.request, error_format=error_format)
         if is_unavailable(exc):
-            return unavailable_response(self.request)
+            return unavailable_response(self.request, error_format=error_format)
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
 
 
