@@ -4,7 +4,7 @@ Pure functions over plain values. No framework, no database, no clock, no I/O.
 """
 
 from .conditions import HeadersInput, Preconditions, join_header_lines
-from .dates import format_http_date, parse_http_date, to_http_precision
+from .dates import format_http_date, modified_after, parse_http_date, to_http_precision
 from .decisions import (
     BadPrecondition,
     Decision,
@@ -84,6 +84,7 @@ __all__ = [
     "is_version_etag",
     "join_header_lines",
     "jsonapi_errors",
+    "modified_after",
     "parse_etag",
     "parse_etag_list",
     "parse_http_date",

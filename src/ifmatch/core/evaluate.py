@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .conditions import HeadersInput, Preconditions
-from .dates import to_http_precision
+from .dates import modified_after, to_http_precision
 from .decisions import (
     BadPrecondition,
     Decision,
@@ -52,7 +52,9 @@ class ResourceState:
 
     Attributes:
         etag: the selected representation's entity-tag, or ``None`` if it has none.
-        last_modified: its modification date, or ``None``.
+        last_modified: its modification date, or ``None``, at the precision it is known:
+            If-Modified-Since and If-Unmodified-Since compare it as it is (a date inside a
+            second is later than that second's HTTP-date; see ``modified_after``).
         exists: whether there is a current representation (False for a PUT that creates).
     """
 
@@ -115,12 +117,8 @@ def evaluate_preconditions(
 def _evaluate(
     method: str, preconditions: Preconditions, resource: ResourceState, policy: Policy
 ) -> Decision:
-    last_modified = (
-        None
-        if resource.last_modified is None
-        or (preconditions.if_modified_since is None and preconditions.if_unmodified_since is None)
-        else to_http_precision(resource.last_modified)
-    )
+    # Compared at the precision it is stored (see ``modified_after``), never truncated.
+    last_modified = resource.last_modified
     warnings: tuple[str, ...] = ()
     if_match = preconditions.if_match
     if_none_match = preconditions.if_none_match
@@ -167,7 +165,7 @@ def _evaluate(
     # §13.1.4: a recipient MUST ignore it "if the resource does not have a modification date
     # available", and it is true when the date is not more recent than the field value.
     elif ius is not None and last_modified is not None:
-        if last_modified > ius:
+        if modified_after(last_modified, ius):
             return PreconditionFailed(
                 "If-Unmodified-Since",
                 "modified",
@@ -193,7 +191,7 @@ def _evaluate(
         method in CACHEABLE_READS
         and preconditions.if_modified_since is not None
         and last_modified is not None
-        and last_modified <= preconditions.if_modified_since
+        and not modified_after(last_modified, preconditions.if_modified_since)
     ):
         return _not_modified(resource)
 

@@ -186,7 +186,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         for _ in range(self.retries + 1):
             try:
                 async with self._factory_session() as session, session.begin():
-                    plan = plan_for(self._dialect(session))
+                    plan = plan_for(await self._dialect(session))
                     result = await self._attempt(session, item, plan)
                     if result is not None and completion is not None:
                         await self._complete(session, completion, plan, result)
@@ -209,7 +209,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         completion: Completion | None = None,
     ) -> CASResult:
         await session.flush()
-        plan = plan_for(self._dialect(session))
+        plan = plan_for(await self._dialect(session))
         try:
             if completion is None:
                 result = await self._attempt(session, item, plan)
@@ -257,7 +257,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
 
     async def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         async with self._factory_session() as session:
-            dialect = self._dialect(session)
+            dialect = await self._dialect(session)
             results = [
                 await self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
             ]
@@ -271,7 +271,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         self, session: AsyncSession, batch: list[Item], all_or_nothing: bool
     ) -> list[CASResult]:
         await session.flush()
-        dialect = self._dialect(session)
+        dialect = await self._dialect(session)
         savepoint = await session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
         try:
@@ -326,8 +326,12 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         else:
             session.expire(instance, self._synced_attributes(item))
 
-    def _dialect(self, session: AsyncSession) -> Dialect:
-        return self._check(session.sync_session.get_bind(clause=self._spec.table).dialect)
+    async def _dialect(self, session: AsyncSession) -> Dialect:
+        bind = session.sync_session.get_bind(clause=self._spec.table)
+        query = self._precision_query(bind)
+        if query is not None:
+            self._precision_found(bind, (await session.execute(*query)).scalar())
+        return self._check(bind.dialect)
 
     def _factory_session(self) -> AsyncSession:
         assert self._factory is not None

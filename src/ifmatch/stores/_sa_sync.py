@@ -370,7 +370,11 @@ class SQLAlchemyStore(StoreBase[K]):
             session.expire(instance, self._synced_attributes(item))
 
     def _dialect(self, session: Session) -> Dialect:
-        return self._check(session.get_bind(clause=self._spec.table).dialect)
+        bind = session.get_bind(clause=self._spec.table)
+        query = self._precision_query(bind)
+        if query is not None:
+            self._precision_found(bind, session.execute(*query).scalar())
+        return self._check(bind.dialect)
 
     def _factory_session(self) -> Session:
         assert self._factory is not None
