@@ -19,6 +19,7 @@ from django.db.models.sql.subqueries import UpdateQuery
 from django.utils.dateparse import parse_datetime
 
 from ..core.errors import ConfigurationError
+from ._sqlite_clock import next_last_modified_sql
 from .base import Expectation, Snapshot, unmodified_since_limit
 
 __all__ = [
@@ -140,21 +141,10 @@ class NextLastModified(Func):
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> Any:
         # Text as Django writes it ('YYYY-MM-DD HH:MM:SS', '.ffffff' only when not whole),
-        # compared as text. SQLite's clock has milliseconds: a later write of a second is
-        # recorded at the clock's millisecond or one millisecond past the previous value. The
-        # '%' are doubled for the backend's paramstyle.
+        # compared as text; the '%' are doubled for the backend's paramstyle.
         column, params = self._column(compiler)
-        second = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%S', 'now')"
-        later = (
-            "MAX(STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now'), "
-            f"STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '+0.001 seconds'))"
-        )
-        sql = (
-            f"CASE WHEN {column} IS NULL OR {second} > {column} THEN {second} "
-            f"WHEN SUBSTR({later}, 21) = '000' THEN SUBSTR({later}, 1, 19) "
-            f"ELSE {later} || '000' END"
-        )
-        return sql, params * 5
+        sql = next_last_modified_sql(column, percent="%%", bare_seconds=True)
+        return sql, params * sql.count(column) if params else []
 
 
 def next_last_modified_expression(field_name: str, *, whole_seconds: bool = False) -> Func:

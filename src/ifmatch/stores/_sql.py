@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime
 
+from ._sqlite_clock import next_last_modified_sql
 from .base import Expectation, Snapshot, unmodified_since_limit
 from .errors import ConfigurationError
 
@@ -64,9 +65,8 @@ _MYSQL_DUPLICATE_KEY = 1062
 # SQLite: SQLITE_BUSY (5, incl. BUSY_SNAPSHOT 517) and SQLITE_LOCKED (6), low byte of the code.
 _RETRYABLE_SQLITE_CODES = frozenset({5, 6})
 
-# SQLite's clock, to the second and to the millisecond ('now' is read once per statement).
+# SQLite's clock, to the second ('now' is read once per statement).
 _SQLITE_SECOND = "strftime('%Y-%m-%d %H:%M:%S', 'now')"
-_SQLITE_MILLIS = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
 
 # Bits of an integer column type, by SQLAlchemy visit name; anything else is a 32-bit INTEGER.
 _INTEGER_BITS = {
@@ -106,12 +106,15 @@ def whole_seconds(column_type: Any, dialect: Dialect) -> bool:
     """
     if dialect.name == "sqlite":
         return False
-    impl = column_type.dialect_impl(dialect)
+    # The variant declared for this dialect, and what SQLAlchemy adapts it to (the adaptation
+    # keeps MySQL's fsp but drops PostgreSQL's precision).
+    declared = getattr(column_type, "_variant_mapping", {}).get(dialect.name, column_type)
+    candidates = (column_type.dialect_impl(dialect), declared)
     if dialect.name in {"mysql", "mariadb"}:
-        digits = getattr(impl, "fsp", None)
-        return not digits or digits < 6
-    digits = getattr(impl, "precision", None)
-    return digits is not None and digits < 6
+        digits = max((getattr(t, "fsp", None) or 0 for t in candidates), default=0)
+        return digits < 6
+    found = [getattr(t, "precision", None) for t in candidates]
+    return any(digits is not None and digits < 6 for digits in found)
 
 
 #: The Last-Modified column type of the ``Versioned`` mixin: microseconds on every database
@@ -231,15 +234,9 @@ def _next_mysql(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> 
 
 @compiles(NextLastModified, "sqlite")
 def _next_sqlite(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> str:
-    # Text in SQLAlchemy's format, 'YYYY-MM-DD HH:MM:SS.ffffff', compared as text (the same
-    # fixed format on both sides). SQLite's clock has milliseconds: a later write of the same
-    # second is recorded at the clock's millisecond, or one millisecond past the previous value.
+    # Text in SQLAlchemy's format, 'YYYY-MM-DD HH:MM:SS.ffffff', compared as text.
     column, _ = _column_sql(element, compiler, **kw)
-    later = f"max({_SQLITE_MILLIS}, strftime('%Y-%m-%d %H:%M:%f', {column}, '+0.001 seconds'))"
-    return (
-        f"CASE WHEN {column} IS NULL OR {_SQLITE_SECOND} > {column} "
-        f"THEN {_SQLITE_SECOND} || '.000000' ELSE {later} || '000' END"
-    )
+    return next_last_modified_sql(column, bare_seconds=False)
 
 
 @dataclass(frozen=True, slots=True)
