@@ -60,12 +60,14 @@ def database_store() -> AsyncVersionStore[Any] | None:
     return AsyncSQLAlchemyStore(example_models.Document, async_sessionmaker(engine))
 
 
-def create_app(store: VersionStore[Any] | AsyncVersionStore[Any] | None = None) -> FastAPI:
+def create_app(
+    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None, *, last_modified: bool = True
+) -> FastAPI:
     """The example app over ``store``: in memory, or the database store when configured."""
     chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
     app.add_middleware(DateMiddleware)
-    documents = Conditional(chosen, key="doc_id", create=True)
+    documents = Conditional(chosen, key="doc_id", create=True, last_modified=last_modified)
     versioned = Conditional(chosen, key="doc_id", create=True, policy=Policy(frozenset()))
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 
