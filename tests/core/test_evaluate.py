@@ -26,7 +26,10 @@ from ifmatch.core import (
 )
 
 CURRENT = version_etag(3)
-LAST_MODIFIED = datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC)
+# As the stores record the first write of a second: the whole second.
+LAST_MODIFIED = datetime(2026, 11, 22, 10, 30, 15, tzinfo=UTC)
+# A later write of the same second: the clock's fraction.
+SAME_SECOND = LAST_MODIFIED + timedelta(microseconds=123456)
 
 
 def state_for(case: Case) -> ResourceState:
@@ -58,7 +61,7 @@ def test_conformance_table(case: Case) -> None:
 
 
 def test_304_carries_validators_at_http_precision() -> None:
-    decision = evaluate("GET", {"If-None-Match": '"v3"'}, ResourceState(CURRENT, LAST_MODIFIED))
+    decision = evaluate("GET", {"If-None-Match": '"v3"'}, ResourceState(CURRENT, SAME_SECOND))
     assert isinstance(decision, NotModified)
     assert decision.headers == (
         ("ETag", '"v3"'),
@@ -97,6 +100,32 @@ def test_if_unmodified_since_failure_names_its_header() -> None:
     )
     assert isinstance(decision, PreconditionFailed)
     assert (decision.header, decision.code) == ("If-Unmodified-Since", "modified")
+
+
+@pytest.mark.parametrize(
+    ("method", "header", "date", "stored", "expect"),
+    [
+        # §13.1.4: "true if the selected representation's last modification date is earlier
+        # than or equal to the date provided": compared as stored, with its fraction. A client
+        # holding 10:30:15 may have seen an earlier write of that second.
+        ("PUT", "If-Unmodified-Since", "10:30:15", LAST_MODIFIED, "proceed"),
+        ("PUT", "If-Unmodified-Since", "10:30:15", SAME_SECOND, "412"),
+        ("PUT", "If-Unmodified-Since", "10:30:16", SAME_SECOND, "proceed"),
+        # §13.1.3: false (304) "if the selected representation's last modification date is
+        # earlier or equal to the date provided": never a 304 after a change within that second.
+        ("GET", "If-Modified-Since", "10:30:15", LAST_MODIFIED, "304"),
+        ("GET", "If-Modified-Since", "10:30:15", SAME_SECOND, "proceed"),
+        ("GET", "If-Modified-Since", "10:30:16", SAME_SECOND, "304"),
+        # A naive stored date is UTC.
+        ("GET", "If-Modified-Since", "10:30:15", SAME_SECOND.replace(tzinfo=None), "proceed"),
+        ("GET", "If-Modified-Since", "10:30:15", LAST_MODIFIED.replace(tzinfo=None), "304"),
+    ],
+)
+def test_dates_compare_with_the_stored_date_at_full_precision(
+    method: str, header: str, date: str, stored: datetime, expect: str
+) -> None:
+    headers = {header: f"Sun, 22 Nov 2026 {date} GMT"}
+    assert outcome(evaluate(method, headers, ResourceState(CURRENT, stored))) == expect
 
 
 def test_400_names_the_header_and_the_problem() -> None:
@@ -235,7 +264,7 @@ class TestWriteCondition:
         state = ResourceState(CURRENT, LAST_MODIFIED)
         decision = evaluate("PUT", ius, state)
         assert isinstance(decision, Proceed)
-        assert decision.condition.if_unmodified_since == LAST_MODIFIED.replace(microsecond=0)
+        assert decision.condition.if_unmodified_since == LAST_MODIFIED
         decision = evaluate("PUT", {**ius, "If-Match": '"v3"'}, state)
         assert isinstance(decision, Proceed)
         assert decision.condition.if_unmodified_since is None
