@@ -128,6 +128,19 @@ def test_dates_compare_with_the_stored_date_at_full_precision(
     assert outcome(evaluate(method, headers, ResourceState(CURRENT, stored))) == expect
 
 
+def test_a_change_within_the_named_second_says_so() -> None:
+    ius = {"If-Unmodified-Since": "Sun, 22 Nov 2026 10:30:15 GMT"}
+    decision = evaluate("PUT", ius, ResourceState(CURRENT, SAME_SECOND))
+    assert isinstance(decision, PreconditionFailed)
+    assert (decision.header, decision.code) == ("If-Unmodified-Since", "modified")
+    assert "more than once within the second" in decision.detail
+    assert "If-Match" in decision.detail and decision.current_etag == CURRENT
+    later = ResourceState(CURRENT, LAST_MODIFIED + timedelta(seconds=1))
+    decision = evaluate("PUT", ius, later)
+    assert isinstance(decision, PreconditionFailed)
+    assert decision.detail == "The resource was modified after the If-Unmodified-Since date."
+
+
 def test_400_names_the_header_and_the_problem() -> None:
     decision = evaluate("PUT", {"if-none-match": '"a", *'}, ResourceState(CURRENT))
     assert isinstance(decision, BadPrecondition)

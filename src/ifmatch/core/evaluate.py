@@ -166,12 +166,7 @@ def _evaluate(
     # available", and it is true when the date is not more recent than the field value.
     elif ius is not None and last_modified is not None:
         if modified_after(last_modified, ius):
-            return PreconditionFailed(
-                "If-Unmodified-Since",
-                "modified",
-                "The resource was modified after the If-Unmodified-Since date.",
-                current_etag=resource.etag,
-            )
+            return _modified(resource, last_modified, ius)
     else:
         ius = None
 
@@ -203,6 +198,21 @@ def _evaluate(
     return proceed_with(
         _effective_if_match(if_match, resource, policy), if_none_match, ius, warnings
     )
+
+
+def _modified(
+    resource: ResourceState, last_modified: datetime, ius: datetime
+) -> PreconditionFailed:
+    detail = "The resource was modified after the If-Unmodified-Since date."
+    if not modified_after(to_http_precision(last_modified), ius):
+        # Changed within the very second named: its date cannot tell the writes of that second
+        # apart, so no date can name the current version until the next write.
+        detail = (
+            "The resource was modified more than once within the second of the "
+            "If-Unmodified-Since date, and a date cannot tell those changes apart: re-read it "
+            "and retry with If-Match and its entity-tag."
+        )
+    return PreconditionFailed("If-Unmodified-Since", "modified", detail, current_etag=resource.etag)
 
 
 def _not_modified(resource: ResourceState) -> NotModified:
