@@ -10,6 +10,7 @@ import pytest
 from conformance import CASES, Case, render_headers
 from ifmatch.core import (
     ANY,
+    DEFAULT_POLICY,
     BadPrecondition,
     ETag,
     NotModified,
@@ -300,3 +301,61 @@ def test_evaluate_preconditions_takes_parsed_input() -> None:
     pre = Preconditions(if_match=(ETag("v3"),))
     assert isinstance(evaluate_preconditions("DELETE", pre, ResourceState(CURRENT)), Proceed)
     assert isinstance(evaluate_preconditions("OPTIONS", Preconditions(), ResourceState()), Proceed)
+
+
+# --- tags altered by a compressing proxy (Apache httpd's mod_deflate, mod_brotli) -----------
+
+ECHO = Policy(accept_weak_echo=True)
+
+
+@pytest.mark.parametrize("sent", ['"v3-gzip"', '"v3-br"', 'W/"v3-gzip"'])
+def test_a_suffixed_current_tag_gets_its_own_code_unless_the_policy_accepts_it(sent: str) -> None:
+    refused = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT))
+    assert isinstance(refused, PreconditionFailed)
+    assert (refused.header, refused.code, refused.current_etag) == (
+        "If-Match",
+        "altered-etag",
+        CURRENT,
+    )
+    assert "mod_deflate" in refused.detail and "accept-weak-echo" in refused.detail
+    accepted = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT), ECHO)
+    assert isinstance(accepted, Proceed)
+    # The store is asked for the current version itself, as for a weakened echo.
+    assert accepted.condition.if_match == (CURRENT,)
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [
+        ('"v2-gzip"', "etag-mismatch"),  # a stale version, suffixed: stale all the same
+        ('"v3-deflate"', "etag-mismatch"),  # not a suffix any proxy is known to append
+        ('"v3-gzip-gzip"', "etag-mismatch"),
+        ('"v3gzip"', "etag-mismatch"),
+    ],
+)
+def test_only_the_current_tag_with_a_known_suffix_is_accepted(sent: str, code: str) -> None:
+    for policy in (DEFAULT_POLICY, ECHO):
+        decision = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT), policy)
+        assert isinstance(decision, PreconditionFailed), (sent, policy)
+        assert decision.code == code
+
+
+def test_suffixes_count_only_for_tags_naming_an_integer_version() -> None:
+    # "vabc-gzip" could be the tag of version "abc-gzip": never read as "vabc" altered.
+    current = version_etag("abc")
+    decision = evaluate("PUT", {"If-Match": '"vabc-gzip"'}, ResourceState(current), ECHO)
+    assert isinstance(decision, PreconditionFailed) and decision.code == "altered-etag"
+    assert "accept-weak-echo" not in decision.detail
+    variant = version_etag(3, variant="application/hal+json")
+    sent = f'"{variant.opaque}-br"'
+    assert isinstance(evaluate("PUT", {"If-Match": sent}, ResourceState(variant), ECHO), Proceed)
+
+
+def test_if_none_match_counts_a_suffixed_current_tag_under_the_policy() -> None:
+    headers = {"If-None-Match": '"v3-gzip"'}
+    assert isinstance(evaluate("GET", headers, ResourceState(CURRENT)), Proceed)
+    assert isinstance(evaluate("GET", headers, ResourceState(CURRENT), ECHO), NotModified)
+    stale = evaluate("PUT", {"If-None-Match": '"v2-gzip"'}, ResourceState(CURRENT), ECHO)
+    assert isinstance(stale, Proceed)
+    # The store refuses the write while version 2 is current, as the header check would.
+    assert stale.condition.if_none_match == (version_etag(2),)

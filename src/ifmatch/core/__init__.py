@@ -43,8 +43,10 @@ from .problems import (
     problem,
 )
 from .tags import (
+    PROXY_SUFFIXES,
     content_etag,
     is_version_etag,
+    proxy_suffix,
     version_etag,
     version_from_etag,
     version_number,
@@ -54,6 +56,7 @@ __all__ = [
     "ANY",
     "DEFAULT_POLICY",
     "JSONAPI_MEDIA_TYPE",
+    "PROXY_SUFFIXES",
     "PROBLEM_MEDIA_TYPE",
     "BadPrecondition",
     "ConfigurationError",
@@ -76,6 +79,7 @@ __all__ = [
     "VersionConflictError",
     "WriteCondition",
     "content_etag",
+    "proxy_suffix",
     "decision_problem",
     "evaluate",
     "evaluate_preconditions",
