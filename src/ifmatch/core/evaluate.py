@@ -315,11 +315,11 @@ def _check_if_match(
                 (not tag.weak and not current.weak) or _accepts(tag, current, policy)
             ):
                 return None
-        altered = next((tag for tag in if_match if proxy_suffix(tag, current)), None)
-        if altered is not None:
-            if policy.accept_weak_echo and _accepts(altered, current, policy):
-                return None
-            return _altered_failed(altered, current)
+        for tag in if_match:
+            if tag.opaque.endswith(PROXY_SUFFIXES) and proxy_suffix(tag, current):
+                if policy.accept_weak_echo and _accepts(tag, current, policy):
+                    return None
+                return _altered_failed(tag, current)
         if any(tag.weak and weak_match(tag, current) for tag in if_match):
             return PreconditionFailed(
                 "If-Match",
