@@ -471,3 +471,13 @@ def test_save_settles_a_lost_reply_too() -> None:
 def test_a_lost_read_is_read_again() -> None:
     server = Server(LostReply("ReadError"), doc_response({"a": 1}, '"v1"'))
     assert server.drive(read_flow(URL)).data == {"a": 1}
+
+
+def test_an_unavailable_read_is_read_again_after_retry_after() -> None:
+    unavailable = Response(503, (("Retry-After", "1"),))
+    server = Server(unavailable, doc_response({"a": 1}, '"v1"'))
+    assert server.drive(read_flow(URL)).data == {"a": 1} and server.sleeps == [1.0]
+    server = Server(*[unavailable] * 4)
+    with pytest.raises(UnexpectedStatus) as caught:
+        server.drive(read_flow(URL))
+    assert caught.value.status == 503

@@ -33,11 +33,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "ifmatch.integrations.django.ConditionalMiddleware",
 ]
+# The browsable API (DRF's HTML renderer) renders templates (test_drf_variants.py).
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+STATIC_URL = "/static/"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # djangorestframework-jsonapi's handler: JSON:API error objects for its views, DRF's own
+    # answers unchanged for the others.
+    "EXCEPTION_HANDLER": "rest_framework_json_api.exceptions.exception_handler",
 }
 IFMATCH = {
     "ACCEPT_WEAK_ECHO": os.environ.get("IFMATCH_ACCEPT_WEAK_ECHO") == "1",

@@ -1,3 +1,6 @@
-from djangoproject.docs.urls import urlpatterns
+from djangoproject.docs.jsonapi_views import urlpatterns as jsonapi_urlpatterns
+from djangoproject.docs.urls import urlpatterns as docs_urlpatterns
+
+urlpatterns = [*docs_urlpatterns, *jsonapi_urlpatterns]
 
 __all__ = ["urlpatterns"]

@@ -61,14 +61,27 @@ def database_store() -> AsyncVersionStore[Any] | None:
 
 
 def create_app(
-    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None, *, last_modified: bool = True
+    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None,
+    *,
+    idempotency: bool = False,
+    last_modified: bool = True,
 ) -> FastAPI:
-    """The example app over ``store``: in memory, or the database store when configured."""
+    """The example app over ``store``: in memory, or the database store when configured;
+    with ``idempotency``, the document routes honour ``Idempotency-Key`` (the store must keep
+    idempotency records); ``last_modified=False`` sends no Last-Modified."""
     chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
     app.add_middleware(DateMiddleware)
-    documents = Conditional(chosen, key="doc_id", create=True, last_modified=last_modified)
-    versioned = Conditional(chosen, key="doc_id", create=True, policy=Policy(frozenset()))
+    documents = Conditional(
+        chosen, key="doc_id", create=True, idempotency=idempotency, last_modified=last_modified
+    )
+    versioned = Conditional(
+        chosen,
+        key="doc_id",
+        create=True,
+        policy=Policy(frozenset()),
+        idempotency=idempotency,
+    )
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 
     async def get(key: Any) -> tuple[Snapshot, dict[str, Any]] | None:

@@ -244,3 +244,115 @@ def test_a_stale_body_version_is_version_mismatch_everywhere(portal: BlockingPor
             assert problem["code"] == "invalid-version"
         status, _ = put("/versioned/v", {"text": "e", "version": 2}, {})
         assert status == 200
+
+
+# -- keys the column cannot hold, on a real database ------------------------------------------
+
+
+def test_keys_the_column_cannot_hold_are_404_through_flask_and_fastapi(
+    postgres_db: Database, portal: BlockingPortal
+) -> None:
+    """The example apps (create by PUT allowed) on PostgreSQL, whose ``VARCHAR(64)`` key made a
+    65-character id, or one holding NUL, fail the INSERT ("value too long") with 500."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from ifmatch.stores.sqlalchemy import SQLAlchemyStore
+    from integrations import example_fastapi, example_flask
+    from integrations.example_models import Document, create_tables
+
+    create_tables(postgres_db.sqlalchemy_url())
+    engine = create_engine(postgres_db.sqlalchemy_url())
+    try:
+        store: SQLAlchemyStore[str] = SQLAlchemyStore(Document, sessionmaker(engine))
+        flask_client = example_flask.create_app(store, store.get).test_client()
+        fastapi_client = AsgiClient(example_fastapi.create_app(store), portal)
+        # As for any missing resource (If-Match on one is 412), except that nothing can be
+        # created under such a key: the create is 404, not 201 and not 500.
+        for key in ("x" * 65, "a%00b"):
+            url = f"/documents/{key}"
+            for method, headers, status in (
+                ("PUT", {"If-None-Match": "*"}, 404),
+                ("PUT", {"If-Match": '"v1"'}, 412),
+                ("GET", {}, 404),
+                ("DELETE", {"If-Match": '"v1"'}, 404),
+            ):
+                body = {"text": "t"} if method == "PUT" else None
+                flask = flask_client.open(url, method=method, headers=headers, json=body)
+                assert flask.status_code == status, (key, method, flask.data)
+                assert flask.headers["Content-Type"] == "application/problem+json"
+                fastapi = fastapi_client.request(method, url, headers=headers, json=body)
+                assert fastapi.status_code == status, (key, method, fastapi.text)
+        # One character shorter is an id like any other.
+        created = flask_client.put(
+            f"/documents/{'x' * 64}", json={"text": "t"}, headers={"If-None-Match": "*"}
+        )
+        assert created.status_code == 201, created.data
+    finally:
+        engine.dispose()
+
+
+# -- an app's own catch-all error handlers ----------------------------------------------------
+
+
+def catch_all_app(*, own_412: bool) -> tuple[Any, list[str]]:
+    from flask import Flask, request
+    from werkzeug.exceptions import HTTPException
+
+    from ifmatch.integrations.flask import IfMatch, current_condition
+
+    store = seeded()
+    app = Flask("catch-all")
+    ifmatch = IfMatch(app, store=store)
+    seen: list[str] = []
+
+    @app.errorhandler(Exception)
+    def everything(error: Exception) -> Any:
+        seen.append(repr(error))
+        return {"error": "something went wrong"}, 500
+
+    @app.errorhandler(HTTPException)
+    def http_errors(error: HTTPException) -> Any:
+        seen.append(repr(error))
+        return {"code": error.code, "name": error.name}, error.code or 500
+
+    if own_412:
+
+        @app.errorhandler(412)
+        def own(error: HTTPException) -> Any:
+            return {"mine": True}, 412
+
+    @app.route("/docs/<int:doc_id>", methods=["GET", "PUT"])
+    @ifmatch.protect()
+    def doc(doc_id: int) -> Any:
+        condition = current_condition()
+        found = store.get(doc_id)
+        assert found is not None
+        if request.method == "PUT":
+            condition.write({"text": "new"})
+            return {"text": "new"}
+        condition.serve(found[0])
+        return found[1]
+
+    return app.test_client(), seen
+
+
+def test_flask_answers_survive_an_apps_catch_all_error_handlers() -> None:
+    """An app (or a library such as flask-rest-jsonapi) that renders every exception itself
+    must not strip a 304 of its ETag or a 412 of its problem body; a handler for the status
+    code is the documented way to take an answer over, and still does."""
+    client, seen = catch_all_app(own_412=False)
+    not_modified = client.get("/docs/5", headers={"If-None-Match": '"v1"'})
+    assert not_modified.status_code == 304, (not_modified.data, seen)
+    assert not_modified.headers["ETag"] == '"v1"'
+    stale = client.put("/docs/5", json={}, headers={"If-Match": '"v0"'})
+    assert stale.status_code == 412 and stale.headers["ETag"] == '"v1"'
+    assert stale.headers["Content-Type"] == "application/problem+json"
+    assert stale.get_json()["current_etag"] == '"v1"'
+    missing = client.put("/docs/5", json={})
+    assert missing.status_code == 428 and missing.get_json()["status"] == 428
+    assert seen == []
+
+    client, seen = catch_all_app(own_412=True)
+    taken_over = client.put("/docs/5", json={}, headers={"If-Match": '"v0"'})
+    assert taken_over.status_code == 412 and taken_over.get_json() == {"mine": True}

@@ -40,6 +40,7 @@ from .patch import (
     apply_json_patch,
     apply_merge_patch,
     json_patch,
+    jsonapi_patch,
     merge_patch,
 )
 from .strategies import Backoff, read_flow, save_flow, update_flow, write_request
@@ -87,6 +88,7 @@ __all__ = [
     "has_precondition",
     "json_equal",
     "json_patch",
+    "jsonapi_patch",
     "merge",
     "merge_patch",
     "merge_text",

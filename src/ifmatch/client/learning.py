@@ -93,13 +93,16 @@ def header_validators(response: Response) -> Validators:
 
 
 def body_etag(body: Any, config: LearningConfig = DEFAULT_LEARNING) -> ETag | None:
-    """The entity-tag an object carries in one of ``config.etag_fields``."""
+    """The entity-tag an object carries in one of ``config.etag_fields``: a member of its own,
+    else one of its ``meta`` object (where a JSON:API resource object carries it)."""
     if not isinstance(body, Mapping):
         return None
-    for name in config.etag_fields:
-        tag = _parse_tag(body.get(name))
-        if tag is not None:
-            return tag
+    meta = body.get("meta")
+    for container in (body, meta if isinstance(meta, Mapping) else {}):
+        for name in config.etag_fields:
+            tag = _parse_tag(container.get(name))
+            if tag is not None:
+                return tag
     return None
 
 

@@ -1,4 +1,4 @@
-"""PATCH bodies: JSON Merge Patch (RFC 7396) and JSON Patch (RFC 6902).
+"""PATCH bodies: JSON Merge Patch (RFC 7396), JSON Patch (RFC 6902) and JSON:API updates.
 
 ``merge_patch(before, after)`` / ``json_patch(before, after)`` compute the body that turns the
 document you read into the one you want; ``apply_*`` apply one (servers, tests, previews).
@@ -15,21 +15,24 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 __all__ = [
+    "JSONAPI_MEDIA_TYPE",
     "JSON_PATCH_MEDIA_TYPE",
     "MERGE_PATCH_MEDIA_TYPE",
     "PatchFormat",
     "apply_json_patch",
     "apply_merge_patch",
     "json_patch",
+    "jsonapi_patch",
     "merge_patch",
 ]
 
 MERGE_PATCH_MEDIA_TYPE: Final = "application/merge-patch+json"
 JSON_PATCH_MEDIA_TYPE: Final = "application/json-patch+json"
+JSONAPI_MEDIA_TYPE: Final = "application/vnd.api+json"
 
 #: How ``Client.update`` / ``Client.save`` send a change: the whole document with PUT, or a
-#: PATCH with an RFC 7396 merge patch or an RFC 6902 JSON Patch.
-PatchFormat = Literal["merge", "json"]
+#: PATCH with an RFC 7396 merge patch, an RFC 6902 JSON Patch, or a JSON:API resource object.
+PatchFormat = Literal["merge", "json", "jsonapi"]
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
@@ -119,3 +122,48 @@ def apply_json_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
         raise ValueError(str(error)) from error
     except (TypeError, KeyError, IndexError) as error:
         raise ValueError(f"malformed JSON Patch: {error}") from error
+
+
+def _primary(document: Any) -> Mapping[str, Any]:
+    data = document.get("data") if isinstance(document, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise ValueError("a JSON:API update needs a document whose primary data is one resource")
+    return data
+
+
+def jsonapi_patch(before: Any, after: Any) -> dict[str, Any]:
+    """The JSON:API update document (``PATCH``, ``application/vnd.api+json``) turning the
+    resource document ``before`` into ``after``: the resource's ``type`` and ``id`` with the
+    attributes and relationships that changed. JSON:API: "If a request does not include all of
+    the attributes for a resource, the server MUST interpret the missing attributes as if they
+    were included with their current values", so the rest (and what the server manages:
+    ``links``, ``meta``) is left out.
+
+    Raises:
+        ValueError: a document's primary data is not one resource object, or ``after`` drops an
+            attribute ``before`` had (an update cannot remove one; set it to ``null``).
+    """
+    old, new = _primary(before), _primary(after)
+    resource: dict[str, Any] = {"type": new.get("type", old.get("type"))}
+    if "id" in new or "id" in old:
+        resource["id"] = new.get("id", old.get("id"))
+    was, now = old.get("attributes") or {}, new.get("attributes") or {}
+    dropped = sorted(set(was) - set(now))
+    if dropped:
+        raise ValueError(f"a JSON:API update cannot remove attributes: {dropped}")
+    attributes = {k: v for k, v in now.items() if k not in was or not _same(was[k], v)}
+    if attributes:
+        resource["attributes"] = attributes
+    linked, links = old.get("relationships") or {}, new.get("relationships") or {}
+    relationships = {
+        name: {"data": value["data"]}
+        for name, value in links.items()
+        if isinstance(value, Mapping)
+        and "data" in value
+        and not (
+            isinstance(linked.get(name), Mapping) and _same(linked[name].get("data"), value["data"])
+        )
+    }
+    if relationships:
+        resource["relationships"] = relationships
+    return {"data": resource}

@@ -48,9 +48,11 @@ from .merge import merge
 from .messages import LostReply, Request, Response, Sleep
 from .patch import (
     JSON_PATCH_MEDIA_TYPE,
+    JSONAPI_MEDIA_TYPE,
     MERGE_PATCH_MEDIA_TYPE,
     PatchFormat,
     json_patch,
+    jsonapi_patch,
     merge_patch,
 )
 
@@ -75,8 +77,10 @@ StrategyFlow = Generator[Request | Sleep, Response | LostReply | None, Document]
 UNKNOWN_OUTCOME = frozenset({500, 502, 503, 504})
 #: How many times a write whose outcome is unknown is sent again before giving up.
 RESOLVE_ATTEMPTS = 6
-#: How many times a read whose reply was lost is sent again.
-READ_ATTEMPTS = 3
+#: How many times a read is sent in all when its reply is lost or the server is unavailable.
+READ_ATTEMPTS = 4
+#: Statuses after which a read is sent again.
+RETRIED_READS = frozenset({502, 503, 504})
 Resolver = Callable[[Any, Any, Any], Any]
 OnConflict = Literal["raise", "merge", "overwrite"] | Resolver
 
@@ -100,17 +104,19 @@ def _get(url: str, headers: tuple[tuple[str, str], ...]) -> Request:
 
 
 def _read(request: Request) -> Generator[Request | Sleep, Response | LostReply | None, Response]:
-    """Send a GET; a lost reply is sent again (a read is safe to repeat), a few times."""
-    reason = ""
+    """Send a GET; a lost reply or a 502/503/504 is sent again (a read is safe to repeat), a
+    few times, after ``Retry-After`` or a short backoff."""
+    received: Response | LostReply | None = None
+    rng = random.Random()
     for attempt in range(1, READ_ATTEMPTS + 1):
         received = yield request
-        if not isinstance(received, LostReply):
-            assert received is not None
+        if isinstance(received, Response) and received.status not in RETRIED_READS:
             return received
-        reason = received.reason
         if attempt < READ_ATTEMPTS:
-            yield Sleep(Backoff(base=0.05).delay(attempt, random.Random()))
-    raise OutcomeUnknown(method="GET", url=request.url, key=None, reason=reason)
+            yield Sleep(_wait(received, Backoff(base=0.05), attempt, rng))
+    if isinstance(received, Response):
+        return received  # still failing: the caller reports the status
+    raise OutcomeUnknown(method="GET", url=request.url, key=None, reason=_reason(received))
 
 
 def read_flow(
@@ -246,7 +252,9 @@ def write_request(
         base: the document the change is based on; its validators become the precondition.
         data: the whole new document.
         patch: ``None`` for a PUT of ``data``; ``"merge"`` or ``"json"`` for a PATCH with an
-            RFC 7396 merge patch or an RFC 6902 JSON Patch from ``base.data`` to ``data``.
+            RFC 7396 merge patch or an RFC 6902 JSON Patch from ``base.data`` to ``data``;
+            ``"jsonapi"`` for a PATCH of a JSON:API resource object holding the attributes and
+            relationships that changed (``application/vnd.api+json``).
         overwrite: send ``If-Match: *`` instead ("any current representation": the last
             writer wins, which must be asked for explicitly).
         require_validator: refuse to build an unconditional write.
@@ -267,10 +275,14 @@ def write_request(
                 "made conditional (pass require_validator=False if the server checks a version "
                 "in the body)"
             )
+    accept = JSON_ACCEPT
     if patch is None:
         method, media_type, body = "PUT", "application/json", data
     elif patch == "merge":
         method, media_type, body = "PATCH", MERGE_PATCH_MEDIA_TYPE, merge_patch(base.data, data)
+    elif patch == "jsonapi":
+        method, media_type, body = "PATCH", JSONAPI_MEDIA_TYPE, jsonapi_patch(base.data, data)
+        accept = JSONAPI_MEDIA_TYPE
     else:
         method, media_type, body = "PATCH", JSON_PATCH_MEDIA_TYPE, json_patch(base.data, data)
     content = json.dumps(body, separators=(",", ":")).encode()
@@ -279,7 +291,7 @@ def write_request(
     return Request(
         method,
         base.self_url,
-        (("Accept", JSON_ACCEPT), ("Content-Type", media_type), *headers),
+        (("Accept", accept), ("Content-Type", media_type), *headers),
         content,
     )
 
@@ -346,7 +358,7 @@ def update_flow(
         retries: how many times to retry after a conflict.
         backoff: the wait between attempts.
         rng: the source of jitter.
-        patch: send a PATCH (``"merge"`` / ``"json"``) instead of a PUT.
+        patch: send a PATCH (``"merge"`` / ``"json"`` / ``"jsonapi"``) instead of a PUT.
         require_validator: see :func:`write_request`.
 
     Raises:

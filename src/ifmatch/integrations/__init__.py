@@ -4,5 +4,6 @@ no web framework: ``ifmatch.integrations.flask``, ``ifmatch.integrations.fastapi
 """
 
 from ._idempotency import Idempotency
+from ._variants import named_variant
 
-__all__ = ["Idempotency"]
+__all__ = ["Idempotency", "named_variant"]

@@ -18,7 +18,7 @@ The precedence of the precondition headers is not here: that is :func:`ifmatch.c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -56,10 +56,13 @@ from ._idempotency import replay_headers
 __all__ = [
     "KEY_ERRORS",
     "SAFE_METHODS",
+    "COLLECTION_METHODS",
     "ConditionalState",
     "ErrorFormat",
     "HTTPError",
     "Options",
+    "collection_needs_tag",
+    "collection_precheck",
     "decide",
     "decision_error",
     "idempotency_error",
@@ -506,6 +509,50 @@ def precheck(
 
 
 UNCONDITIONAL = Proceed()
+
+#: The methods a collection helper evaluates preconditions for.
+COLLECTION_METHODS = frozenset({"GET", "HEAD", "POST"})
+
+
+def collection_needs_tag(method: str, options: Options, *, has_precondition: bool) -> bool:
+    """Whether answering a request to a collection needs its tag: ``GET``/``HEAD`` always,
+    ``POST`` with a precondition or where ``POST`` requires one."""
+    method = method.upper()
+    if method not in COLLECTION_METHODS:
+        return False
+    required = "POST" in options.policy.require_precondition
+    return method != "POST" or has_precondition or required
+
+
+def collection_precheck(
+    method: str,
+    headers: HeadersInput,
+    etag: Callable[[], ETag],
+    options: Options,
+    instance: str,
+    *,
+    has_precondition: bool,
+) -> Proceed | HTTPError:
+    """A collection's preconditions: ``GET``/``HEAD`` against its tag (304), and ``POST``,
+    whose target is the collection, likewise (RFC 9110 §13.1.1: ``If-Match`` names the list's
+    tag, ``If-None-Match: *`` is false because the collection exists; a malformed field is a
+    400). ``If-Modified-Since`` is not evaluated: a delete does not move the newest row's date.
+
+    Args:
+        method: the request method (others proceed unevaluated).
+        headers: the request's headers.
+        etag: computes the collection's tag (one aggregate query), called only when needed: a
+            ``POST`` without a precondition, where ``POST`` does not require one, reads nothing.
+        options: the resource's options (policy, error format).
+        instance: the request path (problem ``instance``).
+        has_precondition: whether the request carries any precondition header.
+    """
+    if not collection_needs_tag(method, options, has_precondition=has_precondition):
+        return UNCONDITIONAL
+    decision = evaluate(method.upper(), headers, ResourceState(etag()), options.policy)
+    if isinstance(decision, Proceed):
+        return decision
+    return decision_error(decision, options, instance)
 
 
 def waiting(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connections, models, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -34,7 +35,7 @@ from django.http import HttpResponseNotModified as DjangoNotModified
 from ..core.decisions import Decision, NotModified, Proceed
 from ..core.errors import ConfigurationError, VersionConflictError
 from ..core.etag import ETag
-from ..core.evaluate import evaluate
+from ..core.evaluate import ResourceState, evaluate
 from ..core.problems import decision_problem as _decision_problem
 from ..core.problems import problem
 from ..stores._django_sql import snapshot_from_row
@@ -53,6 +54,7 @@ from ._conditional import resource_state
 from ._django_keys import begin_keyed, user_scope
 from ._fields import (
     VERSION_MISMATCH,
+    last_modified_fields,
     not_modified_fields,
     render_problem,
     snapshot_fields,
@@ -65,6 +67,7 @@ __all__ = [
     "ConditionalMiddleware",
     "ConditionalState",
     "check_atomic_requests",
+    "collection",
     "write_transaction",
     "conditional",
     "decision_response",
@@ -207,7 +210,9 @@ def lost_problem(
     return body, etag
 
 
-def write_conflict_response(request: HttpRequest) -> HttpResponse:
+def write_conflict_response(
+    request: HttpRequest, *, error_format: str | None = None
+) -> HttpResponse:
     """412 (409 without a precondition) for a serialization failure or deadlock that rolled the
     request's transaction back, e.g. at ``ATOMIC_REQUESTS``' commit (see
     ``ifmatch.stores.is_write_conflict``)."""
@@ -216,10 +221,10 @@ def write_conflict_response(request: HttpRequest) -> HttpResponse:
         instance=request.path,
         type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
-    return problem_response(body)
+    return problem_response(body, error_format=error_format)
 
 
-def unavailable_response(request: HttpRequest) -> HttpResponse:
+def unavailable_response(request: HttpRequest, *, error_format: str | None = None) -> HttpResponse:
     """503 with ``Retry-After`` for a database that could not be reached or a connection lost
     mid-request (``ifmatch.stores.is_unavailable``): never a 500, never a success."""
     body = unavailable_problem(
@@ -227,7 +232,7 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         instance=request.path,
         type_base=ifmatch_settings.PROBLEM_TYPE_BASE,
     )
-    return problem_response(body)
+    return problem_response(body, error_format=error_format)
 
 
 def check_atomic_requests(alias: str) -> None:
@@ -370,7 +375,7 @@ def conditional(
     instance_kwarg: str = "obj",
     has_permission: Callable[[HttpRequest, models.Model], bool] | None = None,
     allow_create: bool = False,
-    variant: str | None = None,
+    variant: str | Callable[[HttpRequest], str | None] | None = None,
     answer_before_view: bool = False,
     **overrides: Any,
 ) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
@@ -391,7 +396,9 @@ def conditional(
             (RFC 9110 §13.2.1); ``False`` answers 403.
         allow_create: let ``PUT`` on a missing resource through (``If-None-Match: *`` for a
             create-only write); the view creates it and sets ``request.ifmatch.instance``.
-        variant: distinguishes representations of one version in the entity-tag.
+        variant: distinguishes representations of one version in the entity-tag: a string, or
+            ``request -> str | None`` for a view that negotiates (send ``Vary`` for what it
+            reads); a write is checked against the variant it returns for the write request.
         answer_before_view: answer false preconditions before calling the view, and a
             conditional GET from the version columns alone (a cheaper 304). Only for a view
             that makes no access decision of its own: every check is in ``has_permission`` or
@@ -414,6 +421,9 @@ def conditional(
         {key: value for key, value in upper.items() if key.startswith("IDEMPOTENCY_")}
     )
     url_kwarg = lookup_url_kwarg or lookup_field
+
+    def variant_of(request: HttpRequest) -> str | None:
+        return variant(request) if callable(variant) else variant
 
     version, last_modified = version_fields(base.model)  # fails at start-up, not per request
     validator_columns = [base.model._meta.pk.name, version]
@@ -449,7 +459,7 @@ def conditional(
     def decide(
         request: HttpRequest, method: str, snapshot: Snapshot | None, send_lm: bool
     ) -> Decision:
-        state = resource_state(snapshot, variant=variant, last_modified=send_lm)
+        state = resource_state(snapshot, variant=variant_of(request), last_modified=send_lm)
         return evaluate(method, request_headers(request), state, policy)
 
     def handle(
@@ -470,7 +480,7 @@ def conditional(
             using=router.db_for_write(base.model),
             scope=user_scope(request),
             error_format=ifmatch_settings.ERROR_FORMAT,
-            variant=variant,
+            variant=variant_of(request),
         )
         if isinstance(begun, HttpResponseBase):
             return begun  # a replayed write, or a bad key
@@ -507,7 +517,7 @@ def conditional(
         if isinstance(decision, Proceed):
             for warning in decision.warnings:
                 logger.warning("%s %s: %s", method, request.path, warning)
-            expect = Expectation.from_condition(decision.condition, variant=variant)
+            expect = Expectation.from_condition(decision.condition, variant=variant_of(request))
         elif answer_before_view:
             return decision_response(decision, request)
         request.ifmatch = ConditionalState(obj, expect, decision)  # type: ignore[attr-defined]
@@ -519,10 +529,13 @@ def conditional(
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
             if snapshot is not None:
-                set_validators(response, snapshot, variant=variant, last_modified=send_lm)
+                set_validators(
+                    response, snapshot, variant=variant_of(request), last_modified=send_lm
+                )
             return response
         atomic = bool(upper.get("ATOMIC_WRITES", ifmatch_settings.ATOMIC_WRITES))
-        return _write(view, request, args, arguments, variant, send_lm, base.model, atomic)
+        chosen = variant_of(request)
+        return _write(view, request, args, arguments, chosen, send_lm, base.model, atomic)
 
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
@@ -537,6 +550,134 @@ def conditional(
         return wrapped
 
     return decorator
+
+
+def collection(
+    queryset: models.QuerySet[Any]
+    | type[models.Model]
+    | Callable[[HttpRequest], models.QuerySet[Any]],
+    *,
+    variant: str | None = None,
+    answer_before_view: bool = False,
+    **overrides: Any,
+) -> Callable[[Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    """Decorate a function-based list view: ``ETag`` and 304 for ``GET``/``HEAD``, and a
+    ``POST`` whose preconditions are evaluated against the collection's tag, answered ``201``
+    with ``Location``, ``ETag`` and ``Last-Modified``.
+
+    The tag is one aggregate over the rows the caller may list (see
+    ``ifmatch.stores.collection``): every insert, update and delete moves it. A ``POST``
+    creates with an ordinary ``obj.save()`` and sets ``request.ifmatch.instance = obj``; the
+    201 then gets the item's validators and its URL (``get_absolute_url()``, else the list's
+    path plus the key). A false precondition waits for the view's own access decisions, as in
+    :func:`conditional`: the view's insert raises it without writing, and a 2xx is replaced.
+
+    Args:
+        queryset: the rows listed: a queryset, a model (all rows), or ``request -> queryset``
+            for rows that depend on the caller (``Document.objects.filter(owner=request.user)``).
+        variant: distinguishes representations of one collection in the tag.
+        answer_before_view: answer a false precondition before calling the view.
+        overrides: any ``IFMATCH`` setting, lower-case (``require_precondition=("POST", ...)``).
+    """
+    from ..stores._django_sql import collection_state
+    from ..stores.django import version_fields
+
+    def rows(request: HttpRequest) -> models.QuerySet[Any]:
+        if isinstance(queryset, models.QuerySet):
+            return queryset.all()
+        if isinstance(queryset, type) and issubclass(queryset, models.Model):
+            return queryset._default_manager.all()
+        choose: Any = queryset
+        chosen: models.QuerySet[Any] = choose(request)
+        return chosen
+
+    upper = {key.upper(): value for key, value in overrides.items()}
+    policy = ifmatch_settings.policy(upper)
+
+    def tag(request: HttpRequest, listed: models.QuerySet[Any]) -> tuple[ETag, Any]:
+        version, last_modified = version_fields(listed.model)
+        state = collection_state(listed, version, last_modified)
+        key = str(settings.SECRET_KEY).encode()
+        etag = state.etag(target=request.get_full_path(), variant=variant, key=key)
+        return etag, state.last_modified
+
+    def handle(
+        view: Callable[..., HttpResponseBase], request: HttpRequest, args: Any, kwargs: Any
+    ) -> HttpResponseBase:
+        method = (request.method or "GET").upper()
+        listed = rows(request)
+        found: tuple[ETag, Any] | None = None
+        decision: Decision = Proceed()
+        reading = method in _CACHEABLE_READS
+        if reading or (
+            method == "POST"
+            and (has_precondition(request) or "POST" in policy.require_precondition)
+        ):
+            found = tag(request, listed)
+            # If-Modified-Since is not evaluated: a delete does not move the newest date.
+            decision = evaluate(method, request_headers(request), ResourceState(found[0]), policy)
+        if not isinstance(decision, Proceed) and answer_before_view:
+            return decision_response(decision, request)
+        request.ifmatch = ConditionalState(None, None, decision)  # type: ignore[attr-defined]
+        if reading:
+            response = view(request, *args, **kwargs)
+            if response.status_code // 100 != 2 or found is None:
+                return response
+            if not isinstance(decision, Proceed):
+                return decision_response(decision, request)
+            response["ETag"] = str(found[0])
+            send_lm = bool(upper.get("SEND_LAST_MODIFIED", ifmatch_settings.SEND_LAST_MODIFIED))
+            for name, value in last_modified_fields(found[1], send=send_lm):
+                response[name] = value
+            return response
+        if method != "POST":
+            return view(request, *args, **kwargs)
+        return _create(view, request, args, kwargs, listed.model, variant)
+
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                return handle(view, request, args, kwargs)
+            except DatabaseError as error:
+                if not is_unavailable(error):
+                    raise
+                return unavailable_response(request)
+
+        return wrapped
+
+    return decorator
+
+
+def _create(
+    view: Callable[..., HttpResponseBase],
+    request: HttpRequest,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    model: type[models.Model],
+    variant: str | None,
+) -> HttpResponseBase:
+    state: ConditionalState = request.ifmatch  # type: ignore[attr-defined]
+    refusal = None if not state.refused else Refusal(lambda: _Answer(state.decision))
+    refusing = refuse_inserts(model, refusal) if refusal is not None else contextlib.nullcontext()
+    try:
+        with transaction.atomic(using=router.db_for_write(model)), refusing:
+            response = view(request, *args, **kwargs)
+            if response.status_code // 100 == 2 and refusal is not None:
+                # The view allowed the request but inserted nothing: answer the precondition.
+                refusal.refuse()
+    except _Answer as answer:
+        return decision_response(answer.decision, request)
+    created = state.instance
+    if response.status_code // 100 != 2 or created is None:
+        return response
+    send_lm = ifmatch_settings.SEND_LAST_MODIFIED
+    set_validators(response, snapshot_of(created), variant=variant, last_modified=bool(send_lm))
+    if response.status_code == 201 and "Location" not in response:
+        get_url = getattr(created, "get_absolute_url", None)
+        path = request.path if request.path.endswith("/") else request.path + "/"
+        response["Location"] = str(get_url()) if callable(get_url) else f"{path}{created.pk}/"
+    return response
 
 
 def _write(

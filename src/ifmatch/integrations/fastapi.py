@@ -29,6 +29,7 @@ import importlib.util
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Hashable, Iterator
+from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI
@@ -40,6 +41,7 @@ from pydantic import Field, Strict
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
 from ..core.errors import ConfigurationError
@@ -47,20 +49,25 @@ from ..stores import Snapshot, StoreUnavailable
 from ._conditional import KEY_ERRORS, not_found_error, pick_key
 from ._idempotency import Idempotency, idempotency_options
 from .answers import SCOPE_KEY, LateAnswerMiddleware
+from .head import HeadMiddleware
 from .starlette import (
     EXCEPTION_HANDLERS,
     AnyStore,
+    CollectionRequest,
     ConditionalHTTPException,
     ConditionalRequest,
     Loader,
     as_async,
     check,
+    check_collection,
     make_options,
     write_conflict_handler,
 )
 
 __all__ = [
     "BodyVersion",
+    "Collection",
+    "CollectionRequest",
     "Idempotency",
     "Conditional",
     "ConditionalHTTPException",
@@ -115,7 +122,9 @@ class Conditional:
         error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
-        variant: tells representations of one version apart (see ``version_etag``).
+        variant: tells representations of one version apart (see ``version_etag``): a string,
+            or ``callable(request)`` for a route that negotiates (send ``Vary`` for what it
+            reads); a write is checked against the variant it returns for the write request.
         load: ``async (key) -> object | None`` loading the resource itself; its validators
             come from the object (``snapshot``, default ``store.snapshot``) and the handler
             gets it as ``condition.instance``: no separate version query.
@@ -147,7 +156,7 @@ class Conditional:
         error_format: typing.Literal["problem", "jsonapi"] = "problem",
         type_base: str | None = None,
         last_modified: bool = True,
-        variant: str | None = None,
+        variant: str | Callable[[Request], str | None] | None = None,
         load: Loader | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
         answer_before_view: bool = False,
@@ -162,12 +171,13 @@ class Conditional:
         self.key = key
         self.idempotency = idempotency_options(idempotency)
         self.idempotency_scope = idempotency_scope
+        self.variant = variant
         self.options = make_options(
             policy=policy,
             error_format=error_format,
             type_base=type_base,
             last_modified=last_modified,
-            variant=variant,
+            variant=None if callable(variant) else variant,
             create=create,
             answer_before_view=answer_before_view,
         )
@@ -188,11 +198,14 @@ class Conditional:
                 "claim of a request that ended without its write"
             )
         scope = "" if self.idempotency_scope is None else self.idempotency_scope(request)
+        options = self.options
+        if callable(self.variant):
+            options = replace(options, variant=self.variant(request))
         condition = await check(
             request,
             self.store,
             key,
-            self.options,
+            options,
             load=self.load,
             snapshot_of=self.snapshot_of,
             idempotency=self.idempotency,
@@ -224,6 +237,76 @@ class Conditional:
         raw = pick_key(self.key, request.path_params, "Conditional()", "path parameter")
         name = self.key if self.key is not None else next(iter(request.path_params))
         return _validated_path(request).get(name, raw)  # type: ignore[no-any-return]
+
+
+class Collection:
+    """The dependency of a list route: ``Annotated[CollectionRequest, Depends(Collection(store,
+    ...))]``.
+
+    ``GET``/``HEAD`` get the collection's ``ETag`` (and the newest item's ``Last-Modified``)
+    and 304 to it; a ``POST``'s preconditions are evaluated against the collection's tag, and
+    ``await listing.create(key, values)`` inserts the item: ``201`` (set it on the route) with
+    ``Location``, ``ETag`` and ``Last-Modified``. A false precondition waits for the route's
+    own access decisions, as with :class:`Conditional`; ``install(app)`` is required.
+
+    Args:
+        store: the store the items live in; it must have ``read_collection`` (the SQLAlchemy
+            and memory stores; a synchronous one runs in the thread pool).
+        query: ``callable(request)`` returning the rows the caller may list, passed to
+            ``store.read_collection`` (``select(Document).where(...)`` for SQLAlchemy);
+            default every row.
+        locate: the URL of a created item from its key (default: the path plus ``/<key>``).
+        policy, error_format, type_base, last_modified, variant, answer_before_view: as for
+            :class:`Conditional`.
+        secret: keys the collection tag, so a caller cannot confirm a guess of the rows.
+    """
+
+    idempotency: Idempotency | None = None
+
+    def __init__(
+        self,
+        store: AnyStore,
+        *,
+        query: Callable[[Request], Any] | None = None,
+        locate: Callable[[Hashable], str] | None = None,
+        policy: Policy = DEFAULT_POLICY,
+        error_format: typing.Literal["problem", "jsonapi"] = "problem",
+        type_base: str | None = None,
+        last_modified: bool = True,
+        variant: str | None = None,
+        answer_before_view: bool = False,
+        secret: bytes = b"",
+    ) -> None:
+        if not hasattr(store, "read_collection"):
+            raise TypeError("Collection() needs a store with read_collection()")
+        self.store = as_async(store)
+        self.query, self.locate, self.secret = query, locate, secret
+        self.options = make_options(
+            policy=policy,
+            error_format=error_format,
+            type_base=type_base,
+            last_modified=last_modified,
+            variant=variant,
+            create=True,
+            answer_before_view=answer_before_view,
+        )
+
+    async def __call__(self, request: Request, response: Response) -> CollectionRequest:
+        installed = SCOPE_KEY in request.scope
+        condition = await check_collection(
+            request,
+            self.store,
+            self.options,
+            query=None if self.query is None else self.query(request),
+            secret=self.secret,
+            locate=self.locate,
+        )
+        if condition.refusal is not None and not installed:
+            raise ConditionalHTTPException(condition.refusal)
+        condition.response = response
+        condition.apply(response, unconditionally=True)
+        request.state.ifmatch = condition
+        return condition
 
 
 def _validated_path(request: Request) -> dict[str, Any]:
@@ -292,8 +375,9 @@ def _dependants(route: APIRoute) -> Iterator[Dependant]:
         pending.extend(dependant.dependencies)
 
 
-def _conditionals(route: APIRoute) -> list[Conditional]:
-    return [d.call for d in _dependants(route) if isinstance(d.call, Conditional)]
+def _conditionals(route: APIRoute) -> list[Conditional | Collection]:
+    found = (d.call for d in _dependants(route))
+    return [call for call in found if isinstance(call, Conditional | Collection)]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -372,11 +456,43 @@ def document_route(route: APIRoute) -> None:
         responses[503] = _problem("The database could not be reached; see Retry-After.")
 
 
+def serves_head(route: BaseRoute) -> bool:
+    """Whether ``install``'s middleware answers ``HEAD`` with this route: a ``GET`` route whose
+    dependencies include a ``Conditional`` (when no route of the app answers ``HEAD`` itself)."""
+    return (
+        isinstance(route, APIRoute)
+        and "GET" in (route.methods or set())
+        and "HEAD" not in (route.methods or set())
+        and bool(_conditionals(route))
+    )
+
+
+def document_head(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Add the ``HEAD`` operation ``install``'s middleware serves beside each protected ``GET``
+    (the ``GET``'s parameters and responses, without content; its own ``operationId``)."""
+    for route in app.routes:
+        if not (isinstance(route, APIRoute) and route.include_in_schema and serves_head(route)):
+            continue
+        item = schema.get("paths", {}).get(route.path_format)
+        if not isinstance(item, dict) or "get" not in item or "head" in item:
+            continue
+        get = item["get"]
+        head = {**get, "responses": {}}
+        if "operationId" in head:
+            head["operationId"] = f"{get['operationId']}_head"
+        head["summary"] = f"{get.get('summary', '')} (HEAD)".strip()
+        for status, response in get.get("responses", {}).items():
+            head["responses"][status] = {k: v for k, v in response.items() if k != "content"}
+        item["head"] = head
+
+
 def install(app: FastAPI) -> FastAPI:
     """Register the problem+json exception handlers, the middleware that answers a false
     precondition after the route's own access decisions
-    (:class:`~ifmatch.integrations.answers.LateAnswerMiddleware`), and document protected
-    routes in OpenAPI.
+    (:class:`~ifmatch.integrations.answers.LateAnswerMiddleware`), the one that answers
+    ``HEAD`` like ``GET`` on protected routes (:class:`~ifmatch.integrations.head.HeadMiddleware`;
+    a route declared for ``HEAD`` by the app wins), and document protected routes in OpenAPI,
+    their ``HEAD`` operations included.
 
     With SQLAlchemy installed, a serialization failure or deadlock raised by a protected
     handler's own ``commit()`` is answered 412 (409 without a precondition) instead of 500, and
@@ -391,6 +507,11 @@ def install(app: FastAPI) -> FastAPI:
     if app.middleware_stack is not None:
         raise RuntimeError("install(app) must run before the application starts")
     installed: list[Any] = [m.cls for m in app.user_middleware]
+    if HeadMiddleware not in installed:
+        # HEAD like GET for every protected GET route the app does not answer HEAD for itself.
+        app.user_middleware.append(
+            Middleware(HeadMiddleware, routes=lambda: app.routes, serves_head=serves_head)
+        )
     if LateAnswerMiddleware not in installed:
         # Innermost of the app's own middleware, whenever they are added: an answer given in
         # place of a route's 2xx passes through all of them (Date, CORS, compression).
@@ -407,6 +528,9 @@ def install(app: FastAPI) -> FastAPI:
             for route in app.routes:
                 if isinstance(route, APIRoute):
                     document_route(route)
+            schema = original()
+            document_head(app, schema)
+            return schema
         return original()
 
     app.openapi = openapi  # type: ignore[method-assign]

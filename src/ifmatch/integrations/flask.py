@@ -32,14 +32,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from flask.views import View
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 
-from ..core import Policy, Proceed
+from ..core import ETag, Policy, Proceed
 from ..stores import (
     CASResult,
     Expectation,
@@ -48,12 +48,14 @@ from ..stores import (
     is_unavailable,
     is_write_conflict,
 )
+from ..stores.collection import CollectionState
 from ..stores.idempotency import Claim
 from ._conditional import (
     KEY_ERRORS,
     ConditionalState,
     HTTPError,
     Options,
+    collection_precheck,
     idempotency_error,
     location,
     log_unguarded,
@@ -66,13 +68,16 @@ from ._conditional import (
     waiting,
     write_conflict_error,
 )
+from ._fields import PRECONDITION_FIELDS, last_modified_fields
 from ._idempotency import Idempotency, idempotency_options, judged, keyed_request, twin_completed
 
 __all__ = [
     "CONFIG_DEFAULTS",
+    "CollectionRequest",
     "ConditionalError",
     "ConditionalRequest",
     "IfMatch",
+    "current_collection",
     "current_condition",
 ]
 
@@ -100,7 +105,8 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
 class ConditionalError(HTTPException):
     """A 304, 400, 404, 409, 412 or 428 answer with its problem body already rendered.
 
-    An ``HTTPException``, so ``@app.errorhandler(412)`` can still take it over; the problem
+    An ``HTTPException``; ``@app.errorhandler(412)`` (or 304, 428, ...) takes it over, an app's
+    catch-all ``errorhandler(Exception)`` does not (see :meth:`IfMatch.init_app`). The problem
     object is in ``.problem``.
     """
 
@@ -118,6 +124,20 @@ class ConditionalError(HTTPException):
         for name, value in self.error.headers:
             response.headers[name] = value
         return response
+
+
+def _answer(error: ConditionalError) -> Any:
+    """ifmatch's answer, or the app's (or blueprint's) own handler for its status code.
+
+    Flask finds handlers by the exception's class, whose code is set per instance here, so a
+    handler registered with ``@app.errorhandler(412)`` is looked up by the code explicitly.
+    """
+    spec = current_app.error_handler_spec
+    for name in (*request.blueprints, None):
+        handlers = spec.get(name, {}).get(error.code)
+        if handlers:
+            return current_app.ensure_sync(next(iter(handlers.values())))(error)
+    return error.get_response()
 
 
 class ConditionalRequest(ConditionalState):
@@ -201,6 +221,68 @@ class ConditionalRequest(ConditionalState):
         return ConditionalError(error)
 
 
+class CollectionRequest(ConditionalRequest):
+    """What a collection view gets from :func:`current_collection`: the collection's ``etag``
+    and ``state`` (``None`` when the request did not need them: a ``POST`` without a
+    precondition), ``refused``, and :meth:`create`."""
+
+    def __init__(
+        self,
+        store: VersionStore[Any],
+        decision: Proceed,
+        options: Options,
+        *,
+        refusal: HTTPError | None,
+        collection: tuple[ETag, CollectionState] | None,
+        locate: Callable[[Hashable], str],
+    ) -> None:
+        super().__init__(store, None, None, decision, options, refusal=refusal)
+        self.collection_etag = None if collection is None else collection[0]
+        self.state = None if collection is None else collection[1]
+        self.locate = locate
+        self.location: str | None = None
+
+    @property
+    def etag(self) -> str | None:
+        """The tag the response carries: the created item's after :meth:`create`, else the
+        collection's."""
+        if self.wrote:
+            return super().etag
+        return None if self.collection_etag is None else str(self.collection_etag)
+
+    def expect(self, version: int | None) -> Expectation:
+        """A create's expectation: the key is free. The request's preconditions were about the
+        collection (evaluated before the view ran); a false one raises its answer here."""
+        if self.refusal is not None:
+            raise self.failure(self.refusal)
+        return Expectation(exists=False)
+
+    def create(
+        self, key: Hashable, values: Mapping[str, Any], *, status: int | None = None
+    ) -> Snapshot:
+        """Insert a new item under ``key`` (an ``INSERT`` that fails if the key is taken).
+
+        The response then carries the item's ``ETag``, ``Last-Modified`` and, on a ``201``,
+        ``Location`` (``locate(key)``).
+
+        Raises:
+            ConditionalError: the waiting answer when the request's preconditions are false
+                (nothing is inserted); 412 (``code: exists``) when the key is taken.
+        """
+        self.key = key
+        snapshot = self.write(values, status=status)
+        self.location = self.locate(key)
+        return snapshot
+
+
+def current_collection() -> CollectionRequest:
+    """The :class:`CollectionRequest` of the collection view handling this request."""
+    condition = g.get("_ifmatch_condition")
+    if not isinstance(condition, CollectionRequest):
+        raise RuntimeError("current_collection() is only available inside a @collection view")
+    return condition
+
+
 def _write_conflict_handler(
     previous: Callable[[InternalServerError], Any] | None,
 ) -> Callable[[InternalServerError], Any]:
@@ -238,6 +320,10 @@ class IfMatch:
     def init_app(self, app: Flask) -> None:
         """Register the extension and fill in the ``IFMATCH_*`` config defaults.
 
+        Registers a handler for :class:`ConditionalError`, so catch-all handlers for
+        ``Exception`` or ``HTTPException`` leave ifmatch's answers as they are; a handler for
+        the status code (``@app.errorhandler(412)``) takes over.
+
         Also registers a 500 handler (chained to one registered before) that answers a
         serialization failure or deadlock raised after a protected view returned, e.g. by a
         ``db.session.commit()`` in an ``after_request`` function, with 412 (409 without a
@@ -248,6 +334,11 @@ class IfMatch:
         for name, value in CONFIG_DEFAULTS.items():
             app.config.setdefault(name, value)
         app.extensions["ifmatch"] = self
+        # A handler for the class itself, so an app's catch-all ``errorhandler(Exception)`` or
+        # ``errorhandler(HTTPException)`` (or a library's, such as flask-rest-jsonapi's) does
+        # not turn a 304 into one without its ETag, or a 412 into one without its problem body.
+        # ``@app.errorhandler(412)`` takes over (see ``_answer``).
+        app.register_error_handler(ConditionalError, _answer)
         previous = app.error_handler_spec[None][500].get(InternalServerError)
         app.register_error_handler(InternalServerError, _write_conflict_handler(previous))
 
@@ -257,7 +348,7 @@ class IfMatch:
         *,
         key: KeySpec = None,
         create: bool = False,
-        variant: str | None = None,
+        variant: str | Callable[[], str | None] | None = None,
         require: Iterable[str] | None = None,
         authorize: Callable[[Hashable], object] | None = None,
         load: Callable[[Hashable], Any] | None = None,
@@ -273,7 +364,11 @@ class IfMatch:
             key: the view argument naming the resource, or a callable taking the view's
                 keyword arguments; by default the view's only argument.
             create: let a PUT create a missing resource (``If-None-Match: *`` for create-only).
-            variant: tell representations of one version apart (see ``version_etag``).
+            variant: tell representations of one version apart (see ``version_etag``): a
+                string, or a function called per request for a view that negotiates (e.g.
+                ``lambda: request.accept_mimetypes.best_match(["application/json",
+                "text/html"])``); send ``Vary`` for what it reads. A write is checked against
+                the variant it returns for the write request.
             require: methods that need a precondition (default ``IFMATCH_REQUIRE_PRECONDITION``;
                 ``()`` for the 409 body-version scheme).
             authorize: called with the key before anything about the resource is revealed;
@@ -330,6 +425,148 @@ class IfMatch:
 
         return decorator
 
+    def collection(
+        self,
+        store: VersionStore[Any] | None = None,
+        *,
+        query: Callable[[], Any] | None = None,
+        locate: Callable[[Hashable], str] | None = None,
+        variant: str | None = None,
+        require: Iterable[str] | None = None,
+        answer_before_view: bool = False,
+        secret: bytes | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a list view: ``ETag`` and 304 for ``GET``/``HEAD``, and ``POST`` through
+        :meth:`CollectionRequest.create`, answered ``201`` with ``Location``, ``ETag`` and
+        ``Last-Modified``, with its preconditions evaluated against the collection's tag.
+
+        Args:
+            store: the store the items live in (default: the extension's); it must have
+                ``read_collection`` (the SQLAlchemy and memory stores).
+            query: called per request for the rows the caller may list, passed to
+                ``store.read_collection``: a ``select(Document).where(...)`` for SQLAlchemy, a
+                ``(key, values) -> bool`` for the memory store. Default: every row.
+            locate: the URL of a created item from its key (default: the collection's path
+                plus ``/<key>``), e.g. ``lambda key: url_for("document", doc_id=key)``.
+            variant: tell representations of one collection apart.
+            require: methods that need a precondition (default: the config's; ``POST`` is
+                not in it unless you add it).
+            answer_before_view: answer a false precondition before calling the view (only for
+                views that make no access decision of their own).
+            secret: keys the collection tag (default: ``app.secret_key``), so a caller cannot
+                confirm a guess of the rows by hashing candidates.
+        """
+        chosen = store if store is not None else self.store
+        if chosen is None or not hasattr(chosen, "read_collection"):
+            raise TypeError("collection() needs a store with read_collection()")
+        methods = None if require is None else frozenset(m.upper() for m in require)
+        listing = _Collection(chosen, query, locate, variant, methods, answer_before_view, secret)
+
+        def decorator(view: F) -> F:
+            @functools.wraps(view)
+            def listed(*args: Any, **kwargs: Any) -> Response:
+                return listing.dispatch(view, *args, **kwargs)
+
+            return listed  # type: ignore[return-value]
+
+        return decorator
+
+
+@dataclass
+class _Collection:
+    store: VersionStore[Any]
+    query: Callable[[], Any] | None
+    locate: Callable[[Hashable], str] | None
+    variant: str | None
+    require: frozenset[str] | None
+    answer_before_view: bool
+    secret: bytes | None
+    cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
+
+    def options(self, config: Mapping[str, Any]) -> Options:
+        def build(values: Mapping[str, Any]) -> Options:
+            return build_options(
+                values,
+                require=self.require,
+                variant=self.variant,
+                create=True,
+                answer_before_view=self.answer_before_view,
+            )
+
+        return cached_options(self.cache, config, build)
+
+    def read(self) -> tuple[ETag, CollectionState]:
+        store: Any = self.store
+        state: CollectionState = store.read_collection(None if self.query is None else self.query())
+        secret = self.secret
+        if secret is None:
+            configured = current_app.secret_key
+            secret = configured.encode() if isinstance(configured, str) else configured or b""
+        target = request.full_path.rstrip("?")
+        return state.etag(target=target, variant=self.variant, key=secret), state
+
+    def location(self, key: Hashable) -> str:
+        if self.locate is not None:
+            return self.locate(key)
+        return location(f"{request.path.rstrip('/')}/{key}")
+
+    def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
+        config = current_app.config
+        if not config.get("IFMATCH_ENABLED", True):
+            return current_app.make_response(view(*args, **kwargs))
+        options = self.options(config)
+        method = request.method
+        read: list[tuple[ETag, CollectionState]] = []
+
+        def etag() -> ETag:
+            read.append(self.read())
+            return read[-1][0]
+
+        try:
+            answer = collection_precheck(
+                method,
+                request.headers,
+                etag,
+                options,
+                request.path,
+                has_precondition=any(name in request.headers for name in PRECONDITION_FIELDS),
+            )
+            if method in {"GET", "HEAD"} and not read:
+                etag()
+        except Exception as error:
+            if is_unavailable(error):
+                raise ConditionalError(unavailable_error(method, options, request.path)) from error
+            raise
+        ready = waiting(answer, options)
+        if isinstance(ready, HTTPError):
+            raise ConditionalError(ready)
+        decision, refusal = ready
+        condition = CollectionRequest(
+            self.store,
+            decision,
+            options,
+            refusal=refusal,
+            collection=read[-1] if read else None,
+            locate=self.location,
+        )
+        g._ifmatch_condition = condition
+        response = current_app.make_response(view(*args, **kwargs))
+        if not 200 <= response.status_code < 300:
+            return response
+        if refusal is not None:
+            raise ConditionalError(refusal)
+        if condition.wrote:
+            for name, value in validator_headers(condition.served, options):
+                response.headers[name] = value
+            if response.status_code == 201 and condition.location is not None:
+                response.headers.setdefault("Location", condition.location)
+        elif method in {"GET", "HEAD"} and condition.state is not None:
+            response.headers["ETag"] = str(condition.collection_etag)
+            newest = condition.state.last_modified
+            for name, value in last_modified_fields(newest, send=options.send_last_modified):
+                response.headers[name] = value
+        return response
+
 
 class _NoSuchResource(Exception):
     """The path names no resource: the key function or the loader could not take it."""
@@ -340,7 +577,7 @@ class _Route:
     store: VersionStore[Any]
     key: KeySpec
     create: bool
-    variant: str | None
+    variant: str | Callable[[], str | None] | None
     require: frozenset[str] | None
     authorize: Callable[[Hashable], object] | None
     load: Callable[[Hashable], Any] | None
@@ -353,6 +590,8 @@ class _Route:
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
         config = current_app.config
         options = self.options(config)
+        if callable(self.variant):
+            options = replace(options, variant=self.variant())
         try:
             return self.respond(view, options, args, kwargs)
         except HTTPException:
@@ -501,8 +740,35 @@ class _Route:
         if method not in {"GET", "HEAD"} and not condition.wrote:
             log_unguarded(logger, method, request.path)
             return
+        if condition.wrote and condition.served is not None:
+            self.follow_instance(condition)
         for name, value in validator_headers(condition.served, condition.options):
             response.headers[name] = value
+
+    def follow_instance(self, condition: ConditionalRequest) -> None:
+        """After a write, send the tag of the version ``condition.instance`` holds when the
+        view read it again after the write.
+
+        The store expires the written attributes of a loaded instance, and a commit expires all
+        of them; the next read reloads the row at its latest version, which another writer may
+        have moved on by then. A body built from that read describes that version, so the
+        ``ETag`` must too. An instance with attributes still waiting to be reloaded was not read
+        since (the body came from the written values): the write's own version is kept, as it
+        is for an instance older than the write (one from another session).
+        """
+        instance, served = condition.instance, condition.served
+        if instance is None or served is None or self.snapshot_of is None:
+            return
+        try:
+            from sqlalchemy import inspect
+        except ImportError:  # pragma: no cover - the loaded instance then is no SQLAlchemy row
+            return
+        state = inspect(instance, raiseerr=False)
+        if state is None or state.expired_attributes:
+            return
+        current = self.snapshot_of(instance)
+        if current.version > served.version:
+            condition.serve(current)
 
     def resolve_key(self, kwargs: dict[str, Any]) -> Hashable:
         if not callable(self.key):
@@ -514,40 +780,62 @@ class _Route:
             raise _NoSuchResource from None
 
     def options(self, config: Mapping[str, Any]) -> Options:
-        # Config is read on every request (tests and apps may change it), the Options built
-        # from it once per distinct set of values.
-        values = {name: config.get(name, default) for name, default in CONFIG_DEFAULTS.items()}
-        cache_key = tuple(
-            tuple(sorted(value)) if isinstance(value, list | set | frozenset) else value
-            for value in values.values()
-        )
-        options = self.cache.get(cache_key)
-        if options is None:
-            options = self.cache[cache_key] = self.build_options(values)
-        return options
+        return cached_options(self.cache, config, self.build_options)
 
     def build_options(self, config: Mapping[str, Any]) -> Options:
-        def setting(name: str) -> Any:
-            return config[name]
-
-        require = self.require
-        if require is None:
-            require = frozenset(m.upper() for m in setting("IFMATCH_REQUIRE_PRECONDITION"))
-        policy = Policy(
-            require_precondition=require,
-            warn_only=bool(setting("IFMATCH_WARN_ONLY")),
-            unmodified_since_counts=bool(setting("IFMATCH_UNMODIFIED_SINCE_COUNTS")),
-            accept_weak_echo=bool(setting("IFMATCH_ACCEPT_WEAK_ECHO")),
-            max_header_length=int(setting("IFMATCH_MAX_HEADER_LENGTH")),
-            max_tags=int(setting("IFMATCH_MAX_TAGS")),
-            accept_bare_version_token=bool(setting("IFMATCH_ACCEPT_BARE_VERSION_TOKEN")),
-        )
-        return Options(
-            policy=policy,
-            error_format=setting("IFMATCH_ERROR_FORMAT"),
-            type_base=setting("IFMATCH_PROBLEM_TYPE_BASE"),
-            send_last_modified=bool(setting("IFMATCH_LAST_MODIFIED")),
-            variant=self.variant,
+        return build_options(
+            config,
+            require=self.require,
+            variant=None if callable(self.variant) else self.variant,
             create=self.create,
             answer_before_view=self.answer_before_view,
         )
+
+
+def cached_options(
+    cache: dict[tuple[Any, ...], Options],
+    config: Mapping[str, Any],
+    build: Callable[[Mapping[str, Any]], Options],
+) -> Options:
+    """Config is read on every request (tests and apps may change it), the ``Options`` built
+    from it once per distinct set of values."""
+    values = {name: config.get(name, default) for name, default in CONFIG_DEFAULTS.items()}
+    cache_key = tuple(
+        tuple(sorted(value)) if isinstance(value, list | set | frozenset) else value
+        for value in values.values()
+    )
+    options = cache.get(cache_key)
+    if options is None:
+        options = cache[cache_key] = build(values)
+    return options
+
+
+def build_options(
+    config: Mapping[str, Any],
+    *,
+    require: frozenset[str] | None,
+    variant: str | None,
+    create: bool,
+    answer_before_view: bool,
+) -> Options:
+    """The ``Options`` of a protected view from the ``IFMATCH_*`` config and its arguments."""
+    if require is None:
+        require = frozenset(m.upper() for m in config["IFMATCH_REQUIRE_PRECONDITION"])
+    policy = Policy(
+        require_precondition=require,
+        warn_only=bool(config["IFMATCH_WARN_ONLY"]),
+        unmodified_since_counts=bool(config["IFMATCH_UNMODIFIED_SINCE_COUNTS"]),
+        accept_weak_echo=bool(config["IFMATCH_ACCEPT_WEAK_ECHO"]),
+        max_header_length=int(config["IFMATCH_MAX_HEADER_LENGTH"]),
+        max_tags=int(config["IFMATCH_MAX_TAGS"]),
+        accept_bare_version_token=bool(config["IFMATCH_ACCEPT_BARE_VERSION_TOKEN"]),
+    )
+    return Options(
+        policy=policy,
+        error_format=config["IFMATCH_ERROR_FORMAT"],
+        type_base=config["IFMATCH_PROBLEM_TYPE_BASE"],
+        send_last_modified=bool(config["IFMATCH_LAST_MODIFIED"]),
+        variant=variant,
+        create=create,
+        answer_before_view=answer_before_view,
+    )

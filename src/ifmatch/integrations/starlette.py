@@ -28,6 +28,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +36,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core import DEFAULT_POLICY, Policy, Preconditions, Proceed
+from ..core import DEFAULT_POLICY, ETag, Policy, Preconditions, Proceed
 from ..core.idempotency import IdempotencyRecord
 from ..stores import (
     AsyncVersionStore,
@@ -46,6 +47,7 @@ from ..stores import (
     is_unavailable,
     is_write_conflict,
 )
+from ..stores.collection import CollectionState
 from ..stores.idempotency import Claim
 from ._conditional import (
     KEY_ERRORS,
@@ -53,6 +55,8 @@ from ._conditional import (
     ErrorFormat,
     HTTPError,
     Options,
+    collection_needs_tag,
+    collection_precheck,
     idempotency_error,
     location,
     log_unguarded,
@@ -64,13 +68,17 @@ from ._conditional import (
     waiting,
     write_conflict_error,
 )
+from ._fields import PRECONDITION_FIELDS, last_modified_fields
 from ._idempotency import Idempotency, idempotency_options, judged, keyed_request, twin_completed
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "CollectionRequest",
     "ConditionalHTTPException",
     "ConditionalRequest",
     "check",
+    "check_collection",
+    "collection",
     "conditional",
     "conditional_exception_handler",
     "make_options",
@@ -148,6 +156,11 @@ class _ThreadedStore:
 
     async def compare_and_delete(self, key: Any, expect: Expectation, **kwargs: Any) -> CASResult:
         return await run_in_threadpool(self.store.compare_and_delete, key, expect, **kwargs)
+
+    async def read_collection(self, query: Any = None) -> CollectionState:
+        store: Any = self.store
+        state: CollectionState = await run_in_threadpool(store.read_collection, query)
+        return state
 
     async def claim(self, id: str, fingerprint: str, **kwargs: Any) -> Claim:
         store: Any = self.store
@@ -326,6 +339,145 @@ class ConditionalRequest(ConditionalState):
         return self.failure(unavailable_error(self.request.method, self.options, path))
 
 
+class CollectionRequest(ConditionalRequest):
+    """What a collection endpoint gets (``request.state.ifmatch``, or the FastAPI
+    ``Collection`` dependency): the collection's ``etag`` and ``state`` (``None`` when the
+    request did not need them: a ``POST`` without a precondition), ``refused``, and
+    :meth:`create`."""
+
+    def __init__(
+        self,
+        request: Request,
+        store: AsyncVersionStore[Any],
+        decision: Proceed,
+        options: Options,
+        *,
+        refusal: HTTPError | None,
+        collection: tuple[ETag, CollectionState] | None,
+        locate: Callable[[Hashable], str],
+    ) -> None:
+        super().__init__(request, store, None, None, decision, options, refusal=refusal)
+        self.collection_etag = None if collection is None else collection[0]
+        self.state = None if collection is None else collection[1]
+        self.locate = locate
+        self.location: str | None = None
+
+    @property
+    def etag(self) -> str | None:
+        """The tag the response carries: the created item's after :meth:`create`, else the
+        collection's."""
+        if self.wrote:
+            return super().etag
+        return None if self.collection_etag is None else str(self.collection_etag)
+
+    def expect(self, version: int | None) -> Expectation:
+        """A create's expectation: the key is free. The request's preconditions were about the
+        collection; a false one raises its answer here, before anything is inserted."""
+        if self.refusal is not None:
+            raise self.failure(self.refusal)
+        return Expectation(exists=False)
+
+    async def create(
+        self, key: Hashable, values: Mapping[str, Any], *, status: int | None = None
+    ) -> Snapshot:
+        """Insert a new item under ``key`` (an ``INSERT`` that fails if the key is taken); the
+        response then carries its ``ETag``, ``Last-Modified`` and, on a ``201``, ``Location``
+        (``locate(key)``).
+
+        Raises:
+            ConditionalHTTPException: the waiting answer when the request's preconditions are
+                false (nothing is inserted); 412 (``code: exists``) when the key is taken.
+        """
+        self.key = key
+        self.location = self.locate(key)
+        return await self.write(values, status=status)
+
+    def apply(self, response: Response, *, unconditionally: bool = False) -> Response:
+        """Put the collection's validators on a 2xx ``GET``/``HEAD`` response, or the created
+        item's (and ``Location`` on a ``201``) after :meth:`create`."""
+        if not (unconditionally or 200 <= response.status_code < 300):
+            return response
+        for name in ("ETag", "Last-Modified"):
+            if name in response.headers:
+                del response.headers[name]
+        if self.wrote:
+            for name, value in validator_headers(self.served, self.options):
+                response.headers[name] = value
+            # FastAPI's dependency response has no status until the route's is known.
+            status = getattr(response, "status_code", None)
+            if status in {None, 201} and self.location is not None:
+                response.headers.setdefault("Location", self.location)
+        elif self.request.method in {"GET", "HEAD"} and self.state is not None:
+            response.headers["ETag"] = str(self.collection_etag)
+            newest = self.state.last_modified
+            for name, value in last_modified_fields(newest, send=self.options.send_last_modified):
+                response.headers[name] = value
+        return response
+
+
+async def check_collection(
+    request: Request,
+    store: AnyStore,
+    options: Options,
+    *,
+    query: Any = None,
+    secret: bytes = b"",
+    locate: Callable[[Hashable], str] | None = None,
+) -> CollectionRequest:
+    """Read a collection's tag when the request needs it and evaluate its preconditions.
+
+    Returns:
+        The :class:`CollectionRequest` the endpoint creates through; when the preconditions are
+        false it carries the waiting answer (``refusal``), unless ``options.answer_before_view``.
+
+    Raises:
+        ConditionalHTTPException: 503 when the store cannot be reached; with
+            ``answer_before_view``, the decision's 304, 400, 412 or 428.
+    """
+    async_store: Any = as_async(store)
+    path = request.url.path
+    headers = request.headers
+    preconditioned = any(name in headers for name in PRECONDITION_FIELDS)
+    read: tuple[ETag, CollectionState] | None = None
+    if collection_needs_tag(request.method, options, has_precondition=preconditioned):
+        try:
+            state: CollectionState = await async_store.read_collection(query)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            failure = unavailable_error(request.method, options, path)
+            raise ConditionalHTTPException(failure) from error
+        target = path + (f"?{request.url.query}" if request.url.query else "")
+        read = (state.etag(target=target, variant=options.variant, key=secret), state)
+
+    def tag() -> ETag:
+        assert read is not None  # collection_needs_tag said so
+        return read[0]
+
+    answer = collection_precheck(
+        request.method, headers.raw, tag, options, path, has_precondition=preconditioned
+    )
+    ready = waiting(answer, options)
+    if isinstance(ready, HTTPError):
+        raise ConditionalHTTPException(ready)
+    decision, refusal = ready
+
+    def located(key: Hashable) -> str:
+        if locate is not None:
+            return locate(key)
+        return location(f"{path.rstrip('/')}/{key}")
+
+    return CollectionRequest(
+        request,
+        async_store,
+        decision,
+        options,
+        refusal=refusal,
+        collection=read,
+        locate=located,
+    )
+
+
 Loader = Callable[[Hashable], Awaitable[Any]]
 
 
@@ -456,7 +608,7 @@ def conditional(
     error_format: ErrorFormat = "problem",
     type_base: str | None = None,
     last_modified: bool = True,
-    variant: str | None = None,
+    variant: str | Callable[[Request], str | None] | None = None,
     answer_before_view: bool = False,
     idempotency: bool | Idempotency | None = None,
     idempotency_scope: Callable[[Request], str] | None = None,
@@ -471,7 +623,9 @@ def conditional(
         error_format: ``"problem"`` (RFC 9457) or ``"jsonapi"``.
         type_base: URI prefix for problem ``type`` members.
         last_modified: send ``Last-Modified`` beside ``ETag``.
-        variant: tells representations of one version apart (see ``version_etag``).
+        variant: tells representations of one version apart (see ``version_etag``): a
+            string, or ``callable(request)`` for an endpoint that negotiates (send ``Vary`` for
+            what it reads); a write is checked against the variant it returns for the write.
         answer_before_view: answer a false precondition before the endpoint runs (a 304 then
             costs only the version read). Only for an endpoint that makes no access decision
             of its own: all of them in middleware or the router.
@@ -485,7 +639,7 @@ def conditional(
         error_format=error_format,
         type_base=type_base,
         last_modified=last_modified,
-        variant=variant,
+        variant=None if callable(variant) else variant,
         create=create,
         answer_before_view=answer_before_view,
     )
@@ -501,9 +655,12 @@ def conditional(
                 return error_response(not_found_error(options, request.url.path))
             scope = "" if idempotency_scope is None else idempotency_scope(request)
             condition: ConditionalRequest | None = None
+            chosen = (
+                options if not callable(variant) else replace(options, variant=variant(request))
+            )
             try:
                 condition = await check(
-                    request, async_store, resource, options, idempotency=keys, scope=scope
+                    request, async_store, resource, chosen, idempotency=keys, scope=scope
                 )
                 request.state.ifmatch = condition
                 response = await endpoint(request)
@@ -523,5 +680,69 @@ def conditional(
             return condition.apply(response)
 
         return protected
+
+    return decorator
+
+
+def collection(
+    store: AnyStore,
+    *,
+    query: Callable[[Request], Any] | None = None,
+    locate: Callable[[Hashable], str] | None = None,
+    policy: Policy = DEFAULT_POLICY,
+    error_format: ErrorFormat = "problem",
+    type_base: str | None = None,
+    last_modified: bool = True,
+    variant: str | None = None,
+    answer_before_view: bool = False,
+    secret: bytes = b"",
+) -> Callable[[Endpoint], Endpoint]:
+    """Make a Starlette list endpoint conditional; it finds its state in
+    ``request.state.ifmatch`` (a :class:`CollectionRequest`).
+
+    ``GET``/``HEAD`` get the collection's ``ETag`` (and the newest item's ``Last-Modified``)
+    and 304 to it; a ``POST``'s preconditions are evaluated against the collection's tag, and
+    ``await condition.create(key, values)`` inserts the item: ``201`` with ``Location``,
+    ``ETag`` and ``Last-Modified``. A false precondition waits for the endpoint's own access
+    decisions, as in :func:`conditional`.
+
+    Args:
+        store: the store the items live in; it must have ``read_collection``.
+        query: called per request for the rows the caller may list, passed to
+            ``store.read_collection`` (a ``select(...)`` for SQLAlchemy); default every row.
+        locate: the URL of a created item from its key (default: the path plus ``/<key>``).
+        policy, error_format, type_base, last_modified, variant, answer_before_view: as in
+            :func:`conditional`.
+        secret: keys the collection tag, so a caller cannot confirm a guess of the rows.
+    """
+    options = make_options(
+        policy=policy,
+        error_format=error_format,
+        type_base=type_base,
+        last_modified=last_modified,
+        variant=variant,
+        create=True,
+        answer_before_view=answer_before_view,
+    )
+
+    def decorator(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def listed(request: Request) -> Response:
+            try:
+                chosen = None if query is None else query(request)
+                condition = await check_collection(
+                    request, store, options, query=chosen, secret=secret, locate=locate
+                )
+                request.state.ifmatch = condition
+                response = await endpoint(request)
+            except ConditionalHTTPException as exc:
+                return error_response(exc.error)
+            except Exception as exc:
+                return await write_conflict_handler(request, exc)
+            if condition.refusal is not None and 200 <= response.status_code < 300:
+                return error_response(condition.answer(condition.refusal))
+            return condition.apply(response)
+
+        return listed
 
     return decorator

@@ -13,7 +13,18 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import DateTimeField, F, Field, Func, Q, QuerySet
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DecimalField,
+    F,
+    Field,
+    Func,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.subqueries import UpdateQuery
 from django.utils.dateparse import parse_datetime
@@ -27,6 +38,7 @@ __all__ = [
     "DatabaseNow",
     "NextLastModified",
     "check_connection",
+    "collection_state",
     "expectation_filter",
     "is_transient",
     "max_version",
@@ -329,3 +341,59 @@ def snapshot_from_row(row: Sequence[Any]) -> Snapshot:
     if isinstance(last_modified, datetime) and last_modified.tzinfo is None:
         last_modified = last_modified.replace(tzinfo=UTC)
     return Snapshot(int(version), last_modified)
+
+
+class RowDigest(Func):
+    """A row's 60-bit hash of ``(key, version)``, computed by the database (see
+    ``ifmatch.stores.collection``); SQLite has no hash function and is folded in Python."""
+
+    output_field = DecimalField(max_digits=20, decimal_places=0)
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        raise ConfigurationError(f"no row hash for the {connection.vendor!r} backend")
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        # hashtextextended: 64 bits, signed; shifted into 60 unsigned bits like the others.
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((hashtextextended(CAST(%(expressions)s AS text), 0) >> 4)"
+            " + 576460752303423488)",
+            arg_joiner=" AS text) || ':' || CAST(",
+            **extra,
+        )
+
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
+        return super().as_sql(
+            compiler,
+            connection,
+            template="CAST(CONV(SUBSTRING(MD5(CONCAT(%(expressions)s)), 1, 15), 16, 10)"
+            " AS DECIMAL(20, 0))",
+            arg_joiner=", ':', ",
+            **extra,
+        )
+
+
+def collection_state(queryset: QuerySet[Any], version: str, last_modified: str | None) -> Any:
+    """The :class:`~ifmatch.stores.collection.CollectionState` of the rows of ``queryset``:
+    one aggregate query (PostgreSQL, MariaDB), or the ``(key, version)`` pairs hashed here
+    (SQLite, which has no hash function)."""
+    from .collection import CollectionState, fold
+
+    rows = queryset.order_by()
+    if connections[queryset.db].vendor == "sqlite":
+        lm = [last_modified] if last_modified is not None else []
+        pairs = rows.values_list("pk", version, *lm)
+        return fold((row[0], row[1], row[2] if lm else None) for row in pairs)
+    aggregates: dict[str, Any] = {
+        "n": Count("pk"),
+        "d": Sum(RowDigest(F("pk"), F(version))),
+    }
+    if last_modified is not None:
+        aggregates["lm"] = Max(last_modified)
+    row = rows.aggregate(**aggregates)
+    return CollectionState(int(row["n"]), int(row["d"] or 0), row.get("lm"))

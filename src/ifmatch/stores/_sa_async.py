@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -26,6 +26,7 @@ from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
@@ -80,12 +81,23 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     async def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
         """The validators and all column values of ``key``, read together."""
         async with self._using() as session:
+            if not self._spec.holds_key(key, self._dialect(session)):
+                return None
             row = (await session.execute(self._spec.select_row(key))).first()
             if row is None:
                 return None
             snapshot = self._spec.snapshot(row)
             assert snapshot is not None
             return snapshot, self._spec.values(row)
+
+    async def read_collection(self, query: Select[Any] | None = None) -> CollectionState:
+        """The validators' material of the collection of rows ``query`` selects (default: the
+        whole table), in one aggregate query; see ``ifmatch.stores.collection``."""
+        async with self._using() as session:
+            dialect = self._dialect(session)
+            statement = self._spec.select_collection(query, dialect)
+            result = await session.execute(statement)
+            return self._spec.collection(result, dialect)
 
     async def claim(
         self,
@@ -183,10 +195,12 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     ) -> CASResult:
         if self._session is not None:
             return await self._one_in_session(self._session(), item, plan_for, completion)
+        creating = item.creating
         for _ in range(self.retries + 1):
             try:
                 async with self._factory_session() as session, session.begin():
-                    plan = plan_for(await self._dialect(session))
+                    plan = plan_for(await self._write_dialect(session))
+                    creating = plan.creating
                     result = await self._attempt(session, item, plan)
                     if result is not None and completion is not None:
                         await self._complete(session, completion, plan, result)
@@ -199,7 +213,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(await self.read(item.key), creating=item.creating)
+        return self._missed(await self.read(item.key), creating=creating)
 
     async def _one_in_session(
         self,
@@ -209,7 +223,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         completion: Completion | None = None,
     ) -> CASResult:
         await session.flush()
-        plan = plan_for(await self._dialect(session))
+        plan = plan_for(await self._write_dialect(session))
         try:
             if completion is None:
                 result = await self._attempt(session, item, plan)
@@ -257,33 +271,37 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
 
     async def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         async with self._factory_session() as session:
-            dialect = await self._dialect(session)
+            dialect = await self._write_dialect(session)
+            plans = [self._set_plan(item, dialect) for item in batch]
             results = [
-                await self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+                await self._attempt(session, item, plan)
+                for item, plan in zip(batch, plans, strict=True)
             ]
             applied = not all_or_nothing or None not in results
             await (session.commit() if applied else session.rollback())
         missed = [i for i, r in enumerate(results) if r is None or not applied]
         fresh = await self._fresh_many([batch[i] for i in missed]) if missed else []
-        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+        fresh_by_index = dict(zip(missed, fresh, strict=True))
+        return settle(batch, results, fresh_by_index, applied=applied, plans=plans)
 
     async def _many_in_session(
         self, session: AsyncSession, batch: list[Item], all_or_nothing: bool
     ) -> list[CASResult]:
         await session.flush()
-        dialect = await self._dialect(session)
+        dialect = await self._write_dialect(session)
         savepoint = await session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
+        plans = [self._set_plan(item, dialect) for item in batch]
         try:
-            for item in batch:
-                results.append(await self._attempt(session, item, self._set_plan(item, dialect)))
+            for item, plan in zip(batch, plans, strict=True):
+                results.append(await self._attempt(session, item, plan))
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
             await session.rollback()
             failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
             fresh = {i: await self._read_in(session, item.key) for i, item in enumerate(batch)}
-            return settle(batch, failed, fresh, applied=False)
+            return settle(batch, failed, fresh, applied=False, plans=plans)
         applied = not all_or_nothing or None not in results
         if savepoint is not None:
             await (savepoint.commit() if applied else savepoint.rollback())
@@ -296,17 +314,21 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             for item, result in zip(batch, results, strict=True):
                 if result is not None:
                     self._sync_identity(session, item, self._set_plan(item, dialect))
-        return settle(batch, results, fresh, applied=applied)
+        return settle(batch, results, fresh, applied=applied, plans=plans)
 
     async def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
         async with self._factory_session() as session:
             return [await self._read_in(session, item.key) for item in batch]
 
     async def _read_in(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         result = await session.execute(self._spec.select_snapshot(key))
         return self._spec.snapshot(result.first())
 
     async def _fresh_read(self, session: AsyncSession, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         connection = await session.connection()
         if connection.dialect.name == "sqlite" or (
             await connection.get_isolation_level() in FRESH_LEVELS
@@ -326,7 +348,12 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         else:
             session.expire(instance, self._synced_attributes(item))
 
-    async def _dialect(self, session: AsyncSession) -> Dialect:
+    def _dialect(self, session: AsyncSession) -> Dialect:
+        return self._check(session.sync_session.get_bind(clause=self._spec.table).dialect)
+
+    async def _write_dialect(self, session: AsyncSession) -> Dialect:
+        """The dialect, once the Last-Modified column's precision is verified (see
+        ``StoreBase._precision_query``): a write computes dates the column must keep."""
         bind = session.sync_session.get_bind(clause=self._spec.table)
         query = self._precision_query(bind)
         if query is not None:

@@ -87,6 +87,19 @@ class StoreBase(Generic[K]):
         """The resolved table, key, version and Last-Modified columns."""
         return self._spec
 
+    def snapshot(self, instance: Any) -> Snapshot:
+        """The validators of a loaded instance of the model (no I/O: read from its attributes),
+        for ``load=`` in the integrations."""
+        from .sqlalchemy import snapshot
+
+        version = self._attribute(self._spec.version)
+        last_modified = self._spec.last_modified
+        lm = None if last_modified is None else self._attribute(last_modified)
+        return snapshot(instance, version_column=version, last_modified_column=lm)
+
+    def _attribute(self, column: Any) -> str:
+        return next(name for name, col in self._spec.columns.items() if col is column)
+
     def _check(self, dialect: Dialect) -> Dialect:
         if id(dialect) not in self._checked:
             self._spec.check_dialect(dialect)
@@ -117,6 +130,8 @@ class StoreBase(Generic[K]):
         return [Item(k, e, self._spec.assignments(v)) for k, e, v in items]
 
     def _set_plan(self, item: Item, dialect: Dialect) -> Plan:
+        if not self._spec.holds_key(item.key, dialect):
+            return Plan(None, False)  # names no row and can name none: NOT_FOUND, even a create
         if item.expect.exists is False:
             insert = self._spec.insert(item.key, item.values, dialect)
             return Plan(insert, dialect.insert_returning, creating=True)
@@ -124,6 +139,8 @@ class StoreBase(Generic[K]):
         return Plan(update, dialect.update_returning)
 
     def _delete_plan(self, key: Any, expect: Expectation, dialect: Dialect) -> Plan:
+        if not self._spec.holds_key(key, dialect):
+            return Plan(None, False, deleting=True)
         statement = self._spec.delete(key, expect, dialect)
         return Plan(statement, dialect.delete_returning, deleting=True)
 
@@ -170,13 +187,15 @@ def settle(
     fresh: Mapping[int, Snapshot | None],
     *,
     applied: bool,
+    plans: Sequence[Plan] | None = None,
 ) -> list[CASResult]:
     """Per-item results of a batch. Items that missed get their freshly read state; if the
     batch was rolled back (``applied`` false), the items that had won are ABORTED."""
     settled: list[CASResult] = []
     for index, (item, result) in enumerate(zip(items, results, strict=True)):
         if result is None:
-            settled.append(StoreBase._missed(fresh[index], creating=item.creating))
+            creating = item.creating if plans is None else plans[index].creating
+            settled.append(StoreBase._missed(fresh[index], creating=creating))
         elif applied:
             settled.append(result)
         else:

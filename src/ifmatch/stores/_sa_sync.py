@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, Table
+from sqlalchemy import Connection, CursorResult, Engine, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, UnboundExecutionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -16,6 +16,7 @@ from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
@@ -97,6 +98,8 @@ class SQLAlchemyStore(StoreBase[K]):
     def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
         """The validators and all column values of ``key``, read together."""
         with self._using() as session:
+            if not self._spec.holds_key(key, self._dialect(session)):
+                return None
             row = session.execute(self._spec.select_row(key)).first()
             if row is None:
                 return None
@@ -104,14 +107,13 @@ class SQLAlchemyStore(StoreBase[K]):
             assert snapshot is not None
             return snapshot, self._spec.values(row)
 
-    def snapshot(self, instance: Any) -> Snapshot:
-        """The validators of a loaded instance of the model."""
-        from .sqlalchemy import snapshot
-
-        version = self._attribute(self._spec.version)
-        last_modified = self._spec.last_modified
-        lm = None if last_modified is None else self._attribute(last_modified)
-        return snapshot(instance, version_column=version, last_modified_column=lm)
+    def read_collection(self, query: Select[Any] | None = None) -> CollectionState:
+        """The validators' material of the collection of rows ``query`` selects (default: the
+        whole table), in one aggregate query; see ``ifmatch.stores.collection``."""
+        with self._using() as session:
+            dialect = self._dialect(session)
+            statement = self._spec.select_collection(query, dialect)
+            return self._spec.collection(session.execute(statement), dialect)
 
     # --- idempotency records (see ifmatch.stores.idempotency) ------------------------------
 
@@ -217,10 +219,12 @@ class SQLAlchemyStore(StoreBase[K]):
     ) -> CASResult:
         if self._session is not None:
             return self._one_in_session(self._session(), item, plan_for, completion)
+        creating = item.creating
         for _ in range(self.retries + 1):
             try:
                 with self._factory_session() as session, session.begin():
-                    plan = plan_for(self._dialect(session))
+                    plan = plan_for(self._write_dialect(session))
+                    creating = plan.creating
                     result = self._attempt(session, item, plan)
                     if result is not None and completion is not None:
                         self._complete(session, completion, plan, result)
@@ -233,7 +237,7 @@ class SQLAlchemyStore(StoreBase[K]):
             if result is not None:
                 return result
             break
-        return self._missed(self.read(item.key), creating=item.creating)
+        return self._missed(self.read(item.key), creating=creating)
 
     def _one_in_session(
         self,
@@ -243,7 +247,7 @@ class SQLAlchemyStore(StoreBase[K]):
         completion: Completion | None = None,
     ) -> CASResult:
         session.flush()
-        plan = plan_for(self._dialect(session))
+        plan = plan_for(self._write_dialect(session))
         try:
             if completion is None:
                 result = self._attempt(session, item, plan)
@@ -294,9 +298,10 @@ class SQLAlchemyStore(StoreBase[K]):
 
     def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         with self._factory_session() as session:
-            dialect = self._dialect(session)
+            dialect = self._write_dialect(session)
+            plans = [self._set_plan(item, dialect) for item in batch]
             results = [
-                self._attempt(session, item, self._set_plan(item, dialect)) for item in batch
+                self._attempt(session, item, plan) for item, plan in zip(batch, plans, strict=True)
             ]
             applied = not all_or_nothing or None not in results
             if applied:
@@ -305,25 +310,27 @@ class SQLAlchemyStore(StoreBase[K]):
                 session.rollback()
         missed = [i for i, r in enumerate(results) if r is None or not applied]
         fresh = self._fresh_many([batch[i] for i in missed]) if missed else []
-        return settle(batch, results, dict(zip(missed, fresh, strict=True)), applied=applied)
+        fresh_by_index = dict(zip(missed, fresh, strict=True))
+        return settle(batch, results, fresh_by_index, applied=applied, plans=plans)
 
     def _many_in_session(
         self, session: Session, batch: list[Item], all_or_nothing: bool
     ) -> list[CASResult]:
         session.flush()
-        dialect = self._dialect(session)
+        dialect = self._write_dialect(session)
         savepoint = session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
+        plans = [self._set_plan(item, dialect) for item in batch]
         try:
-            for item in batch:
-                results.append(self._attempt(session, item, self._set_plan(item, dialect)))
+            for item, plan in zip(batch, plans, strict=True):
+                results.append(self._attempt(session, item, plan))
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
             session.rollback()  # the database rolled the whole transaction back
             failed = [*results, None, *[CASResult(Outcome.LOST)] * (len(batch) - len(results) - 1)]
             fresh = {i: self._read_in(session, item.key) for i, item in enumerate(batch)}
-            return settle(batch, failed, fresh, applied=False)
+            return settle(batch, failed, fresh, applied=False, plans=plans)
         applied = not all_or_nothing or None not in results
         if savepoint is not None:
             (savepoint.commit if applied else savepoint.rollback)()
@@ -336,13 +343,15 @@ class SQLAlchemyStore(StoreBase[K]):
             for item, result in zip(batch, results, strict=True):
                 if result is not None:
                     self._sync_identity(session, item, self._set_plan(item, dialect))
-        return settle(batch, results, fresh, applied=applied)
+        return settle(batch, results, fresh, applied=applied, plans=plans)
 
     def _fresh_many(self, batch: list[Item]) -> list[Snapshot | None]:
         with self._factory_session() as session:
             return [self._read_in(session, item.key) for item in batch]
 
     def _read_in(self, session: Session, key: Any) -> Snapshot | None:
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         return self._spec.snapshot(session.execute(self._spec.select_snapshot(key)).first())
 
     def _fresh_read(self, session: Session, key: Any) -> Snapshot | None:
@@ -352,6 +361,8 @@ class SQLAlchemyStore(StoreBase[K]):
         transaction sees it; at REPEATABLE READ or SERIALIZABLE it is read on another
         connection of the same engine.
         """
+        if not self._spec.holds_key(key, self._dialect(session)):
+            return None
         connection = session.connection()
         if connection.dialect.name == "sqlite" or connection.get_isolation_level() in FRESH_LEVELS:
             return self._read_in(session, key)
@@ -370,6 +381,11 @@ class SQLAlchemyStore(StoreBase[K]):
             session.expire(instance, self._synced_attributes(item))
 
     def _dialect(self, session: Session) -> Dialect:
+        return self._check(session.get_bind(clause=self._spec.table).dialect)
+
+    def _write_dialect(self, session: Session) -> Dialect:
+        """The dialect, once the Last-Modified column's precision is verified (see
+        ``StoreBase._precision_query``): a write computes dates the column must keep."""
         bind = session.get_bind(clause=self._spec.table)
         query = self._precision_query(bind)
         if query is not None:
@@ -385,9 +401,6 @@ class SQLAlchemyStore(StoreBase[K]):
         if self._session is not None:
             return _Borrowed(self._session())
         return self._factory_session()
-
-    def _attribute(self, column: Any) -> str:
-        return next(name for name, col in self._spec.columns.items() if col is column)
 
 
 class _Borrowed:

@@ -5,7 +5,9 @@ statements, and how database errors are classified. Pure SQLAlchemy Core, no I/O
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import re
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -13,20 +15,28 @@ from typing import Any, cast
 from sqlalchemy import (
     Column,
     ColumnElement,
+    Enum,
     Executable,
     Integer,
+    Numeric,
     Select,
+    String,
     Table,
+    Text,
+    Uuid,
     and_,
     bindparam,
     delete,
+    func,
     insert,
     inspect,
+    null,
     or_,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
@@ -39,6 +49,7 @@ from sqlalchemy.types import DateTime
 
 from ._sqlite_clock import next_last_modified_sql
 from .base import Expectation, Snapshot, unmodified_since_limit
+from .collection import CollectionState, fold
 from .errors import ConfigurationError
 
 __all__ = [
@@ -87,12 +98,81 @@ def max_version(column: Column[Any], dialect: Dialect) -> int:
     Larger numbers are never sent as parameters: PostgreSQL refuses them ("integer out of
     range") and SQLite's driver cannot bind past 64 bits.
     """
+    return _integer_bounds(column, dialect)[1]
+
+
+# A decimal integer as PostgreSQL, MariaDB and SQLite read one from text; 24 digits is more than
+# any integer column holds (and keeps int() far from its digit limit).
+_DECIMAL = re.compile(r"\s*[+-]?[0-9]{1,24}\s*", re.ASCII)
+
+
+def _integer_bounds(column: Column[Any], dialect: Dialect) -> tuple[int, int]:
     if dialect.name == "sqlite":
-        return 2**63 - 1
+        return -(2**63), 2**63 - 1
     impl = column.type.dialect_impl(dialect)
     bits: int = _INTEGER_BITS.get(impl.__visit_name__.lower(), 32)
-    unsigned = bool(getattr(impl, "unsigned", False))
-    return (1 << bits) - 1 if unsigned else (1 << (bits - 1)) - 1
+    if getattr(impl, "unsigned", False):
+        return 0, (1 << bits) - 1
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def key_check(column: Column[Any], dialect: Dialect) -> Callable[[Any], bool]:
+    """Whether a key can name a row of ``column`` on ``dialect`` (see ``TableSpec.holds_key``).
+
+    Checked before a key is sent: an integer beyond the column's range, a string that is no
+    integer for an integer column, a string longer than a ``VARCHAR(n)``, a string that is no
+    UUID for a UUID column, or (PostgreSQL) a string holding NUL or unencodable characters
+    makes the database fail the whole statement ("integer out of range", "invalid input syntax
+    for type uuid", "value too long"), which would otherwise surface as a 500. Such a key names
+    no row and can name none. Values of other types are left to the database.
+    """
+    postgresql = dialect.name == "postgresql"
+
+    def text_ok(text: str) -> bool:
+        if text.isascii():
+            return not (postgresql and "\x00" in text)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: no driver can send them
+            return False
+        return not (postgresql and "\x00" in text)
+
+    kind = column.type
+    if isinstance(kind, Integer):
+        low, high = _integer_bounds(column, dialect)
+
+        def integer(key: Any) -> bool:
+            if isinstance(key, int):
+                return low <= key <= high
+            if isinstance(key, str):
+                return _DECIMAL.fullmatch(key) is not None and low <= int(key) <= high
+            return True
+
+        return integer
+    if isinstance(kind, Uuid):
+
+        def uuid_key(key: Any) -> bool:
+            if isinstance(key, str):
+                try:
+                    uuid.UUID(key)
+                except ValueError:
+                    return False
+            return True
+
+        return uuid_key
+    if isinstance(kind, Enum):
+        members = frozenset(kind.enums)
+        return lambda key: not isinstance(key, str) or key in members
+    if isinstance(kind, String):
+        length = kind.length
+
+        def string(key: Any) -> bool:
+            if isinstance(key, str):
+                return text_ok(key) and (length is None or len(key) <= length)
+            return True
+
+        return string
+    return lambda key: True
 
 
 def whole_seconds(column_type: Any, dialect: Dialect) -> bool:
@@ -253,6 +333,7 @@ class TableSpec:
     # bound parameters: building and keying a statement costs more than running it.
     _templates: dict[tuple[Any, ...], Executable] = field(default_factory=dict, compare=False)
     _max_versions: dict[str, int] = field(default_factory=dict, compare=False)
+    _key_checks: dict[str, Callable[[Any], bool]] = field(default_factory=dict, compare=False)
 
     @property
     def aware(self) -> bool:
@@ -287,6 +368,14 @@ class TableSpec:
         if limit is None:
             limit = self._max_versions[dialect.name] = max_version(self.version, dialect)
         return limit
+
+    def holds_key(self, key: Any, dialect: Dialect) -> bool:
+        """Whether ``key`` can name a row on ``dialect``: a key the key column cannot hold is
+        never sent (see ``key_check``); reads find nothing and writes match nothing."""
+        check = self._key_checks.get(dialect.name)
+        if check is None:
+            check = self._key_checks[dialect.name] = key_check(self.key, dialect)
+        return check(key)
 
     def condition_params(self, key: Any, expect: Expectation, dialect: Dialect) -> Params | None:
         """The bound values of a guarded WHERE clause, or ``None`` if no existing row can match
@@ -405,6 +494,40 @@ class TableSpec:
         # SQL expressions among the values are part of the statement: not reusable.
         if not any(isinstance(value, ClauseElement) for value in values.values()):
             self._templates[shape] = statement
+
+    def select_collection(self, query: Select[Any] | None, dialect: Dialect) -> Select[Any]:
+        """The aggregate a collection's validators are made of, over the rows ``query``
+        selects (default: the whole table); see ``ifmatch.stores.collection``.
+
+        PostgreSQL and MariaDB/MySQL hash each row's ``(key, version)`` and sum the hashes in
+        one row ``(count, digest, newest Last-Modified)``. SQLite has no hash function: the
+        statement then selects the rows ``(key, version, Last-Modified)`` for :func:`fold`.
+        """
+        rows = (query if query is not None else select(self.table)).subquery()
+        key, version = rows.c[self.key.name], rows.c[self.version.name]
+        newest: Any = null()
+        if self.last_modified is not None:
+            newest = rows.c[self.last_modified.name]
+        if dialect.name == "sqlite":
+            return select(key, version, newest)
+        pair = func.concat(sql_cast(key, Text), ":", sql_cast(version, Text))
+        if dialect.name == "postgresql":
+            # 64 signed bits, shifted into 60 unsigned bits like MariaDB's.
+            digest: Any = (func.hashtextextended(pair, 0).op(">>")(4)) + 576460752303423488
+        else:
+            hexdigits = func.substring(func.md5(pair), 1, 15)
+            digest = sql_cast(func.conv(hexdigits, 16, 10), Numeric(20, 0))
+        newest_row = func.max(newest) if self.last_modified is not None else null()
+        return select(func.count(), func.coalesce(func.sum(digest), 0), newest_row).select_from(
+            rows
+        )
+
+    def collection(self, result: Any, dialect: Dialect) -> CollectionState:
+        """The :class:`CollectionState` from the result of :meth:`select_collection`."""
+        if dialect.name == "sqlite":
+            return fold((row[0], row[1], utc(row[2])) for row in result)
+        count, digest, newest = result.one()
+        return CollectionState(int(count), int(digest), utc(newest))
 
     def select_snapshot(self, key: Any) -> Select[Any]:
         return select(*self.returned()).where(self.key == key)

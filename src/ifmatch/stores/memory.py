@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot, next_last_modified
+from .collection import CollectionState, fold
 from .idempotency import Claim, ClaimStep, Completion, claim_flow
 
 __all__ = ["MemoryStore"]
@@ -106,6 +107,19 @@ class MemoryStore:
         with self._lock:
             record = self._records.get(key)
             return None if record is None else (record[0], dict(record[1]))
+
+    def read_collection(
+        self, where: Callable[[Hashable, Mapping[str, Any]], bool] | None = None
+    ) -> CollectionState:
+        """The validators' material of the records ``where(key, values)`` keeps (default:
+        all); see ``ifmatch.stores.collection``."""
+        with self._lock:
+            records = list(self._records.items())
+        return fold(
+            (key, snapshot.version, snapshot.last_modified)
+            for key, (snapshot, values) in records
+            if where is None or where(key, values)
+        )
 
     def compare_and_set(
         self,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 from ifmatch.stores.django import ConditionalSaveMixin, VersionedModel
@@ -74,6 +76,21 @@ class OwnedDocument(VersionedModel):
     title = models.CharField(max_length=200, default="")
     text = models.TextField(default="")
     secret = models.CharField(max_length=200, default="")  # only staff see it
+
+    class Meta:
+        app_label = "docs"
+
+
+class Note(ConditionalSaveMixin, models.Model):
+    """UUID keys and no Last-Modified column: the collection tag must still see every insert,
+    update and delete (the collection tests)."""
+
+    ifmatch_last_modified_field = None
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.CharField(max_length=50, default="")
+    text = models.TextField(default="")
+    version = models.PositiveBigIntegerField(default=1)
 
     class Meta:
         app_label = "docs"

@@ -20,6 +20,7 @@ urlpatterns: list[Any] = [
     path("warn/documents/<int:pk>/", views.WarnOnlyDocumentView.as_view()),
     path("optional/documents/<int:pk>/", views.OptionalDocumentView.as_view()),
     path("plain/documents/", views.plain_document_list),
+    path("plain/notes/", views.plain_note_list),
     path("plain/documents/<int:pk>/", views.plain_document),
     path("plain/strict/<int:pk>/", views.plain_document_strict),
     path("plain/early/<int:pk>/", views.plain_document_early),

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from ifmatch.integrations.django import collection as django_collection
 from ifmatch.integrations.django import conditional as django_conditional
 from ifmatch.integrations.drf.decorators import conditional
 from ifmatch.integrations.drf.generics import (
@@ -20,7 +21,7 @@ from ifmatch.integrations.drf.generics import (
     ConditionalRetrieveUpdateDestroyAPIView,
 )
 
-from .models import Document, Folder
+from .models import Document, Folder, Note
 from .serializers import DocumentSerializer, FolderSerializer, document_json
 
 
@@ -238,3 +239,24 @@ def middleware_conflict(request: HttpRequest, pk: str) -> HttpResponseBase:
     from ifmatch.core.errors import VersionConflictError
 
     raise VersionConflictError("the body's version 3 is not the current version 4")
+
+
+# --- collections (tests/integrations/test_collections.py) -------------------------------------
+
+
+def _owner(request: HttpRequest) -> str:
+    return request.headers.get("X-User", "")
+
+
+@django_collection(lambda request: Note.objects.filter(owner=_owner(request)))
+def plain_note_list(request: HttpRequest) -> HttpResponseBase:
+    """Notes of the caller (``X-User``); the view's own check: no user, no list (403)."""
+    if not _owner(request):
+        return HttpResponse(status=403)
+    if request.method == "POST":
+        note = Note(owner=_owner(request), text=json.loads(request.body)["text"])
+        note.save()
+        request.ifmatch.instance = note  # type: ignore[attr-defined]
+        return JsonResponse({"id": str(note.pk), "text": note.text}, status=201)
+    notes = Note.objects.filter(owner=_owner(request)).order_by("id")
+    return JsonResponse({"items": [{"id": str(n.pk), "text": n.text} for n in notes]})

@@ -3,6 +3,7 @@ warn-only mode, settings, start-up checks, problem bodies and OpenAPI."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -346,3 +347,37 @@ def test_last_modified_off_sends_none_and_ignores_dates() -> None:
     d = doc()
     with override_settings(IFMATCH={"SEND_LAST_MODIFIED": False}):
         check_last_modified_off(Runner(runner_send), f"/api/documents/{d.pk}/")
+
+
+def test_a_views_own_error_format_is_used_for_every_answer() -> None:
+    """``ifmatch_error_format`` on one view, like every other key, overrides the setting."""
+    from rest_framework.test import APIRequestFactory
+
+    from djangoproject.docs.serializers import DocumentSerializer
+    from ifmatch.integrations.drf.generics import ConditionalRetrieveUpdateDestroyAPIView
+
+    class JSONAPIErrors(ConditionalRetrieveUpdateDestroyAPIView):
+        queryset = Document.objects.all()
+        serializer_class = DocumentSerializer
+        ifmatch_error_format = "jsonapi"
+
+    d = doc()
+    view = JSONAPIErrors.as_view()
+    factory = APIRequestFactory()
+    body = {"title": "t", "text": "x"}
+    for headers, status in (
+        ({"HTTP_IF_MATCH": '"v9"'}, 412),
+        ({}, 428),
+        ({"HTTP_IF_MATCH": '"v1'}, 400),
+    ):
+        response = view(factory.put("/", body, format="json", **headers), pk=d.pk)
+        assert response.status_code == status, headers
+        assert response["Content-Type"] == "application/vnd.api+json"
+        assert json.loads(response.content)["errors"][0]["status"] == str(status)
+    # Other views keep the setting's format.
+    plain = ConditionalRetrieveAPIView.as_view(
+        queryset=Document.objects.all(), serializer_class=DocumentSerializer
+    )
+    response = plain(factory.get("/", HTTP_IF_NONE_MATCH='"v1'), pk=d.pk)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"

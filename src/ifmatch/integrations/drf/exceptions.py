@@ -40,11 +40,12 @@ class IfMatchAPIException(exceptions.APIException):
     def headers(self) -> dict[str, str]:
         return {} if self.etag is None else {"ETag": str(self.etag)}
 
-    def response(self) -> HttpResponse:
-        """The problem+json response (or JSON:API, per ``IFMATCH["ERROR_FORMAT"]``)."""
+    def response(self, error_format: str | None = None) -> HttpResponse:
+        """The problem+json response (or JSON:API): ``error_format``, by default
+        ``IFMATCH["ERROR_FORMAT"]``."""
         from ..django import problem_response
 
-        return problem_response(self.problem, etag=self.etag)
+        return problem_response(self.problem, etag=self.etag, error_format=error_format)
 
 
 class BadPrecondition(IfMatchAPIException):

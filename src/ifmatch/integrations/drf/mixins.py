@@ -38,21 +38,26 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, models, router, transaction
-from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpResponseBase
 from django.urls import NoReverseMatch, reverse
+from django.utils.cache import patch_vary_headers
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ...core.decisions import Decision, NotModified, Proceed
+from ...core.decisions import (
+    Decision,
+    NotModified,
+    PreconditionFailed,
+    PreconditionRequired,
+    Proceed,
+)
 from ...core.errors import ConfigurationError
 from ...core.etag import ETag
 from ...core.evaluate import ResourceState, evaluate
 from ...core.policy import Policy
 from ...core.problems import problem
-from ...core.tags import content_etag
-from ...stores._django_sql import check_connection
+from ...stores._django_sql import check_connection, collection_state
 from ...stores.base import CASResult, Expectation, Outcome, Snapshot
 from ...stores.django import (
     ConditionalSaveMixin,
@@ -68,6 +73,7 @@ from ...stores.django import (
 from ...stores.errors import is_unavailable
 from .._django_keys import KeyedWrite, begin_keyed, user_scope
 from .._fields import last_modified_fields
+from .._variants import named_variant
 from ..django import (
     SAFE_METHODS,
     check_atomic_requests,
@@ -202,8 +208,33 @@ class ConditionalMixin:
         return ifmatch_settings.policy(_overrides(self, _POLICY_ATTRIBUTES))
 
     def get_etag_variant(self) -> str | None:
-        """Distinguish representations of one version in the tag (``None``: one tag)."""
-        return None
+        """The variant of the representation this response carries, in its tag.
+
+        A view with several renderers (JSON and the browsable API's HTML, say) answers each
+        with its own strong tag (RFC 9110 §8.8.3): the first renderer's representation keeps
+        the plain ``"v3"``, and any other is ``"v3~<digest of its media type>"``; responses
+        then carry ``Vary: Accept``. ``None`` with one renderer. Override to tell other
+        representations apart (a projection), and :meth:`get_etag_variants` with it.
+        """
+        renderer = getattr(self.request, "accepted_renderer", None)
+        renderers = list(getattr(self, "renderer_classes", ()))
+        if renderer is None or len(renderers) < 2 or isinstance(renderer, renderers[0]):
+            return None
+        return str(renderer.media_type)
+
+    def get_etag_variants(self) -> list[str | None]:
+        """Every variant :meth:`get_etag_variant` may return for this view. A write's
+        ``If-Match`` is checked against the representation its tags name, any of these: a
+        client that read the JSON may write with another ``Accept`` (see
+        ``ifmatch.integrations._variants``)."""
+        if not _framework_defines(type(self), "get_etag_variant"):
+            return [self.get_etag_variant()]
+        renderers = list(getattr(self, "renderer_classes", ()))
+        return [None, *(str(r.media_type) for r in renderers[1:])]
+
+    def _varies(self) -> bool:
+        """Whether the representation depends on ``Accept`` (several renderers)."""
+        return len(getattr(self, "renderer_classes", ())) > 1
 
     # -- Idempotency-Key --------------------------------------------------------------------
 
@@ -220,7 +251,7 @@ class ConditionalMixin:
             options,
             using=router.db_for_write(model),
             scope=user_scope(request),
-            error_format=ifmatch_settings.ERROR_FORMAT,
+            error_format=self.get_ifmatch_setting("ERROR_FORMAT"),
             variant=self.get_etag_variant(),
         )
         if isinstance(begun, HttpResponseBase):
@@ -322,12 +353,21 @@ class ConditionalMixin:
         if body_version is not None:
             policy = replace(policy, require_precondition=frozenset())
         send_lm = bool(self.get_ifmatch_setting("SEND_LAST_MODIFIED"))
-        state = resource_state(snapshot, variant=self.get_etag_variant(), last_modified=send_lm)
-        decision = evaluate(method, request_headers(self.request), state, policy)
+        headers = request_headers(self.request)
+        variant = self.get_etag_variant()
+        named = variant
+        if method not in SAFE_METHODS:
+            # A write names the representation its client read, whatever it accepts now.
+            named = named_variant(headers, self.get_etag_variants(), variant)
+        state = resource_state(snapshot, variant=named, last_modified=send_lm)
+        decision = evaluate(method, headers, state, policy)
         if not isinstance(decision, Proceed):
+            if named != variant and snapshot is not None:
+                # The answer names the representation this response is negotiated to.
+                decision = _naming(decision, snapshot.etag(variant=variant))
             return self._refusal_for(decision, obj)
         self._log_warnings(decision, method)
-        expect = Expectation.from_condition(decision.condition, variant=self.get_etag_variant())
+        expect = Expectation.from_condition(decision.condition, variant=named)
         self._ifmatch_lost_status = 412
         if body_version is not None and snapshot is not None:
             self._ifmatch_lost_status = 409
@@ -614,25 +654,18 @@ class ConditionalMixin:
         return response
 
     def get_collection_validators(self, queryset: models.QuerySet[Any]) -> tuple[ETag, Any]:
-        """A collection tag from one aggregate over the filtered rows (count, sum and max of
-        versions, max key, newest Last-Modified) plus the URL and media type, and the newest
-        Last-Modified. Any write to, insert into or delete from the filtered rows changes it."""
+        """The collection's tag and Last-Modified, from one aggregate over the filtered rows:
+        their count and the sum of a hash of each row's key and version (see
+        ``ifmatch.stores.collection``), plus the URL and the representation's variant. Any
+        insert into, update of or delete from the filtered rows changes it, UUID keys and
+        tables without a Last-Modified column included."""
         version, last_modified = version_fields(queryset.model)
-        aggregates: dict[str, Any] = {
-            "n": Count("pk"),
-            "s": Sum(version),
-            "m": Max(version),
-            "k": Max("pk"),
-        }
-        if last_modified is not None:
-            aggregates["lm"] = Max(last_modified)
-        row = queryset.order_by().aggregate(**aggregates)
+        state = collection_state(queryset, version, last_modified)
         accepted = getattr(self.request, "accepted_media_type", "")
-        material = repr(
-            (sorted(row.items()), self.request.get_full_path(), accepted, self.get_etag_variant())
-        )
-        key = str(django_settings.SECRET_KEY).encode()[:64]
-        return content_etag(material.encode(), key=key), row.get("lm")
+        key = str(django_settings.SECRET_KEY).encode()
+        variant = repr((accepted, self.get_etag_variant()))
+        etag = state.etag(target=self.request.get_full_path(), variant=variant, key=key)
+        return etag, state.last_modified
 
     # -- responses --------------------------------------------------------------------------
 
@@ -663,6 +696,9 @@ class ConditionalMixin:
                     raise
                 response = unavailable_response(self.request)
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if self._varies():
+            # Each renderer's representation has its own tag: caches must key on Accept.
+            patch_vary_headers(response, ["Accept"])
         instance = getattr(self, "_ifmatch_instance", None)
         method = (request.method or "").upper()
         if (
@@ -678,13 +714,23 @@ class ConditionalMixin:
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, _Answered):
             return exc.response
-        if isinstance(exc, exceptions.IfMatchAPIException | exceptions.NotModified):
+        error_format = self.get_ifmatch_setting("ERROR_FORMAT")
+        if isinstance(exc, exceptions.IfMatchAPIException):
+            return exc.response(error_format)
+        if isinstance(exc, exceptions.NotModified):
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):
-            return write_conflict_response(self.request)
+            return write_conflict_response(self.request, error_format=error_format)
         if is_unavailable(exc):
-            return unavailable_response(self.request)
+            return unavailable_response(self.request, error_format=error_format)
         return super().handle_exception(exc)  # type: ignore[misc, no-any-return]
+
+
+def _naming(decision: Decision, etag: ETag) -> Decision:
+    """``decision`` with ``etag`` as the current tag it reports (412, 428), if it reports one."""
+    if isinstance(decision, PreconditionFailed | PreconditionRequired):
+        return replace(decision, current_etag=etag)
+    return decision
 
 
 def _digits(text: str) -> bool:
