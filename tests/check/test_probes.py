@@ -13,6 +13,7 @@ from ifmatch.check.context import Context, Finding
 from ifmatch.check.messages import Flow, Request, Response
 from ifmatch.check.model import Status
 from ifmatch.check.probes import (
+    compressed_etag,
     etag_syntax,
     head,
     if_modified_since,
@@ -178,3 +179,53 @@ def test_if_modified_since() -> None:
     assert run(if_modified_since, always(OK)).status is Status.WARN
     no_lm = Response(200, "OK", (("ETag", '"v1"'),), b"{}")
     assert run(if_modified_since, always(no_lm)).status is Status.SKIP
+
+
+def compressing(etag_for: Callable[[str], str | None]) -> Responder:
+    """A server behind a compressing proxy: ``etag_for(coding)`` is the tag of a response
+    compressed with ``coding`` (``None``: no ETag); uncompressed, the tag is ``"v1"``."""
+
+    def respond(request: Request) -> Response:
+        accepted = request.header("Accept-Encoding") or ""
+        coding = next((c for c in ("br", "gzip") if c in accepted), None)
+        if coding is None:
+            return OK
+        tag = etag_for(coding)
+        headers = [("Content-Encoding", coding), ("Date", LM)]
+        if tag is not None:
+            headers.append(("ETag", tag))
+        return Response(200, "OK", tuple(headers), b"{}")
+
+    return respond
+
+
+def test_compressed_etag_passes_when_nothing_compresses_or_the_tag_is_kept() -> None:
+    finding = run(compressed_etag, always(OK))
+    assert finding.status is Status.PASS and "No response was compressed" in finding.detail
+    kept = run(compressed_etag, compressing(lambda coding: '"v1"'))
+    assert kept.status is Status.PASS and "(gzip, br)" in kept.detail
+
+
+@pytest.mark.parametrize(
+    ("etag_for", "words"),
+    [
+        (lambda coding: f'"v1-{coding}"', ('"v1-gzip"', "-gzip", "mod_deflate", "NoChange")),
+        (lambda coding: '"v1"' if coding == "gzip" else '"v1-br"', ('"v1-br"', "mod_brotli")),
+        (lambda coding: 'W/"v1"', ('weak W/"v1"', "nginx", "accept-weak-echo")),
+        (lambda coding: None, ("no ETag",)),
+        (lambda coding: '"other"', ('"other"', "412")),
+    ],
+)
+def test_compressed_etag_warns_when_a_proxy_alters_the_tag(
+    etag_for: Callable[[str], str | None], words: tuple[str, ...]
+) -> None:
+    finding = run(compressed_etag, compressing(etag_for))
+    assert finding.status is Status.WARN
+    for word in words:
+        assert word in finding.detail, (word, finding.detail)
+    assert len(finding.evidence) == 2  # the uncompressed GET and the altered one
+
+
+def test_compressed_etag_skips_without_a_tag() -> None:
+    bare = Response(200, "OK", (("Last-Modified", LM), ("Date", LM)), b"{}")
+    assert run(compressed_etag, always(bare)).status is Status.SKIP

@@ -10,6 +10,7 @@ import pytest
 from conformance import CASES, Case, render_headers
 from ifmatch.core import (
     ANY,
+    DEFAULT_POLICY,
     BadPrecondition,
     ETag,
     NotModified,
@@ -26,7 +27,10 @@ from ifmatch.core import (
 )
 
 CURRENT = version_etag(3)
-LAST_MODIFIED = datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC)
+# As the stores record the first write of a second: the whole second.
+LAST_MODIFIED = datetime(2026, 11, 22, 10, 30, 15, tzinfo=UTC)
+# A later write of the same second: the clock's fraction.
+SAME_SECOND = LAST_MODIFIED + timedelta(microseconds=123456)
 
 
 def state_for(case: Case) -> ResourceState:
@@ -58,7 +62,7 @@ def test_conformance_table(case: Case) -> None:
 
 
 def test_304_carries_validators_at_http_precision() -> None:
-    decision = evaluate("GET", {"If-None-Match": '"v3"'}, ResourceState(CURRENT, LAST_MODIFIED))
+    decision = evaluate("GET", {"If-None-Match": '"v3"'}, ResourceState(CURRENT, SAME_SECOND))
     assert isinstance(decision, NotModified)
     assert decision.headers == (
         ("ETag", '"v3"'),
@@ -97,6 +101,45 @@ def test_if_unmodified_since_failure_names_its_header() -> None:
     )
     assert isinstance(decision, PreconditionFailed)
     assert (decision.header, decision.code) == ("If-Unmodified-Since", "modified")
+
+
+@pytest.mark.parametrize(
+    ("method", "header", "date", "stored", "expect"),
+    [
+        # §13.1.4: "true if the selected representation's last modification date is earlier
+        # than or equal to the date provided": compared as stored, with its fraction. A client
+        # holding 10:30:15 may have seen an earlier write of that second.
+        ("PUT", "If-Unmodified-Since", "10:30:15", LAST_MODIFIED, "proceed"),
+        ("PUT", "If-Unmodified-Since", "10:30:15", SAME_SECOND, "412"),
+        ("PUT", "If-Unmodified-Since", "10:30:16", SAME_SECOND, "proceed"),
+        # §13.1.3: false (304) "if the selected representation's last modification date is
+        # earlier or equal to the date provided": never a 304 after a change within that second.
+        ("GET", "If-Modified-Since", "10:30:15", LAST_MODIFIED, "304"),
+        ("GET", "If-Modified-Since", "10:30:15", SAME_SECOND, "proceed"),
+        ("GET", "If-Modified-Since", "10:30:16", SAME_SECOND, "304"),
+        # A naive stored date is UTC.
+        ("GET", "If-Modified-Since", "10:30:15", SAME_SECOND.replace(tzinfo=None), "proceed"),
+        ("GET", "If-Modified-Since", "10:30:15", LAST_MODIFIED.replace(tzinfo=None), "304"),
+    ],
+)
+def test_dates_compare_with_the_stored_date_at_full_precision(
+    method: str, header: str, date: str, stored: datetime, expect: str
+) -> None:
+    headers = {header: f"Sun, 22 Nov 2026 {date} GMT"}
+    assert outcome(evaluate(method, headers, ResourceState(CURRENT, stored))) == expect
+
+
+def test_a_change_within_the_named_second_says_so() -> None:
+    ius = {"If-Unmodified-Since": "Sun, 22 Nov 2026 10:30:15 GMT"}
+    decision = evaluate("PUT", ius, ResourceState(CURRENT, SAME_SECOND))
+    assert isinstance(decision, PreconditionFailed)
+    assert (decision.header, decision.code) == ("If-Unmodified-Since", "modified")
+    assert "more than once within the second" in decision.detail
+    assert "If-Match" in decision.detail and decision.current_etag == CURRENT
+    later = ResourceState(CURRENT, LAST_MODIFIED + timedelta(seconds=1))
+    decision = evaluate("PUT", ius, later)
+    assert isinstance(decision, PreconditionFailed)
+    assert decision.detail == "The resource was modified after the If-Unmodified-Since date."
 
 
 def test_400_names_the_header_and_the_problem() -> None:
@@ -235,7 +278,7 @@ class TestWriteCondition:
         state = ResourceState(CURRENT, LAST_MODIFIED)
         decision = evaluate("PUT", ius, state)
         assert isinstance(decision, Proceed)
-        assert decision.condition.if_unmodified_since == LAST_MODIFIED.replace(microsecond=0)
+        assert decision.condition.if_unmodified_since == LAST_MODIFIED
         decision = evaluate("PUT", {**ius, "If-Match": '"v3"'}, state)
         assert isinstance(decision, Proceed)
         assert decision.condition.if_unmodified_since is None
@@ -258,3 +301,61 @@ def test_evaluate_preconditions_takes_parsed_input() -> None:
     pre = Preconditions(if_match=(ETag("v3"),))
     assert isinstance(evaluate_preconditions("DELETE", pre, ResourceState(CURRENT)), Proceed)
     assert isinstance(evaluate_preconditions("OPTIONS", Preconditions(), ResourceState()), Proceed)
+
+
+# --- tags altered by a compressing proxy (Apache httpd's mod_deflate, mod_brotli) -----------
+
+ECHO = Policy(accept_weak_echo=True)
+
+
+@pytest.mark.parametrize("sent", ['"v3-gzip"', '"v3-br"', 'W/"v3-gzip"'])
+def test_a_suffixed_current_tag_gets_its_own_code_unless_the_policy_accepts_it(sent: str) -> None:
+    refused = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT))
+    assert isinstance(refused, PreconditionFailed)
+    assert (refused.header, refused.code, refused.current_etag) == (
+        "If-Match",
+        "altered-etag",
+        CURRENT,
+    )
+    assert "mod_deflate" in refused.detail and "accept-weak-echo" in refused.detail
+    accepted = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT), ECHO)
+    assert isinstance(accepted, Proceed)
+    # The store is asked for the current version itself, as for a weakened echo.
+    assert accepted.condition.if_match == (CURRENT,)
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [
+        ('"v2-gzip"', "etag-mismatch"),  # a stale version, suffixed: stale all the same
+        ('"v3-deflate"', "etag-mismatch"),  # not a suffix any proxy is known to append
+        ('"v3-gzip-gzip"', "etag-mismatch"),
+        ('"v3gzip"', "etag-mismatch"),
+    ],
+)
+def test_only_the_current_tag_with_a_known_suffix_is_accepted(sent: str, code: str) -> None:
+    for policy in (DEFAULT_POLICY, ECHO):
+        decision = evaluate("PUT", {"If-Match": sent}, ResourceState(CURRENT), policy)
+        assert isinstance(decision, PreconditionFailed), (sent, policy)
+        assert decision.code == code
+
+
+def test_suffixes_count_only_for_tags_naming_an_integer_version() -> None:
+    # "vabc-gzip" could be the tag of version "abc-gzip": never read as "vabc" altered.
+    current = version_etag("abc")
+    decision = evaluate("PUT", {"If-Match": '"vabc-gzip"'}, ResourceState(current), ECHO)
+    assert isinstance(decision, PreconditionFailed) and decision.code == "altered-etag"
+    assert "accept-weak-echo" not in decision.detail
+    variant = version_etag(3, variant="application/hal+json")
+    sent = f'"{variant.opaque}-br"'
+    assert isinstance(evaluate("PUT", {"If-Match": sent}, ResourceState(variant), ECHO), Proceed)
+
+
+def test_if_none_match_counts_a_suffixed_current_tag_under_the_policy() -> None:
+    headers = {"If-None-Match": '"v3-gzip"'}
+    assert isinstance(evaluate("GET", headers, ResourceState(CURRENT)), Proceed)
+    assert isinstance(evaluate("GET", headers, ResourceState(CURRENT), ECHO), NotModified)
+    stale = evaluate("PUT", {"If-None-Match": '"v2-gzip"'}, ResourceState(CURRENT), ECHO)
+    assert isinstance(stale, Proceed)
+    # The store refuses the write while version 2 is current, as the header check would.
+    assert stale.condition.if_none_match == (version_etag(2),)

@@ -61,15 +61,20 @@ def database_store() -> AsyncVersionStore[Any] | None:
 
 
 def create_app(
-    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None, *, idempotency: bool = False
+    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None,
+    *,
+    idempotency: bool = False,
+    last_modified: bool = True,
 ) -> FastAPI:
     """The example app over ``store``: in memory, or the database store when configured;
     with ``idempotency``, the document routes honour ``Idempotency-Key`` (the store must keep
-    idempotency records)."""
+    idempotency records); ``last_modified=False`` sends no Last-Modified."""
     chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
     app.add_middleware(DateMiddleware)
-    documents = Conditional(chosen, key="doc_id", create=True, idempotency=idempotency)
+    documents = Conditional(
+        chosen, key="doc_id", create=True, idempotency=idempotency, last_modified=last_modified
+    )
     versioned = Conditional(
         chosen,
         key="doc_id",

@@ -13,10 +13,10 @@ from ifmatch.integrations.starlette import EXCEPTION_HANDLERS, ConditionalReques
 from ifmatch.stores.memory import MemoryStore
 
 
-def create_app(store: MemoryStore | None = None) -> Starlette:
+def create_app(store: MemoryStore | None = None, *, last_modified: bool = True) -> Starlette:
     memory = store if store is not None else MemoryStore()
 
-    @conditional(memory, key="doc_id", create=True)
+    @conditional(memory, key="doc_id", create=True, last_modified=last_modified)
     async def document(request: Request) -> Response:
         condition: ConditionalRequest = request.state.ifmatch
         if request.method in {"GET", "HEAD"}:

@@ -8,7 +8,7 @@ import djangoproject
 
 djangoproject.setup()
 
-from django.test import Client  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 
 from djangoproject.client import LintingClient, runner_send  # noqa: E402
 from djangoproject.docs.models import Document, Plain  # noqa: E402
@@ -16,6 +16,7 @@ from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.django import conditional  # noqa: E402
 from integrations.fast_writes import check_fast_writes  # noqa: E402
 from integrations.http_conformance import Runner  # noqa: E402
+from integrations.last_modified_off import check_last_modified_off  # noqa: E402
 
 
 @pytest.fixture
@@ -214,3 +215,9 @@ def test_atomic_requests_without_the_middleware_fails_at_start_up(
     monkeypatch.setitem(connections.settings["default"], "ATOMIC_REQUESTS", False)
     with override_settings(MIDDLEWARE=[]):
         conditional(Document)  # the decorator's own transaction needs no middleware
+
+
+def test_last_modified_off_sends_none_and_ignores_dates() -> None:
+    doc = make()
+    with override_settings(IFMATCH={"SEND_LAST_MODIFIED": False}):
+        check_last_modified_off(Runner(runner_send), f"/plain/documents/{doc.pk}/")

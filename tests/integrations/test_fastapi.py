@@ -31,6 +31,7 @@ from integrations.http_conformance import (
     check_fuzzed,
     fuzzed_headers,
 )
+from integrations.last_modified_off import check_last_modified_off
 from integrations.lost_updates import race, serialization_failure
 from services import Database, free_port, running_server, subprocess_env
 
@@ -405,3 +406,10 @@ def test_no_lost_updates_through_uvicorn_workers(pg_urls: tuple[str, str]) -> No
     assert not tally.errors and len(tally.acknowledged) == 60
     assert lost == [], f"{len(lost)} acknowledged writes lost"
     assert tally.conflicts > 0  # the writers did collide
+
+
+def test_last_modified_off_sends_none_and_ignores_dates(portal: BlockingPortal) -> None:
+    store = MemoryStore()
+    runner = Runner(AsgiClient(create_app(store, last_modified=False), portal).send)
+    runner.create("/documents/off")
+    check_last_modified_off(runner, "/documents/off")

@@ -35,6 +35,7 @@ from integrations.http_conformance import (
     fuzzed_headers,
     with_date,
 )
+from integrations.last_modified_off import check_last_modified_off
 from integrations.lost_updates import race, serialization_failure
 from services import Database, free_port, running_server, subprocess_env
 
@@ -475,3 +476,12 @@ def test_no_lost_updates_through_gunicorn_workers(pg_url: str) -> None:
     # The same harness catches the check-then-write route losing acknowledged writes.
     assert not naive_tally.errors
     assert naive_lost, "the naive route lost nothing: the harness did not create contention"
+
+
+def test_last_modified_off_sends_none_and_ignores_dates() -> None:
+    store = MemoryStore()
+    app = create_app(store, store.get)
+    app.config["IFMATCH_LAST_MODIFIED"] = False
+    runner = flask_sender(app.test_client())
+    runner.create("/documents/off")
+    check_last_modified_off(runner, "/documents/off")

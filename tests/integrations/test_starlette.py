@@ -20,6 +20,7 @@ from ifmatch.stores.memory import MemoryStore
 from integrations.example_starlette import create_app
 from integrations.fast_writes import check_fast_writes
 from integrations.http_conformance import AsgiClient, Runner
+from integrations.last_modified_off import check_last_modified_off
 from integrations.lost_updates import serialization_failure
 
 
@@ -88,3 +89,10 @@ def test_accept_bare_version_token(portal: BlockingPortal, lenient: bool) -> Non
     else:
         assert answer.status_code == 400 and answer.json()["header"] == "If-Match"
         assert store.read("d").version == 1  # type: ignore[union-attr]
+
+
+def test_last_modified_off_sends_none_and_ignores_dates(portal: BlockingPortal) -> None:
+    store = MemoryStore()
+    runner = Runner(AsgiClient(create_app(store, last_modified=False), portal).send)
+    runner.create("/documents/off")
+    check_last_modified_off(runner, "/documents/off")

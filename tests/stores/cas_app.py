@@ -20,13 +20,13 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from ifmatch.core import PreconditionFailed, Proceed, ResourceState, evaluate, format_http_date
-from ifmatch.stores import Expectation, Outcome, StoreUnavailable
+from ifmatch.stores import Expectation, Outcome, StoreUnavailable, last_modified_for
 from ifmatch.stores.sqlalchemy import SQLAlchemyStore
 
 from .sa_support import Doc, make_engine
@@ -119,7 +119,10 @@ def respond(
     if etag is not None:
         headers.append(("ETag", str(etag)))
     if last_modified is not None:
-        headers.append(("Last-Modified", format_http_date(last_modified)))
+        # The Last-Modified rule of every integration, against this process's (skewed) clock,
+        # which gunicorn's Date also reads.
+        sent = last_modified_for(last_modified, datetime.fromtimestamp(time.time(), UTC))
+        headers.append(("Last-Modified", format_http_date(sent)))  # type: ignore[arg-type]
     reason = {200: "OK", 404: "Not Found", 412: "Precondition Failed", 428: "Precondition Required"}
     start_response(f"{status} {reason.get(status, 'Error')}", headers)
     return [payload]

@@ -37,6 +37,8 @@ class Backend:
     name: str
     store: Any
     new_key: Callable[[], Any] = field(default=new_key)
+    # The store's own clock (the database server's), read now; aware.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def body(self, key: Any) -> str | None:
         record = self.store.get(key)
@@ -221,25 +223,33 @@ class ContractSuite:
 
     # --- Last-Modified ----------------------------------------------------------------------
 
-    def test_last_modified_is_whole_seconds_in_utc(self, backend: Backend) -> None:
+    def test_a_create_is_recorded_at_a_whole_second_in_utc(self, backend: Backend) -> None:
         _, snapshot = backend.create()
         assert snapshot.last_modified is not None
         assert snapshot.last_modified.tzinfo is not None
         assert snapshot.last_modified.utcoffset() == timedelta(0)
         assert snapshot.last_modified.microsecond == 0
 
-    def test_last_modified_strictly_increases_on_same_second_writes(self, backend: Backend) -> None:
+    def test_last_modified_increases_and_is_never_ahead_of_the_clock(
+        self, backend: Backend
+    ) -> None:
+        # A burst far faster than one write a second: every date is later than the one before,
+        # read back as written, and none is later than the store's clock read afterwards (the
+        # old rule, one second past the previous date, ran minutes ahead after a few hundred).
         key, snapshot = backend.create()
         moments = [snapshot.last_modified]
-        for version in range(1, 6):  # far faster than one write per second
+        for version in range(1, 31):
             result = backend.store.compare_and_set(key, Expectation.version(version), {})
-            assert result.snapshot is not None
+            assert result.outcome is Outcome.WON and result.snapshot is not None
             moments.append(result.snapshot.last_modified)
-        assert all(
-            later(before, 1) <= after
-            for before, after in zip(moments, moments[1:], strict=False)
-            if after is not None
-        )
+        assert backend.store.read(key).last_modified == moments[-1]
+        assert all(m is not None for m in moments)
+        assert all(a < b for a, b in zip(moments, moments[1:], strict=False))  # type: ignore[operator]
+        assert moments[-1] <= backend.clock()  # type: ignore[operator]
+        # A date with a fraction of a second marks a second that had an earlier write.
+        seconds = [m.replace(microsecond=0) for m in moments]  # type: ignore[union-attr]
+        for index, moment in enumerate(moments):
+            assert (moment == seconds[index]) == (seconds[index] not in seconds[:index])
 
     def test_if_unmodified_since_at_last_modified_wins(self, backend: Backend) -> None:
         key, snapshot = backend.create()
@@ -249,7 +259,7 @@ class ContractSuite:
     def test_if_unmodified_since_before_last_modified_loses(self, backend: Backend) -> None:
         key, snapshot = backend.create()
         assert snapshot.last_modified is not None
-        early = snapshot.last_modified - timedelta(seconds=1)
+        early = snapshot.last_modified - timedelta(microseconds=1)
         since = Expectation(exists=True, unmodified_since=early)
         assert backend.store.compare_and_set(key, since, {"body": "b"}) == CASResult(
             Outcome.LOST, snapshot
@@ -257,11 +267,30 @@ class ContractSuite:
         future = Expectation(unmodified_since=later(snapshot.last_modified, 3600))
         assert backend.store.compare_and_set(key, future, {"body": "c"}).outcome is Outcome.WON
 
+    def test_if_unmodified_since_compares_the_stored_date_at_full_precision(
+        self, backend: Backend
+    ) -> None:
+        # The second write of a second is stored with its fraction: the date of that second
+        # no longer passes, the instant itself does.
+        key, _ = backend.create()
+        result = backend.store.compare_and_set(key, Expectation(), {"body": "b"})
+        assert result.snapshot is not None and result.snapshot.last_modified is not None
+        stored = result.snapshot.last_modified
+        second = stored.replace(microsecond=0)
+        for since, wins in ((second, stored == second), (stored, True)):
+            expect = Expectation(exists=True, unmodified_since=since)
+            current = backend.store.read(key)
+            outcome = backend.store.compare_and_set(key, expect, {"note": "n"}).outcome
+            assert outcome is (Outcome.WON if wins else Outcome.LOST), (since, current)
+            assert expect.allows(current) == wins
+            if wins:
+                break
+
     def test_same_second_writers_using_only_if_unmodified_since_lose_nothing(
         self, backend: Backend
     ) -> None:
         # Ada and Guido read the same Last-Modified; Ada writes within the same second; Guido's
-        # write must lose, because Ada's Last-Modified moved on by at least a second.
+        # write must lose, because Ada's write is recorded after the second they both hold.
         key, snapshot = backend.create("base")
         seen = Expectation(exists=True, unmodified_since=snapshot.last_modified)
         ada = backend.store.compare_and_set(key, seen, {"body": "ada"})
@@ -269,6 +298,32 @@ class ContractSuite:
         assert ada.outcome is Outcome.WON
         assert guido == CASResult(Outcome.LOST, ada.snapshot)
         assert backend.body(key) == "ada"
+
+    def test_same_second_if_unmodified_since_writers_lose_no_update(self, backend: Backend) -> None:
+        # Rounds of four writers who all read, then all write, each appending its token to
+        # the body it read and guarding the write with the Last-Modified it was sent (the
+        # stored date to the second, as an integration sends it): far more than one write a
+        # second. At most one writer wins a round, and every acknowledged token is in the
+        # final body, once.
+        key, _ = backend.create("")
+        won: list[str] = []
+        for round_ in range(6):
+            reads = [backend.store.get(key) for _ in range(4)]
+            winners = 0
+            for number, record in enumerate(reads):
+                assert record is not None
+                snapshot, values = record
+                body = values["body"]
+                body = body.decode() if isinstance(body, bytes) else body
+                sent = snapshot.last_modified_for(datetime.max.replace(tzinfo=UTC))
+                token = f"w{round_}.{number}"
+                expect = Expectation(exists=True, unmodified_since=sent)
+                if backend.store.compare_and_set(key, expect, {"body": f"{body} {token}"}).won:
+                    won.append(token)
+                    winners += 1
+            assert winners <= 1
+        assert won
+        assert sorted((backend.body(key) or "").split()) == sorted(won)
 
     # --- bulk -------------------------------------------------------------------------------
 
@@ -332,6 +387,9 @@ class ContractSuite:
         for step in range(30):
             current = backend.store.read(key)
             expect = _random_expectation(rng, current)
+            if rng.random() < 0.3:  # often two writes within one second: dates with fractions
+                backend.store.compare_and_set(key, Expectation(), {"note": "x"})
+                current = backend.store.read(key)
             result = backend.store.compare_and_set(key, expect, {"note": str(step)})
             if expect.allows(current):
                 assert result.outcome is Outcome.WON, (expect, current)
@@ -353,7 +411,16 @@ def _random_expectation(rng: random.Random, current: Snapshot | None) -> Expecta
         exists=rng.choice([None, True, False]),
         versions=rng.choice([None, frozenset(rng.sample(pool, rng.randint(0, 2)))]),
         not_versions=frozenset(rng.sample(pool, rng.randint(0, 1))),
-        unmodified_since=rng.choice([None, moment, moment - timedelta(seconds=1)]),
+        unmodified_since=rng.choice(
+            [
+                None,
+                moment,
+                moment.replace(microsecond=0),
+                moment - timedelta(microseconds=1),
+                moment + timedelta(microseconds=1),
+                moment - timedelta(seconds=1),
+            ]
+        ),
     )
 
 

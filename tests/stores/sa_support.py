@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, String, Text, create_engine, event
@@ -134,3 +135,16 @@ class AsyncSessionPerCall:
                 return result
 
         return lambda *args, **kwargs: self.runner.run(run(*args, **kwargs))
+
+
+def database_clock(engine: Engine) -> datetime:
+    """The database server's clock, read now, as an aware UTC datetime."""
+    query = {
+        "sqlite": "select strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        "postgresql": "select clock_timestamp()",
+    }.get(engine.dialect.name, "select utc_timestamp(6)")
+    with engine.connect() as connection:
+        value = connection.exec_driver_sql(query).scalar_one()
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

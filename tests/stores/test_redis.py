@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ class TestRedisContract(ContractSuite, IdempotencySuite):
     @pytest.fixture
     def backend(self, redis_url: str, prefix: str) -> Iterator[Backend]:
         client = redis.Redis.from_url(redis_url)
-        yield Backend("redis", RedisStore(client, prefix=prefix))
+        yield Backend("redis", RedisStore(client, prefix=prefix), clock=lambda: _clock(client))
         _cleanup(client, prefix)
         client.close()
 
@@ -42,11 +43,19 @@ class TestAsyncRedisContract(ContractSuite, IdempotencySuite):
     def backend(self, redis_url: str, prefix: str) -> Iterator[Backend]:
         with asyncio.Runner() as runner:
             client = redis.asyncio.Redis.from_url(redis_url)
-            yield Backend("redis-async", SyncFacade(AsyncRedisStore(client, prefix=prefix), runner))
+            store = SyncFacade(AsyncRedisStore(client, prefix=prefix), runner)
+            sync = redis.Redis.from_url(redis_url)
+            yield Backend("redis-async", store, clock=lambda: _clock(sync))
+            sync.close()
             runner.run(client.aclose())
         sync = redis.Redis.from_url(redis_url)
         _cleanup(sync, prefix)
         sync.close()
+
+
+def _clock(client: redis.Redis) -> datetime:
+    seconds, micros = client.time()
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=micros)
 
 
 def _cleanup(client: redis.Redis, prefix: str) -> None:

@@ -4,13 +4,16 @@ async, own transactions and the caller's session), then what is specific to SQLA
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Integer,
     MetaData,
     SmallInteger,
@@ -32,7 +35,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ifmatch.stores import ConfigurationError, Expectation, Outcome
 from ifmatch.stores._sql import max_version
-from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore, snapshot
+from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore, Versioned, snapshot
 
 from .contract import Backend, ContractSuite, IdempotencySuite, SyncFacade
 from .sa_support import (
@@ -41,6 +44,7 @@ from .sa_support import (
     Doc,
     SessionPerCall,
     create_tables,
+    database_clock,
     make_async_engine,
     make_engine,
 )
@@ -118,10 +122,13 @@ class TestSQLAlchemyContract(ContractSuite, IdempotencySuite):
     @pytest.fixture(params=backend_params(SYNC))
     def backend(self, request: pytest.FixtureRequest, engines: dict[str, Any]) -> Backend:
         vendor, mode = request.param.split("-")
-        factory = sessionmaker(sync_engine(request, engines, vendor))
+        engine = sync_engine(request, engines, vendor)
+        factory = sessionmaker(engine)
+        clock = functools.partial(database_clock, engine)
         if mode == "own":
-            return Backend(request.param, SQLAlchemyStore(Doc, factory, idempotency=LEDGER))
-        return Backend(request.param, SessionPerCall(factory))
+            store = SQLAlchemyStore(Doc, factory, idempotency=LEDGER)
+            return Backend(request.param, store, clock=clock)
+        return Backend(request.param, SessionPerCall(factory), clock=clock)
 
 
 class TestAsyncSQLAlchemyContract(ContractSuite, IdempotencySuite):
@@ -134,10 +141,12 @@ class TestAsyncSQLAlchemyContract(ContractSuite, IdempotencySuite):
     ) -> Backend:
         vendor, mode = request.param.split("-")
         factory = async_sessionmaker(async_engine(request, async_engines, runner, vendor))
+        clock = functools.partial(database_clock, request.getfixturevalue("engines")[vendor])
         if mode == "own":
             store = SyncFacade(AsyncSQLAlchemyStore(Doc, factory, idempotency=LEDGER), runner)
-            return Backend(f"async-{request.param}", store)
-        return Backend(f"async-{request.param}", AsyncSessionPerCall(factory, runner))
+            return Backend(f"async-{request.param}", store, clock=clock)
+        sessions = AsyncSessionPerCall(factory, runner)
+        return Backend(f"async-{request.param}", sessions, clock=clock)
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -246,7 +255,7 @@ def test_versioned_orm_flushes_bump_the_version_and_last_modified(
         second = snapshot(doc)
     assert (first.version, second.version) == (1, 2)
     assert first.last_modified is not None and second.last_modified is not None
-    assert second.last_modified > first.last_modified  # same second: moved on by one
+    assert second.last_modified > first.last_modified  # the same second: its fraction
 
 
 def test_a_stale_orm_flush_is_refused(sqlite_factory: sessionmaker[Session]) -> None:
@@ -398,3 +407,86 @@ def test_a_store_sends_no_version_its_column_cannot_hold(memory_engine: Any) -> 
     assert (params["ifm_version"], params["ifm_not_versions"]) == (2, [5])
     assert spec.condition_params("k", Expectation.version(2**31), pg) is None
     assert spec.condition_params("k", Expectation.version(2**31), sqlite.dialect()) is not None
+
+
+# --- Last-Modified columns of whole seconds ---------------------------------------------------
+
+
+def _whole_seconds_table(vendor: str) -> Table:
+    # A Last-Modified column declared without fractional digits: MariaDB's plain DATETIME,
+    # PostgreSQL's TIMESTAMP(0).
+    moment: Any = DateTime() if vendor == "mariadb" else postgresql.TIMESTAMP(precision=0)
+    return Table(
+        "whole_seconds",
+        MetaData(),
+        Column("id", String(40), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("last_modified", moment, nullable=False),
+        Column("body", String(200)),
+    )
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("vendor", ["postgresql", "mariadb"])
+def test_a_column_of_whole_seconds_keeps_one_second_per_write(
+    request: pytest.FixtureRequest, vendor: str
+) -> None:
+    # Fractions would be cut (MariaDB) or rounded (PostgreSQL) on the way in, and two writes
+    # of one second would look like one: such a column keeps the one-second rule, and the
+    # guard still refuses the older second.
+    engine = make_engine(database_url(request, vendor, asynchronous=False))
+    table = _whole_seconds_table(vendor)
+    table.drop(engine, checkfirst=True)
+    table.create(engine)
+    try:
+        store: SQLAlchemyStore[str] = SQLAlchemyStore(table, sessionmaker(engine))
+        created = store.compare_and_set("k", Expectation(exists=False), {"body": ""})
+        stamps = [created.snapshot.last_modified]  # type: ignore[union-attr]
+        for _ in range(3):
+            result = store.compare_and_set("k", Expectation(), {"body": "x"})
+            stamps.append(result.snapshot.last_modified)  # type: ignore[union-attr]
+        assert all(stamp.microsecond == 0 for stamp in stamps)  # type: ignore[union-attr]
+        for previous, current in zip(stamps, stamps[1:], strict=False):
+            assert current >= previous + timedelta(seconds=1)  # type: ignore[operator]
+        stale = Expectation(exists=True, unmodified_since=stamps[-2])
+        assert store.compare_and_set("k", stale, {"body": "y"}).outcome is Outcome.LOST
+        fresh = Expectation(exists=True, unmodified_since=stamps[-1])
+        assert store.compare_and_set("k", fresh, {"body": "y"}).won
+    finally:
+        table.drop(engine)
+        engine.dispose()
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_column_keeping_fewer_digits_than_declared_is_refused(
+    request: pytest.FixtureRequest, runner: asyncio.Runner, asynchronous: bool
+) -> None:
+    # The Versioned mixin declares DATETIME(6) on MariaDB; a table it created before it did has
+    # a plain DATETIME, which would cut the fractions of later writes of a second.
+    engine = make_engine(database_url(request, "mariadb", asynchronous=False))
+    table = Legacy.__table__
+    table.drop(engine, checkfirst=True)  # type: ignore[attr-defined]
+    table.create(engine)  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE legacy MODIFY last_modified DATETIME NOT NULL")
+    try:
+        if asynchronous:
+            async_url = database_url(request, "mariadb", asynchronous=True)
+            async_engine = make_async_engine(async_url)
+            async_store = AsyncSQLAlchemyStore(Legacy, async_sessionmaker(async_engine))
+            with pytest.raises(ConfigurationError, match="DATETIME\\(6\\)"):
+                runner.run(async_store.compare_and_set(1, Expectation(exists=False), {}))
+            runner.run(async_engine.dispose())
+        else:
+            store = SQLAlchemyStore(Legacy, sessionmaker(engine))
+            with pytest.raises(ConfigurationError, match="DATETIME\\(6\\)"):
+                store.compare_and_set(1, Expectation(exists=False), {})
+    finally:
+        table.drop(engine)  # type: ignore[attr-defined]
+        engine.dispose()
+
+
+class Legacy(Versioned, _Base):
+    __tablename__ = "legacy"
+    id: Mapped[int] = mapped_column(primary_key=True)

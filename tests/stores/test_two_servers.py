@@ -1,6 +1,7 @@
 """Two separate server processes on different ports sharing one PostgreSQL database, with
 clients alternating between them: identical ETags for the same version from both, and zero
-lost updates, with If-Match and with If-Unmodified-Since only (and app clocks an hour apart)."""
+lost updates, with If-Match and with If-Unmodified-Since only (and app clocks an hour apart,
+writing many times a second)."""
 
 from __future__ import annotations
 
@@ -60,12 +61,16 @@ class Seen:
             version = response.json()["version"]
             self.etags.setdefault(version, set()).add(response.headers["ETag"])
             self.last_modified.setdefault(version, set()).add(response.headers["Last-Modified"])
+            sent = parse_http_date(response.headers["Last-Modified"])
+            date = parse_http_date(response.headers["Date"])
+            assert sent is not None and date is not None
+            assert sent <= date, response.headers  # RFC 9110 §8.8.2.1, whatever the clocks
 
 
 def append(bases: list[str], doc: str, token: str, seen: Seen, *, by_date: bool) -> bool:
     """GET → PUT If-Match (or If-Unmodified-Since) → retry on 412, alternating servers."""
     with httpx.Client(timeout=30) as client:
-        for attempt in range(400):
+        for attempt in range(40 if by_date else 400):
             base = bases[attempt % len(bases)]
             got = client.get(f"{base}/docs/{doc}")
             got.raise_for_status()
@@ -156,15 +161,20 @@ def test_if_unmodified_since_only_with_app_clocks_an_hour_apart(database: Shared
         }
         seen = run_clients([behind, ahead], doc, by_date=True)
     assert dates[ahead] - dates[behind] > timedelta(minutes=110)  # the skew is real
-    assert_nothing_lost(seen, final_tokens(store, doc))
-    # Last-Modified follows the database clock, whichever app server wrote it: never an hour
-    # off, at most one second ahead per write made faster than one per second.
+    # No lost update: every acknowledged token is in the document once, nothing else is.
+    # (Writes far faster than one a second: a version that shares its second with an earlier
+    # one cannot be named by a date, so later writers of that second get 412 until another
+    # write; the clients give up after a while, unacknowledged, which is no loss.)
+    present = final_tokens(store, doc)
+    assert seen.acked
+    assert sorted(present) == sorted(seen.acked)
+    # Last-Modified follows the database clock, whichever app server wrote it: the stored date
+    # to the second from the server whose clock is ahead, never later than the Date of the
+    # server whose clock is behind (which then sends its Date, RFC 9110 §8.8.2.1).
     database_now = _database_now(engine)
-    for version, values in seen.last_modified.items():
-        (value,) = values
-        moment = parse_http_date(value)
-        assert moment is not None
-        assert abs(moment - database_now) < timedelta(seconds=5 + CLIENTS * TOKENS), version
+    moments = [parse_http_date(v) for values in seen.last_modified.values() for v in values]
+    assert all(moment is not None and moment <= database_now for moment in moments)
+    assert max(moments) > database_now - timedelta(minutes=30)  # type: ignore[type-var, operator]
 
 
 def _database_now(engine: Engine) -> datetime:

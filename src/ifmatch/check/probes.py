@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..core import proxy_suffix
 from .context import Context, Finding, State, read_state
 from .messages import Flow, Request, Response, exchange
 from .model import Status
@@ -104,9 +105,9 @@ def stable(ctx: Context) -> Flow[Finding]:
 
 
 def _same_validators(first: State, again: State) -> bool:
-    # RFC 9110 §8.8.2.1: a server withholds a Last-Modified later than its clock (a resource
-    # written faster than once a second), so the field may appear between two reads; only a
-    # different value is a change.
+    # RFC 9110 §8.8.2.1: some servers withhold a Last-Modified later than their clock (a
+    # resource written faster than once a second), so the field may appear between two reads;
+    # only a different value is a change.
     if first.last_modified_raw is None or again.last_modified_raw is None:
         return first.etag_raw == again.etag_raw
     return (first.etag_raw, first.last_modified_raw) == (again.etag_raw, again.last_modified_raw)
@@ -234,6 +235,82 @@ def if_modified_since(ctx: Context) -> Flow[Finding]:
     return finding
 
 
+#: The codings a compressing proxy is asked for, one GET each.
+CODINGS = ("gzip", "br")
+
+
+def compressed_etag(ctx: Context) -> Flow[Finding]:
+    """Does a compressed response carry the ETag an uncompressed one does?"""
+    # Apache httpd's mod_deflate appends "-gzip" to the tag of a response it compresses
+    # (DeflateAlterETag AddSuffix, its default since 2.4.0), mod_brotli "-br"; nginx and
+    # Django's GZipMiddleware weaken it. Clients echo what they received in If-Match, which
+    # §13.1.1 compares strongly: an origin that does not expect the altered tag answers 412.
+    plain_request = Request("GET", (("Accept-Encoding", "identity"),))
+    plain = yield from exchange(plain_request)
+    base = State.of(plain)
+    if base.etag is None or base.etag_raw is None:
+        return Finding(Status.SKIP, "GET returns no valid ETag.")
+    shown = [ctx.evidence(plain_request, plain)]
+    compressed: list[str] = []
+    for coding in CODINGS:
+        request = Request("GET", (("Accept-Encoding", coding),))
+        response = yield from exchange(request)
+        if response.header("Content-Encoding") is None:
+            continue
+        compressed.append(coding)
+        state = State.of(response)
+        if state.etag == base.etag:
+            continue
+        shown.append(ctx.evidence(request, response))
+        return Finding(Status.WARN, _altered(coding, state, base), tuple(shown))
+    if not compressed:
+        return Finding(
+            Status.PASS,
+            "No response was compressed (asked for gzip, then br), so none altered the ETag.",
+        )
+    return Finding(
+        Status.PASS,
+        f"Compressed responses ({', '.join(compressed)}) carry the ETag an uncompressed one "
+        f"does, {base.etag_raw}.",
+        tuple(shown),
+    )
+
+
+def _altered(coding: str, state: State, base: State) -> str:
+    """What a compressed response did to the tag, and what follows for writes."""
+    assert base.etag is not None
+    if state.etag is None:
+        return (
+            f"A {coding}-compressed GET carries no ETag (DeflateAlterETag Remove, or a proxy "
+            "that drops it): a client that receives compressed responses has no tag to make "
+            "its writes conditional on."
+        )
+    writes = (
+        " Clients send the tag they received in If-Match, which is compared strongly (RFC "
+        "9110 §13.1.1): unless the origin accepts it, every such write gets 412 (with "
+        "--write, the write probe sends the tag the checker received)."
+    )
+    suffix = proxy_suffix(state.etag, base.etag)
+    if suffix is not None:
+        return (
+            f"A {coding}-compressed GET carries ETag {state.etag_raw}: the tag "
+            f"{base.etag_raw} with {suffix} appended, as Apache httpd's mod_deflate (-gzip) "
+            f"and mod_brotli (-br) do by default.{writes} Configure the proxy with "
+            "DeflateAlterETag NoChange / BrotliAlterETag NoChange, or accept the suffix at "
+            "the origin (ifmatch: the accept-weak-echo option)."
+        )
+    if state.etag.weak and state.etag.opaque == base.etag.opaque:
+        return (
+            f"A {coding}-compressed GET carries the weak {state.etag_raw}: a compressing "
+            f"proxy (nginx gzip, Django's GZipMiddleware) weakened {base.etag_raw}.{writes} "
+            "Accept the weak echo at the origin (ifmatch: the accept-weak-echo option)."
+        )
+    return (
+        f"A {coding}-compressed GET carries ETag {state.etag_raw}, an uncompressed one "
+        f"{base.etag_raw}.{writes}"
+    )
+
+
 READ_PROBES: tuple[Probe, ...] = (
     Probe("validator", "GET returns a validator", "RFC 9110 §8.8", validator),
     Probe("etag-syntax", "ETag is strong and quoted", "RFC 9110 §8.8.3", etag_syntax),
@@ -251,5 +328,11 @@ READ_PROBES: tuple[Probe, ...] = (
         "If-Modified-Since gives 304",
         "RFC 9110 §13.1.3",
         if_modified_since,
+    ),
+    Probe(
+        "compressed-etag",
+        "compression keeps the ETag",
+        "RFC 9110 §8.8.3, §13.1.1",
+        compressed_etag,
     ),
 )

@@ -163,9 +163,9 @@ def if_unmodified_since(ctx: Context) -> Flow[Finding]:
     # If-Unmodified-Since is present, evaluate the If-Unmodified-Since precondition: if true,
     # continue to step 3; if false, respond 412 (Precondition Failed) ..."
     _, state = yield from read_state()
-    # A server may withhold Last-Modified while it is later than the clock (RFC 9110
-    # §8.8.2.1), as right after the probes' own writes: a day before the one the first GET
-    # returned is earlier still than the current one.
+    # Some servers withhold Last-Modified while it is later than their clock (RFC 9110
+    # §8.8.2.1 asks them to send Date instead), as right after the probes' own writes: a day
+    # before the one the first GET returned is earlier still than the current one.
     last_modified = state.last_modified or ctx.initial.last_modified
     if last_modified is None:
         return Finding(Status.SKIP, "GET returns no valid Last-Modified.")

@@ -4,7 +4,7 @@ Pure functions over plain values. No framework, no database, no clock, no I/O.
 """
 
 from .conditions import HeadersInput, Preconditions, join_header_lines
-from .dates import format_http_date, parse_http_date, to_http_precision
+from .dates import format_http_date, modified_after, parse_http_date, to_http_precision
 from .decisions import (
     BadPrecondition,
     Decision,
@@ -43,8 +43,10 @@ from .problems import (
     problem,
 )
 from .tags import (
+    PROXY_SUFFIXES,
     content_etag,
     is_version_etag,
+    proxy_suffix,
     version_etag,
     version_from_etag,
     version_number,
@@ -54,6 +56,7 @@ __all__ = [
     "ANY",
     "DEFAULT_POLICY",
     "JSONAPI_MEDIA_TYPE",
+    "PROXY_SUFFIXES",
     "PROBLEM_MEDIA_TYPE",
     "BadPrecondition",
     "ConfigurationError",
@@ -76,6 +79,7 @@ __all__ = [
     "VersionConflictError",
     "WriteCondition",
     "content_etag",
+    "proxy_suffix",
     "decision_problem",
     "evaluate",
     "evaluate_preconditions",
@@ -84,6 +88,7 @@ __all__ = [
     "is_version_etag",
     "join_header_lines",
     "jsonapi_errors",
+    "modified_after",
     "parse_etag",
     "parse_etag_list",
     "parse_http_date",

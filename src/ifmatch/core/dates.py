@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_http_date", "parse_http_date", "to_http_precision"]
+__all__ = ["format_http_date", "modified_after", "parse_http_date", "to_http_precision"]
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _LONG_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -127,6 +127,28 @@ def to_http_precision(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def modified_after(last_modified: datetime, date: datetime) -> bool:
+    """Whether a resource last modified at ``last_modified`` changed after ``date``: the one
+    date comparison of If-Modified-Since, If-Unmodified-Since and every store's guard.
+
+    RFC 9110 §13.1.4: the If-Unmodified-Since condition is true when "the selected
+    representation's last modification date is earlier than or equal to the date provided";
+    §13.1.3: If-Modified-Since is false in the same case. The modification date is compared at
+    the precision it is known, not truncated to the field's whole seconds: stored
+    12:00:00.700 was modified after 12:00:00, since a client holding ``12:00:00`` may have
+    seen an earlier write of that second. ifmatch's stores record the first write of a second
+    at the whole second, so a client echoing the Last-Modified of that write is answered
+    exactly (see ``ifmatch.stores.next_last_modified``).
+
+    Naive datetimes are taken to be UTC.
+    """
+    if last_modified.tzinfo is None:
+        last_modified = last_modified.replace(tzinfo=UTC)
+    if date.tzinfo is None:
+        date = date.replace(tzinfo=UTC)
+    return last_modified > date
 
 
 def format_http_date(moment: datetime) -> str:

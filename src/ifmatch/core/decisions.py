@@ -103,7 +103,7 @@ class PreconditionFailed:
     Attributes:
         header: the header whose condition was false.
         code: a short machine-readable reason: ``etag-mismatch``, ``weak-etag``,
-            ``not-found``, ``exists``, ``modified``.
+            ``altered-etag``, ``not-found``, ``exists``, ``etag-matches``, ``modified``.
         detail: a sentence for people.
         current_etag: the resource's current tag, for the client to re-read and retry.
     """

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .conditions import HeadersInput, Preconditions
-from .dates import to_http_precision
+from .dates import modified_after, to_http_precision
 from .decisions import (
     BadPrecondition,
     Decision,
@@ -32,7 +32,7 @@ from .decisions import (
 from .errors import InvalidPreconditionHeader
 from .etag import ETag, ETagList, Star, UnquotedEntityTag, strong_match, weak_match
 from .policy import DEFAULT_POLICY, Policy
-from .tags import is_version_etag
+from .tags import PROXY_SUFFIXES, is_version_etag, names_version_number, proxy_suffix
 
 __all__ = ["ResourceState", "evaluate", "evaluate_preconditions"]
 
@@ -52,7 +52,9 @@ class ResourceState:
 
     Attributes:
         etag: the selected representation's entity-tag, or ``None`` if it has none.
-        last_modified: its modification date, or ``None``.
+        last_modified: its modification date, or ``None``, at the precision it is known:
+            If-Modified-Since and If-Unmodified-Since compare it as it is (a date inside a
+            second is later than that second's HTTP-date; see ``modified_after``).
         exists: whether there is a current representation (False for a PUT that creates).
     """
 
@@ -115,12 +117,8 @@ def evaluate_preconditions(
 def _evaluate(
     method: str, preconditions: Preconditions, resource: ResourceState, policy: Policy
 ) -> Decision:
-    last_modified = (
-        None
-        if resource.last_modified is None
-        or (preconditions.if_modified_since is None and preconditions.if_unmodified_since is None)
-        else to_http_precision(resource.last_modified)
-    )
+    # Compared at the precision it is stored (see ``modified_after``), never truncated.
+    last_modified = resource.last_modified
     warnings: tuple[str, ...] = ()
     if_match = preconditions.if_match
     if_none_match = preconditions.if_none_match
@@ -167,13 +165,8 @@ def _evaluate(
     # §13.1.4: a recipient MUST ignore it "if the resource does not have a modification date
     # available", and it is true when the date is not more recent than the field value.
     elif ius is not None and last_modified is not None:
-        if last_modified > ius:
-            return PreconditionFailed(
-                "If-Unmodified-Since",
-                "modified",
-                "The resource was modified after the If-Unmodified-Since date.",
-                current_etag=resource.etag,
-            )
+        if modified_after(last_modified, ius):
+            return _modified(resource, last_modified, ius)
     else:
         ius = None
 
@@ -181,7 +174,7 @@ def _evaluate(
     # continue to step 5; if false for GET/HEAD, respond 304 (Not Modified); if false for other
     # methods, respond 412 (Precondition Failed)."
     if if_none_match is not None:
-        if not _if_none_match_passes(if_none_match, resource):
+        if not _if_none_match_passes(if_none_match, resource, policy):
             if method in CACHEABLE_READS:
                 return _not_modified(resource)
             return _if_none_match_failed(if_none_match, resource)
@@ -193,7 +186,7 @@ def _evaluate(
         method in CACHEABLE_READS
         and preconditions.if_modified_since is not None
         and last_modified is not None
-        and last_modified <= preconditions.if_modified_since
+        and not modified_after(last_modified, preconditions.if_modified_since)
     ):
         return _not_modified(resource)
 
@@ -202,9 +195,26 @@ def _evaluate(
     # or failure." The store re-checks the condition in the write itself.
     if if_match is None and if_none_match is None and ius is None:
         return PROCEED_WITH_WARNING if warnings else PROCEED
+    if policy.accept_weak_echo and isinstance(if_none_match, tuple):
+        if_none_match = _without_proxy_suffixes(if_none_match)
     return proceed_with(
         _effective_if_match(if_match, resource, policy), if_none_match, ius, warnings
     )
+
+
+def _modified(
+    resource: ResourceState, last_modified: datetime, ius: datetime
+) -> PreconditionFailed:
+    detail = "The resource was modified after the If-Unmodified-Since date."
+    if not modified_after(to_http_precision(last_modified), ius):
+        # Changed within the very second named: its date cannot tell the writes of that second
+        # apart, so no date can name the current version until the next write.
+        detail = (
+            "The resource was modified more than once within the second of the "
+            "If-Unmodified-Since date, and a date cannot tell those changes apart: re-read it "
+            "and retry with If-Match and its entity-tag."
+        )
+    return PreconditionFailed("If-Unmodified-Since", "modified", detail, current_etag=resource.etag)
 
 
 def _not_modified(resource: ResourceState) -> NotModified:
@@ -266,16 +276,23 @@ def _refuse_bare_token(
 def _accepts(tag: ETag, current: ETag, policy: Policy) -> bool:
     # §13.1.1: "An origin server MUST use the strong comparison function when comparing
     # entity-tags for If-Match". The weak-echo policy is a documented, opt-in exception for
-    # ifmatch's own version tags, which name a version rather than bytes.
+    # ifmatch's own version tags, which name a version rather than bytes: weakened by a
+    # compressing proxy (nginx gzip, Django's GZipMiddleware), or suffixed by one (Apache's
+    # mod_deflate "-gzip", mod_brotli "-br").
     if strong_match(tag, current):
         return True
-    return (
-        policy.accept_weak_echo
-        and tag.weak
-        and not current.weak
-        and is_version_etag(current)
-        and weak_match(tag, current)
-    )
+    if not policy.accept_weak_echo or current.weak or not is_version_etag(current):
+        return False
+    if tag.weak and weak_match(tag, current):
+        return True
+    return _altered(tag, current)
+
+
+def _altered(tag: ETag, current: ETag) -> bool:
+    # The current tag with a compressing proxy's suffix. Only for a tag naming an integer
+    # version, which never ends so itself ("v3-gzip" names no integer version), so the suffixed
+    # tag cannot be another version's.
+    return proxy_suffix(tag, current) is not None and names_version_number(current)
 
 
 def _check_if_match(
@@ -298,6 +315,11 @@ def _check_if_match(
                 (not tag.weak and not current.weak) or _accepts(tag, current, policy)
             ):
                 return None
+        for tag in if_match:
+            if tag.opaque.endswith(PROXY_SUFFIXES) and proxy_suffix(tag, current):
+                if policy.accept_weak_echo and _accepts(tag, current, policy):
+                    return None
+                return _altered_failed(tag, current)
         if any(tag.weak and weak_match(tag, current) for tag in if_match):
             return PreconditionFailed(
                 "If-Match",
@@ -320,28 +342,48 @@ def _check_if_match(
     )
 
 
+def _altered_failed(tag: ETag, current: ETag) -> PreconditionFailed:
+    suffix = proxy_suffix(tag, current)
+    return PreconditionFailed(
+        "If-Match",
+        "altered-etag",
+        f"If-Match carried {tag}, the current entity-tag {current} with the suffix "
+        f"{suffix!r} a compressing proxy appends (Apache httpd's mod_deflate adds -gzip and "
+        "mod_brotli -br unless told DeflateAlterETag / BrotliAlterETag NoChange). If-Match "
+        "requires strong comparison (RFC 9110 §13.1.1), so the altered tag does not match: "
+        "configure the proxy not to alter tags"
+        + (
+            ", send the tag without the suffix, or enable the server's accept-weak-echo option."
+            if names_version_number(current)
+            else ", or send the tag without the suffix."
+        ),
+        current_etag=current,
+    )
+
+
 def _effective_if_match(
     if_match: ETagList | None, resource: ResourceState, policy: Policy
 ) -> ETagList | None:
-    # Reduce the list to the tags that can match, so the store checks exactly what passed here.
+    # Reduce the list to the tags that can match, so the store checks exactly what passed here:
+    # a weakened or suffixed echo the policy accepts becomes the current tag itself.
     if if_match is None or isinstance(if_match, Star):
         return if_match
-    for tag in if_match:
-        if tag.weak:
-            break
-    else:
-        return if_match
     current = resource.etag
-    if current is None:
+    if not policy.accept_weak_echo or current is None:
+        for tag in if_match:
+            if tag.weak:
+                break
+        else:
+            return if_match
         return tuple(tag for tag in if_match if not tag.weak)
     return tuple(
-        tag.as_strong() if _accepts(tag, current, policy) else tag
+        current if tag != current and _accepts(tag, current, policy) else tag
         for tag in if_match
         if not tag.weak or _accepts(tag, current, policy)
     )
 
 
-def _if_none_match_passes(if_none_match: ETagList, resource: ResourceState) -> bool:
+def _if_none_match_passes(if_none_match: ETagList, resource: ResourceState, policy: Policy) -> bool:
     # §13.1.2: "If the field value is "*", the condition is false if the origin server has a
     # current representation for the target resource. If the field value is a list of
     # entity-tags, the condition is false if one of the listed tags matches the entity-tag of
@@ -351,7 +393,32 @@ def _if_none_match_passes(if_none_match: ETagList, resource: ResourceState) -> b
     current = resource.etag
     if current is None or not resource.exists:
         return True
-    return not any(weak_match(tag, current) for tag in if_none_match)
+    if any(weak_match(tag, current) for tag in if_none_match):
+        return False
+    # The weak-echo policy: the current tag as a compressing proxy suffixed it is the current
+    # version too (a 304 for the compressed copy the client holds).
+    return not (
+        policy.accept_weak_echo
+        and not current.weak
+        and is_version_etag(current)
+        and any(_altered(tag, current) for tag in if_none_match)
+    )
+
+
+def _without_proxy_suffixes(tags: tuple[ETag, ...]) -> tuple[ETag, ...]:
+    # Under the weak-echo policy "v2-gzip" in If-None-Match is version 2 as a proxy altered it:
+    # the store must refuse the write while version 2 is current, as the header check did.
+    found = tuple(_unaltered(tag) for tag in tags)
+    return tags if found == tags else found
+
+
+def _unaltered(tag: ETag) -> ETag:
+    for suffix in PROXY_SUFFIXES:
+        if tag.opaque.endswith(suffix):
+            base = ETag(tag.opaque[: -len(suffix)], weak=tag.weak)
+            if names_version_number(base):
+                return base
+    return tag
 
 
 def _if_none_match_failed(if_none_match: ETagList, resource: ResourceState) -> PreconditionFailed:

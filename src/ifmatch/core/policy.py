@@ -27,7 +27,12 @@ class Policy:
             tag is one of ifmatch's own version tags. Compressing proxies (nginx gzip, Django's
             GZipMiddleware) weaken strong tags, after which every write would fail. RFC 9110
             requires strong comparison, so this is off by default; it is safe for version tags
-            because they name a stored version, not a byte sequence.
+            because they name a stored version, not a byte sequence. The same holds for the
+            suffixes Apache httpd appends when it compresses (``"v3-gzip"`` from mod_deflate,
+            ``"v3-br"`` from mod_brotli; see ``ifmatch.core.PROXY_SUFFIXES``): accepted for a
+            tag naming an integer version, and in If-None-Match too (a 304 for the
+            compressed copy). Off, such a tag in If-Match gets 412 with the problem code
+            ``altered-etag``.
         max_header_length: longest value of each precondition field, its lines joined
             (else 400).
         max_tags: most tags accepted in one list (else 400).

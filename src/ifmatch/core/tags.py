@@ -15,8 +15,10 @@ import re
 from .etag import ETag
 
 __all__ = [
+    "PROXY_SUFFIXES",
     "content_etag",
     "is_version_etag",
+    "proxy_suffix",
     "version_etag",
     "version_from_etag",
     "version_number",
@@ -96,6 +98,34 @@ def version_number(tag: ETag, *, variant: str | None = None) -> int | None:
 def is_version_etag(tag: ETag) -> bool:
     """Whether ``tag`` has the shape of a tag minted by :func:`version_etag`."""
     return _VERSION_TAG.fullmatch(tag.opaque) is not None
+
+
+def names_version_number(tag: ETag) -> bool:
+    """Whether ``tag`` has the shape of ``version_etag(N)`` for an integer ``N`` (with or
+    without a variant): ``"v3"``, ``"v3~1a2b3c4d"``, not ``"v3.0"`` or ``"v3-gzip"``."""
+    return _NUMBER_TAG.fullmatch(tag.opaque) is not None
+
+
+#: What compressing proxies append to the entity-tag of a response they compress: Apache
+#: httpd's mod_deflate appends ``-gzip`` (``DeflateAlterETag AddSuffix``, its default since
+#: 2.4.0) and mod_brotli ``-br`` (``BrotliAlterETag AddSuffix``, its default).
+PROXY_SUFFIXES = ("-gzip", "-br")
+
+
+def proxy_suffix(tag: ETag, original: ETag) -> str | None:
+    """The suffix a compressing proxy appended to ``original`` to make ``tag``, or ``None``.
+
+    ``"v3-gzip"`` is ``"v3"`` altered by mod_deflate; the weak flag is not compared (a proxy
+    may weaken the tag too).
+
+    >>> proxy_suffix(ETag("v3-gzip"), ETag("v3")), proxy_suffix(ETag("v3"), ETag("v3"))
+    ('-gzip', None)
+    """
+    opaque, base = tag.opaque, original.opaque
+    if len(opaque) <= len(base) or not opaque.startswith(base):
+        return None
+    suffix = opaque[len(base) :]
+    return suffix if suffix in PROXY_SUFFIXES else None
 
 
 def content_etag(content: bytes, *, key: bytes = b"", weak: bool = False) -> ETag:

@@ -183,8 +183,15 @@ def resource_state(
 def decide(
     method: str, headers: HeadersInput, snapshot: Snapshot | None, options: Options
 ) -> Decision:
-    """Evaluate the request's preconditions against the stored snapshot (the core decides)."""
-    state = resource_state(snapshot, variant=options.variant)
+    """Evaluate the request's preconditions against the stored snapshot (the core decides).
+
+    With ``send_last_modified`` off the resource has no modification date as far as HTTP
+    goes: If-Modified-Since and If-Unmodified-Since are ignored (RFC 9110 §13.1.3, §13.1.4),
+    as in the Django and DRF integrations.
+    """
+    state = resource_state(
+        snapshot, variant=options.variant, last_modified=options.send_last_modified
+    )
     return evaluate(method, headers, state, options.policy)
 
 

@@ -1,7 +1,7 @@
 """The response fields every integration sends, in plain values: no framework here.
 
-- the validators of a 2xx or 304 (``ETag``, and ``Last-Modified`` only when RFC 9110 §8.8.2.1
-  allows it): :func:`snapshot_fields`, :func:`not_modified_fields`,
+- the validators of a 2xx or 304 (``ETag``, and ``Last-Modified`` never later than ``Date``,
+  RFC 9110 §8.8.2.1): :func:`snapshot_fields`, :func:`not_modified_fields`,
   :func:`last_modified_fields`;
 - problem bodies (RFC 9457, or JSON:API error documents): :func:`render_problem`, and the
   one for a serialization failure at the caller's commit, :func:`write_conflict_problem`.
@@ -52,18 +52,18 @@ _SAFE_DETAIL = "The database could not be reached; retry after the Retry-After d
 
 
 def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[tuple[str, str]]:
-    """``Last-Modified`` for a response originated now, when it may be sent at all.
+    """``Last-Modified`` for a response originated now.
 
-    The one rule for every integration (``ifmatch.stores.last_modified_for``): RFC 9110
-    §8.8.2.1, "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
-    later than the server's time of message origination (Date)." The stores move a second
-    write within one second to the next second, so under fast writes the stored date runs
-    ahead of the clock: the header is then left out (the ``ETag`` still validates). The
+    The one rule for every integration (``ifmatch.stores.last_modified_for``): the stored date
+    to the second, and never later than the response's Date (RFC 9110 §8.8.2.1): the stores
+    never record a date ahead of their clock, but an application server's clock may lag the
+    database's, and a date later than now is then replaced by now, as the RFC asks. The
     server adds ``Date`` after this runs, so it is never earlier than the instant used here.
 
     Args:
         moment: the stored Last-Modified, or ``None``.
-        send: whether Last-Modified is sent at all (a setting of each integration).
+        send: whether Last-Modified is sent at all (a setting of each integration; off, the
+            date preconditions are ignored too, see ``_conditional.decide``).
 
     Returns:
         ``[("Last-Modified", <HTTP-date>)]``, or ``[]``.

@@ -113,7 +113,7 @@ def has_precondition(request: HttpRequest) -> bool:
 def validator_headers(
     snapshot: Snapshot, *, variant: str | None = None, last_modified: bool = True
 ) -> dict[str, str]:
-    """``ETag`` (and ``Last-Modified``, unless it would be later than now) for ``snapshot``."""
+    """``ETag`` (and ``Last-Modified``, never later than now) for ``snapshot``."""
     return dict(snapshot_fields(snapshot, variant=variant, last_modified=last_modified))
 
 

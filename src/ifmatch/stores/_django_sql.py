@@ -8,7 +8,7 @@ Private: ``ifmatch.stores.django`` is the public face.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError, connections
@@ -17,7 +17,6 @@ from django.db.models import (
     Count,
     DateTimeField,
     DecimalField,
-    ExpressionWrapper,
     F,
     Field,
     Func,
@@ -26,32 +25,34 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
-from django.db.models.functions import Coalesce, Greatest
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.subqueries import UpdateQuery
 from django.utils.dateparse import parse_datetime
 
 from ..core.errors import ConfigurationError
+from ._sqlite_clock import next_last_modified_sql
 from .base import Expectation, Snapshot, unmodified_since_limit
 
 __all__ = [
     "SUPPORTED_VENDORS",
     "DatabaseNow",
+    "NextLastModified",
     "check_connection",
     "collection_state",
     "expectation_filter",
     "is_transient",
     "max_version",
+    "column_whole_seconds",
     "next_last_modified_expression",
     "update_returning",
 ]
 
 SUPPORTED_VENDORS = frozenset({"postgresql", "mysql", "sqlite"})
-ONE_SECOND = timedelta(seconds=1)
 
 
 class DatabaseNow(Func):
-    """The database server's current time in UTC, truncated to whole seconds.
+    """The database server's current time in UTC, truncated to whole seconds: the
+    Last-Modified of a row being created (the first write of its second).
 
     Last-Modified comes from the database clock, never from an application server's clock, so
     many app servers whose clocks disagree still produce one increasing sequence per row.
@@ -93,15 +94,103 @@ class DatabaseNow(Func):
         )
 
 
-def next_last_modified_expression(field_name: str) -> Greatest:
-    """``GREATEST(now truncated to the second, COALESCE(previous + 1 second, now))``.
-
-    The SQL twin of ``ifmatch.stores.next_last_modified``: strictly increasing per row at
-    one-second resolution, so two writes within one second still get distinct HTTP-dates.
+class NextLastModified(Func):
+    """The Last-Modified rule (``ifmatch.stores.next_last_modified``) in SQL, on the database
+    clock: the whole second for the first write of a second, else the clock's microsecond (on
+    SQLite its millisecond) but always after the previous value. A column of whole seconds
+    (``whole_seconds``, see :func:`column_whole_seconds`) keeps the rule of one second past
+    the previous value.
     """
-    now = DatabaseNow()
-    bumped = ExpressionWrapper(F(field_name) + ONE_SECOND, output_field=DateTimeField())
-    return Greatest(now, Coalesce(bumped, DatabaseNow()), output_field=DateTimeField())
+
+    output_field = DateTimeField()
+
+    def __init__(self, field_name: str, *, whole_seconds: bool = False) -> None:
+        super().__init__(F(field_name))
+        self.whole_seconds = whole_seconds
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        raise ConfigurationError(
+            f"ifmatch has no database clock for the {connection.vendor!r} backend; "
+            f"supported: {', '.join(sorted(SUPPORTED_VENDORS))}"
+        )
+
+    def _column(self, compiler: SQLCompiler) -> tuple[str, list[Any]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return sql, list(params)
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        column, params = self._column(compiler)
+        second = "DATE_TRUNC('second', STATEMENT_TIMESTAMP())"
+        if self.whole_seconds:  # GREATEST ignores NULL arguments in PostgreSQL
+            sql = f"GREATEST({second}, DATE_TRUNC('second', {column}) + INTERVAL '1 second')"
+            return sql, params
+        sql = (
+            f"CASE WHEN {column} IS NULL OR {second} > {column} THEN {second} "
+            f"ELSE GREATEST(STATEMENT_TIMESTAMP(), {column} + INTERVAL '1 microsecond') END"
+        )
+        return sql, params * 3
+
+    def as_mysql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> Any:
+        # UTC_TIMESTAMP() and UTC_TIMESTAMP(6) are read once per statement: one instant, the
+        # first cut to the second, in UTC whatever the session time zone (Django stores naive
+        # UTC in DATETIME columns when USE_TZ is on).
+        column, params = self._column(compiler)
+        if self.whole_seconds:
+            previous = f"{column} - INTERVAL MICROSECOND({column}) MICROSECOND + INTERVAL 1 SECOND"
+            sql = f"GREATEST(UTC_TIMESTAMP(), COALESCE({previous}, UTC_TIMESTAMP()))"
+            return sql, params * 2
+        sql = (
+            f"CASE WHEN {column} IS NULL OR UTC_TIMESTAMP() > {column} THEN UTC_TIMESTAMP() "
+            f"ELSE GREATEST(UTC_TIMESTAMP(6), {column} + INTERVAL 1 MICROSECOND) END"
+        )
+        return sql, params * 3
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> Any:
+        # Text as Django writes it ('YYYY-MM-DD HH:MM:SS', '.ffffff' only when not whole),
+        # compared as text; the '%' are doubled for the backend's paramstyle.
+        column, params = self._column(compiler)
+        sql = next_last_modified_sql(column, percent="%%", bare_seconds=True)
+        return sql, params * sql.count(column) if params else []
+
+
+def next_last_modified_expression(field_name: str, *, whole_seconds: bool = False) -> Func:
+    """The SQL twin of ``ifmatch.stores.next_last_modified`` for the field ``field_name``
+    (see :class:`NextLastModified`)."""
+    return NextLastModified(field_name, whole_seconds=whole_seconds)
+
+
+def column_whole_seconds(alias: str, table: str, column: str) -> bool | None:
+    """Whether ``table.column`` on database ``alias`` keeps whole seconds only, from the
+    database's own catalogue; ``None`` when it cannot tell (no such column yet).
+
+    Django creates ``DATETIME(6)`` on MariaDB/MySQL and ``timestamp with time zone`` on
+    PostgreSQL, both with microseconds, but a table made otherwise may have fewer: a date with
+    a fraction would then be cut or rounded on the way in, and two writes of one second would
+    look like one. SQLite keeps the text it is given.
+    """
+    connection = connections[alias]
+    if connection.vendor == "sqlite":
+        return False
+    if connection.vendor == "mysql":
+        where = "table_schema = DATABASE()"
+    else:
+        where = "table_schema = ANY (current_schemas(false))"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(datetime_precision) FROM information_schema.columns "
+            f"WHERE {where} AND table_name = %s AND column_name = %s",
+            [table, column],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]) < 6
 
 
 def max_version(field: Field[Any, Any], alias: str) -> int:
@@ -143,13 +232,12 @@ def expectation_filter(
     if expect.not_versions:
         condition &= ~Q(**{f"{version_field}__in": sorted(expect.not_versions)})
     if expect.unmodified_since is not None and last_modified_field is not None:
-        # allows(): fails when truncate(last_modified) > unmodified_since, i.e. passes when
-        # last_modified < truncate(unmodified_since) + 1 s (or there is no Last-Modified).
-        # No bound at all when the date is the last second of year 9999.
+        # allows(): passes when last_modified <= unmodified_since at full precision (or there
+        # is no Last-Modified). No bound at all past the end of the calendar in UTC.
         limit = unmodified_since_limit(expect.unmodified_since)
         if limit is not None:
             condition &= Q(**{f"{last_modified_field}__isnull": True}) | Q(
-                **{f"{last_modified_field}__lt": limit}
+                **{f"{last_modified_field}__lte": limit}
             )
     return condition
 

@@ -2,14 +2,18 @@
 Redis command will be executed while a script is being executed" (Redis EVAL documentation).
 
 A resource is a hash with the fields ``version`` and ``last_modified`` (epoch seconds from the
-server's ``TIME``) next to the application's fields. Expectations arrive as JSON::
+server's ``TIME``, as ``"<seconds>"`` or ``"<seconds>.<6 digits>"``) next to the application's
+fields. Inside the scripts a date is an integer count of microseconds (exact in Lua's doubles
+until the year 2255). Expectations arrive as JSON::
 
     {"e": 1 | 0 | -1,         exists: must exist / must not exist (create-only) / either
      "v": [versions] | false,  the version must be one of these (false: any)
      "nv": [versions],         the version must be none of these
-     "u": seconds | false}     the Last-Modified must be at or before this instant
+     "u": microseconds | false} the Last-Modified must be at or before this instant
 
-and every script answers ``{outcome, version, last_modified}`` per item (-1 when absent).
+and every script answers ``{outcome, version, last_modified}`` per item (version -1 when
+absent; last_modified as stored, ``""`` when absent: a string, since cjson, which records a
+write's answer, would round a number of 16 digits).
 
 **A retried script is recognised.** redis-py's default client re-sends a command whose reply
 was lost (the connection broke after the server ran it). Re-run, a compare-and-set would lose
@@ -49,20 +53,45 @@ local function allows(spec, ver, lm)
   return true
 end
 
+-- A stored date ("<seconds>" or "<seconds>.<6 digits>") in microseconds, or nil.
+local function micros(text)
+  if not text then return nil end
+  local dot = string.find(text, '.', 1, true)
+  if not dot then return tonumber(text) * 1000000 end
+  local fraction = string.sub(string.sub(text, dot + 1) .. '000000', 1, 6)
+  return tonumber(string.sub(text, 1, dot - 1)) * 1000000 + tonumber(fraction)
+end
+
+-- Microseconds as stored: whole seconds without a fraction.
+local function stored(us)
+  local fraction = us % 1000000
+  if fraction == 0 then return string.format('%d', us / 1000000) end
+  return string.format('%d.%06d', (us - fraction) / 1000000, fraction)
+end
+
 local function state(key)
   local cur = redis.call('HMGET', key, 'version', 'last_modified')
-  return tonumber(cur[1]), tonumber(cur[2])
+  return tonumber(cur[1]), micros(cur[2])
 end
 
 local function now()
-  return tonumber(redis.call('TIME')[1])
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- The Last-Modified rule: the server clock in whole seconds, but always at least one second
--- after the previous value.
+-- The Last-Modified rule (ifmatch.stores.next_last_modified): the first write of a second is
+-- recorded at the whole second, a later one at the clock's microsecond, and always at least
+-- one microsecond after the previous value.
 local function next_lm(clock, lm)
-  if lm and lm + 1 > clock then return lm + 1 end
-  return clock
+  local second = clock - clock % 1000000
+  if not lm or second > lm then return second end
+  if clock > lm then return clock end
+  return lm + 1
+end
+
+local function answer_lm(lm)
+  if lm then return stored(lm) end
+  return ''
 end
 
 -- A re-run of a script whose reply was lost: the answer its first run recorded, or nil.
@@ -92,12 +121,13 @@ end
 local function cas(key, spec, fields, clock)
   local ver, lm = state(key)
   if not ver then
-    if spec.e ~= 0 then return {'not-found', -1, -1} end
-    redis.call('HSET', key, 'version', 1, 'last_modified', clock, unpack(fields))
-    return {'won', 1, clock}
+    if spec.e ~= 0 then return {'not-found', -1, ''} end
+    local first = stored(next_lm(clock, nil))
+    redis.call('HSET', key, 'version', 1, 'last_modified', first, unpack(fields))
+    return {'won', 1, first}
   end
-  if not allows(spec, ver, lm) then return {'lost', ver, lm or -1} end
-  local new_lm = next_lm(clock, lm)
+  if not allows(spec, ver, lm) then return {'lost', ver, answer_lm(lm)} end
+  local new_lm = stored(next_lm(clock, lm))
   redis.call('HSET', key, 'version', ver + 1, 'last_modified', new_lm, unpack(fields))
   return {'won', ver + 1, new_lm}
 end
@@ -112,7 +142,7 @@ if seen then return seen end
 local meta = cjson.decode(ARGV[2])
 if not holds(KEYS[3], meta.c) then
   local ver, lm = state(KEYS[1])
-  return {'lost', ver or -1, lm or -1}
+  return {'lost', ver or -1, answer_lm(lm)}
 end
 local fields = {}
 for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
@@ -133,12 +163,12 @@ if seen then return seen end
 local spec = cjson.decode(ARGV[1])
 local meta = cjson.decode(ARGV[2])
 local ver, lm = state(KEYS[1])
-if not ver then return {'not-found', -1, -1} end
+if not ver then return {'not-found', -1, ''} end
 if not allows(spec, ver, lm) or not holds(KEYS[3], meta.c) then
-  return {'lost', ver, lm or -1}
+  return {'lost', ver, answer_lm(lm)}
 end
 redis.call('DEL', KEYS[1])
-local result = {'won', ver, lm or -1}
+local result = {'won', ver, answer_lm(lm)}
 remember(KEYS[2], result)
 complete(KEYS[3], meta.c, '')
 return result
@@ -213,7 +243,7 @@ if batch.all and failed then
   for i, result in ipairs(out) do
     local ver, lm = state(KEYS[i])
     if result[1] == 'won' then result[1] = 'aborted' end
-    result[2], result[3] = ver or -1, lm or -1
+    result[2], result[3] = ver or -1, answer_lm(lm)
   end
 end
 local flat = {}

@@ -199,7 +199,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         for _ in range(self.retries + 1):
             try:
                 async with self._factory_session() as session, session.begin():
-                    plan = plan_for(self._dialect(session))
+                    plan = plan_for(await self._write_dialect(session))
                     creating = plan.creating
                     result = await self._attempt(session, item, plan)
                     if result is not None and completion is not None:
@@ -223,7 +223,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         completion: Completion | None = None,
     ) -> CASResult:
         await session.flush()
-        plan = plan_for(self._dialect(session))
+        plan = plan_for(await self._write_dialect(session))
         try:
             if completion is None:
                 result = await self._attempt(session, item, plan)
@@ -271,7 +271,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
 
     async def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         async with self._factory_session() as session:
-            dialect = self._dialect(session)
+            dialect = await self._write_dialect(session)
             plans = [self._set_plan(item, dialect) for item in batch]
             results = [
                 await self._attempt(session, item, plan)
@@ -288,7 +288,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         self, session: AsyncSession, batch: list[Item], all_or_nothing: bool
     ) -> list[CASResult]:
         await session.flush()
-        dialect = self._dialect(session)
+        dialect = await self._write_dialect(session)
         savepoint = await session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
         plans = [self._set_plan(item, dialect) for item in batch]
@@ -350,6 +350,15 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
 
     def _dialect(self, session: AsyncSession) -> Dialect:
         return self._check(session.sync_session.get_bind(clause=self._spec.table).dialect)
+
+    async def _write_dialect(self, session: AsyncSession) -> Dialect:
+        """The dialect, once the Last-Modified column's precision is verified (see
+        ``StoreBase._precision_query``): a write computes dates the column must keep."""
+        bind = session.sync_session.get_bind(clause=self._spec.table)
+        query = self._precision_query(bind)
+        if query is not None:
+            self._precision_found(bind, (await session.execute(*query)).scalar())
+        return self._check(bind.dialect)
 
     def _factory_session(self) -> AsyncSession:
         assert self._factory is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -16,6 +18,9 @@ from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
 from .errors import ConfigurationError, StoreError, StoreUnavailable
 
 K = TypeVar("K")
+
+# Per engine, the tables whose Last-Modified precision has been verified.
+_VERIFIED: weakref.WeakKeyDictionary[Any, set[Table]] = weakref.WeakKeyDictionary()
 
 # Isolation levels at which a plain SELECT in the current transaction sees the latest commit.
 FRESH_LEVELS = frozenset({"READ COMMITTED", "READ UNCOMMITTED", "AUTOCOMMIT"})
@@ -100,6 +105,26 @@ class StoreBase(Generic[K]):
             self._spec.check_dialect(dialect)
             self._checked.add(id(dialect))
         return dialect
+
+    def _precision_query(self, bind: Any) -> tuple[Any, dict[str, Any]] | None:
+        """The query verifying the Last-Modified column's precision on ``bind``'s database,
+        once per engine and table (``None``: verified, or nothing to verify)."""
+        engine = getattr(bind, "engine", bind)
+        done = _VERIFIED.get(engine)
+        if done is not None and self._spec.table in done:
+            return None
+        query = self._spec.precision_query(bind.dialect)
+        if query is None:
+            self._verified(engine)
+        return query
+
+    def _precision_found(self, bind: Any, digits: Any) -> None:
+        self._spec.check_precision(digits)
+        self._verified(getattr(bind, "engine", bind))
+
+    def _verified(self, engine: Any) -> None:
+        with contextlib.suppress(TypeError):  # not weakly referenceable: verify next time
+            _VERIFIED.setdefault(engine, set()).add(self._spec.table)
 
     def _items(self, items: Iterable[BulkItem[K]]) -> list[Item]:
         return [Item(k, e, self._spec.assignments(v)) for k, e, v in items]

@@ -223,7 +223,7 @@ class SQLAlchemyStore(StoreBase[K]):
         for _ in range(self.retries + 1):
             try:
                 with self._factory_session() as session, session.begin():
-                    plan = plan_for(self._dialect(session))
+                    plan = plan_for(self._write_dialect(session))
                     creating = plan.creating
                     result = self._attempt(session, item, plan)
                     if result is not None and completion is not None:
@@ -247,7 +247,7 @@ class SQLAlchemyStore(StoreBase[K]):
         completion: Completion | None = None,
     ) -> CASResult:
         session.flush()
-        plan = plan_for(self._dialect(session))
+        plan = plan_for(self._write_dialect(session))
         try:
             if completion is None:
                 result = self._attempt(session, item, plan)
@@ -298,7 +298,7 @@ class SQLAlchemyStore(StoreBase[K]):
 
     def _many_own(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         with self._factory_session() as session:
-            dialect = self._dialect(session)
+            dialect = self._write_dialect(session)
             plans = [self._set_plan(item, dialect) for item in batch]
             results = [
                 self._attempt(session, item, plan) for item, plan in zip(batch, plans, strict=True)
@@ -317,7 +317,7 @@ class SQLAlchemyStore(StoreBase[K]):
         self, session: Session, batch: list[Item], all_or_nothing: bool
     ) -> list[CASResult]:
         session.flush()
-        dialect = self._dialect(session)
+        dialect = self._write_dialect(session)
         savepoint = session.begin_nested() if all_or_nothing else None
         results: list[CASResult | None] = []
         plans = [self._set_plan(item, dialect) for item in batch]
@@ -382,6 +382,15 @@ class SQLAlchemyStore(StoreBase[K]):
 
     def _dialect(self, session: Session) -> Dialect:
         return self._check(session.get_bind(clause=self._spec.table).dialect)
+
+    def _write_dialect(self, session: Session) -> Dialect:
+        """The dialect, once the Last-Modified column's precision is verified (see
+        ``StoreBase._precision_query``): a write computes dates the column must keep."""
+        bind = session.get_bind(clause=self._spec.table)
+        query = self._precision_query(bind)
+        if query is not None:
+            self._precision_found(bind, session.execute(*query).scalar())
+        return self._check(bind.dialect)
 
     def _factory_session(self) -> Session:
         assert self._factory is not None

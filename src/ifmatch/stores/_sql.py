@@ -33,9 +33,11 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from sqlalchemy.ext.compiler import compiles
@@ -45,11 +47,20 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import DateTime
 
+from ._sqlite_clock import next_last_modified_sql
 from .base import Expectation, Snapshot, unmodified_since_limit
 from .collection import CollectionState, fold
 from .errors import ConfigurationError
 
-__all__ = ["DbNow", "NextLastModified", "TableSpec", "is_retryable_conflict", "table_spec"]
+__all__ = [
+    "LAST_MODIFIED_TYPE",
+    "DbNow",
+    "NextLastModified",
+    "TableSpec",
+    "is_retryable_conflict",
+    "table_spec",
+    "whole_seconds",
+]
 
 Params = dict[str, Any]
 Bound = tuple[Executable, Params]
@@ -65,7 +76,8 @@ _MYSQL_DUPLICATE_KEY = 1062
 # SQLite: SQLITE_BUSY (5, incl. BUSY_SNAPSHOT 517) and SQLITE_LOCKED (6), low byte of the code.
 _RETRYABLE_SQLITE_CODES = frozenset({5, 6})
 
-_SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.000000"  # SQLAlchemy's SQLite DATETIME storage format
+# SQLite's clock, to the second ('now' is read once per statement).
+_SQLITE_SECOND = "strftime('%Y-%m-%d %H:%M:%S', 'now')"
 
 # Bits of an integer column type, by SQLAlchemy visit name; anything else is a 32-bit INTEGER.
 _INTEGER_BITS = {
@@ -163,8 +175,38 @@ def key_check(column: Column[Any], dialect: Dialect) -> Callable[[Any], bool]:
     return lambda key: True
 
 
+def whole_seconds(column_type: Any, dialect: Dialect) -> bool:
+    """Whether a Last-Modified column of this declared type holds whole seconds only on
+    ``dialect``: a MariaDB/MySQL ``DATETIME`` without ``fsp=6``, a PostgreSQL ``TIMESTAMP``
+    declared with fewer than 6 fractional digits. SQLite keeps the text it is given.
+
+    Such a column keeps the whole-second rule (``next_last_modified(whole_seconds=True)``):
+    a date with a fraction would be cut (MariaDB) or rounded (MySQL, PostgreSQL) on the way
+    in, and two writes of one second would look like one.
+    """
+    if dialect.name == "sqlite":
+        return False
+    # The variant declared for this dialect, and what SQLAlchemy adapts it to (the adaptation
+    # keeps MySQL's fsp but drops PostgreSQL's precision).
+    declared = getattr(column_type, "_variant_mapping", {}).get(dialect.name, column_type)
+    candidates = (column_type.dialect_impl(dialect), declared)
+    if dialect.name in {"mysql", "mariadb"}:
+        digits = max((getattr(t, "fsp", None) or 0 for t in candidates), default=0)
+        return digits < 6
+    found = [getattr(t, "precision", None) for t in candidates]
+    return any(digits is not None and digits < 6 for digits in found)
+
+
+#: The Last-Modified column type of the ``Versioned`` mixin: microseconds on every database
+#: (``DATETIME(6)`` on MariaDB/MySQL, whose plain ``DATETIME`` has whole seconds).
+LAST_MODIFIED_TYPE = DateTime(timezone=True).with_variant(
+    mysql.DATETIME(fsp=6, timezone=True), "mysql", "mariadb"
+)
+
+
 class DbNow(FunctionElement[datetime]):
-    """The database server's clock, truncated to the second, in UTC.
+    """The database server's clock, truncated to the second, in UTC: the Last-Modified of a
+    row being created (the first write of its second).
 
     ``naive`` selects a ``timestamp without time zone`` on PostgreSQL (MySQL/MariaDB and SQLite
     store naive UTC values anyway).
@@ -183,8 +225,12 @@ class DbNow(FunctionElement[datetime]):
 
 
 class NextLastModified(FunctionElement[datetime]):
-    """The Last-Modified rule, in SQL: ``max(now, trunc(previous) + 1 second)``, where a NULL
-    previous value yields ``now``. ``column`` is the Last-Modified column being updated."""
+    """The Last-Modified rule (``ifmatch.stores.next_last_modified``) in SQL, on the database
+    clock: the whole second for the first write of a second, else the clock's microsecond but
+    at least one microsecond after the previous value. ``column`` is the Last-Modified column
+    being updated; its declared type decides whether it holds fractions (see
+    ``whole_seconds``): a column of whole seconds keeps the rule of one second past the
+    previous value."""
 
     type = DateTime(timezone=True)
     inherit_cache = True
@@ -199,11 +245,10 @@ class NextLastModified(FunctionElement[datetime]):
         return (type(self), self.naive, column._gen_cache_key(anon_map, bindparams))
 
 
-def _pg_now(naive: bool) -> str:
+def _pg_now(naive: bool, *, whole: bool = True) -> str:
     # now() is the transaction's start time on the server; timezone('UTC', …) drops the zone.
-    if naive:
-        return "date_trunc('second', timezone('UTC', now()))"
-    return "date_trunc('second', now())"
+    now = "timezone('UTC', now())" if naive else "now()"
+    return f"date_trunc('second', {now})" if whole else now
 
 
 @compiles(DbNow, "postgresql")
@@ -219,7 +264,7 @@ def _now_mysql(element: DbNow, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(DbNow, "sqlite")
 def _now_sqlite(element: DbNow, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strftime('{_SQLITE_FORMAT}', 'now')"
+    return f"{_SQLITE_SECOND} || '.000000'"
 
 
 @compiles(DbNow)
@@ -231,34 +276,47 @@ def _no_clock(element: ClauseElement, compiler: SQLCompiler, **kw: Any) -> str:
     )
 
 
-def _column_sql(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> str:
-    return str(compiler.process(next(iter(element.clauses)), **kw))
+def _column_sql(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> tuple[str, bool]:
+    """The column's SQL, and whether it holds whole seconds only."""
+    column = next(iter(element.clauses))
+    return str(compiler.process(column, **kw)), whole_seconds(column.type, compiler.dialect)
 
 
 @compiles(NextLastModified, "postgresql")
 def _next_postgresql(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> str:
-    # GREATEST ignores NULL arguments in PostgreSQL.
-    column = _column_sql(element, compiler, **kw)
+    column, whole = _column_sql(element, compiler, **kw)
+    second = _pg_now(element.naive)
+    if whole:
+        # GREATEST ignores NULL arguments in PostgreSQL.
+        return f"GREATEST({second}, date_trunc('second', {column}) + interval '1 second')"
+    now = _pg_now(element.naive, whole=False)
     return (
-        f"GREATEST({_pg_now(element.naive)}, date_trunc('second', {column}) + interval '1 second')"
+        f"CASE WHEN {column} IS NULL OR {second} > {column} THEN {second} "
+        f"ELSE GREATEST({now}, {column} + interval '1 microsecond') END"
     )
 
 
 @compiles(NextLastModified, "mysql")
 @compiles(NextLastModified, "mariadb")
 def _next_mysql(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> str:
-    # GREATEST returns NULL if any argument is NULL in MySQL/MariaDB, hence the COALESCE.
-    column = _column_sql(element, compiler, **kw)
-    previous = f"{column} - INTERVAL MICROSECOND({column}) MICROSECOND + INTERVAL 1 SECOND"
-    return f"GREATEST(UTC_TIMESTAMP(), COALESCE({previous}, UTC_TIMESTAMP()))"
+    # UTC_TIMESTAMP() and UTC_TIMESTAMP(6) are read once per statement: the same instant, the
+    # first cut to the second.
+    column, whole = _column_sql(element, compiler, **kw)
+    if whole:
+        # GREATEST returns NULL if any argument is NULL in MySQL/MariaDB, hence the COALESCE.
+        previous = f"{column} - INTERVAL MICROSECOND({column}) MICROSECOND + INTERVAL 1 SECOND"
+        return f"GREATEST(UTC_TIMESTAMP(), COALESCE({previous}, UTC_TIMESTAMP()))"
+    return (
+        f"CASE WHEN {column} IS NULL OR UTC_TIMESTAMP() > {column} THEN UTC_TIMESTAMP() "
+        f"ELSE GREATEST(UTC_TIMESTAMP(6), {column} + INTERVAL 1 MICROSECOND) END"
+    )
 
 
 @compiles(NextLastModified, "sqlite")
 def _next_sqlite(element: NextLastModified, compiler: SQLCompiler, **kw: Any) -> str:
-    # max() of text values compares them as strings; both sides use the same fixed format.
-    column = _column_sql(element, compiler, **kw)
-    now = f"strftime('{_SQLITE_FORMAT}', 'now')"
-    return f"max({now}, coalesce(strftime('{_SQLITE_FORMAT}', {column}, '+1 second'), {now}))"
+    # Text in SQLAlchemy's format, 'YYYY-MM-DD HH:MM:SS.ffffff', compared as text.
+    column, _ = _column_sql(element, compiler, **kw)
+    return next_last_modified_sql(column, bare_seconds=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +393,8 @@ class TableSpec:
         if expect.not_versions:
             params["ifm_not_versions"] = sorted(expect.not_versions)
         if expect.unmodified_since is not None and self.last_modified is not None:
-            # allows(): trunc(last_modified) <= since  <=>  last_modified < trunc(since) + 1s;
-            # no bound at all when since is the last second of year 9999.
+            # allows(): last_modified <= since, at full precision; no bound at all when since
+            # lies past the end of the calendar in UTC.
             limit = unmodified_since_limit(expect.unmodified_since)
             if limit is not None:
                 params["ifm_since"] = self.db_datetime(limit, dialect)
@@ -355,7 +413,7 @@ class TableSpec:
             # A resource without a modification date ignores If-Unmodified-Since (RFC 9110
             # §13.1.4: "if the resource does not have a modification date available").
             lm = self.last_modified
-            where.append(or_(lm.is_(None), lm < bindparam("ifm_since")))
+            where.append(or_(lm.is_(None), lm <= bindparam("ifm_since")))
         return and_(*where)
 
     def returned(self) -> list[Column[Any]]:
@@ -488,6 +546,39 @@ class TableSpec:
     def values(self, row: Row[Any]) -> dict[str, Any]:
         mapping = row._mapping
         return {name: mapping[column] for name, column in self.columns.items()}
+
+    def precision_query(self, dialect: Dialect) -> tuple[Any, Params] | None:
+        """A query for the fractional digits the Last-Modified column really has, when its
+        declared type promises microseconds on a database that may not keep them (a table
+        created before the type said so); ``None`` when there is nothing to verify."""
+        column = self.last_modified
+        if column is None or dialect.name == "sqlite" or whole_seconds(column.type, dialect):
+            return None
+        schema = "current_schema()" if dialect.name == "postgresql" else "DATABASE()"
+        query = text(
+            "SELECT datetime_precision FROM information_schema.columns "
+            f"WHERE table_schema = COALESCE(:schema, {schema}) "
+            "AND table_name = :table AND column_name = :column"
+        )
+        return query, {"schema": self.table.schema, "table": self.table.name, "column": column.name}
+
+    def check_precision(self, digits: Any) -> None:
+        """Refuse a Last-Modified column declared with microseconds that keeps fewer.
+
+        Raises:
+            ConfigurationError: the column keeps fewer than 6 fractional digits.
+        """
+        if digits is None or int(digits) >= 6 or self.last_modified is None:
+            return
+        name = f"{self.table.name}.{self.last_modified.name}"
+        raise ConfigurationError(
+            f"{name} keeps {int(digits)} fractional digits but is declared with microseconds: "
+            "ifmatch would record two writes of one second as one. Migrate it "
+            f"(MariaDB/MySQL: ALTER TABLE {self.table.name} MODIFY {self.last_modified.name} "
+            f"DATETIME(6) NOT NULL; PostgreSQL: ALTER TABLE {self.table.name} ALTER COLUMN "
+            f"{self.last_modified.name} TYPE timestamptz(6)), or declare it with the "
+            "precision it has"
+        )
 
     def check_dialect(self, dialect: Dialect) -> None:
         """Fail loudly if this dialect cannot run the guarded statements safely."""

@@ -1,10 +1,11 @@
 """The compare-and-set protocol every store implements, sync and async.
 
 A store keeps, per resource, an integer ``version`` (bumped by every successful write) and a
-``last_modified`` instant taken from the store's own clock. ``compare_and_set`` applies a change
-only if the stored state satisfies an :class:`Expectation`, checked in the same atomic step as
-the write (one conditional ``UPDATE``, one Lua script, one locked critical section): two writers
-holding the same entity-tag can never both win.
+``last_modified`` instant taken from the store's own clock (see :func:`next_last_modified`).
+``compare_and_set`` applies a change only if the stored state satisfies an
+:class:`Expectation`, checked in the same atomic step as the write (one conditional ``UPDATE``,
+one Lua script, one locked critical section): two writers holding the same entity-tag can
+never both win.
 
 Outcomes::
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
-from ..core.dates import to_http_precision
+from ..core.dates import modified_after, to_http_precision
 from ..core.decisions import WriteCondition
 from ..core.etag import ETag, Star
 from ..core.tags import version_etag, version_number
@@ -78,7 +79,8 @@ class Snapshot:
             date: the response's Date (aware).
 
         Returns:
-            ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
+            ``last_modified`` to the second, but never later than ``date``; ``None`` only
+            when the store keeps no Last-Modified.
         """
         return last_modified_for(self.last_modified, date)
 
@@ -86,23 +88,28 @@ class Snapshot:
 def last_modified_for(last_modified: datetime | None, date: datetime) -> datetime | None:
     """The Last-Modified to send in a response whose Date is ``date``, or ``None``.
 
-    Stores move Last-Modified one second past the previous value when a resource changes twice
-    within a second, so under sustained fast writes it can run ahead of the clock. RFC 9110
-    §8.8.2.1: "An origin server with a clock ... MUST NOT generate a Last-Modified date that is
-    later than the server's time of message origination (Date)." Such a value is omitted, not
-    clamped: a clamped date would name an instant the resource did not have, and the ETag is
-    still sent.
+    The stored date, truncated to the second (an HTTP-date's precision). The stores take it
+    from the database's clock and never move it ahead (see :func:`next_last_modified`), but
+    an application server's clock may lag the database's. RFC 9110 §8.8.2.1: "An origin
+    server with a clock ... MUST NOT generate a Last-Modified date that is later than the
+    server's time of message origination (Date). If the last modification time is derived
+    from implementation-specific metadata that evaluates to some time in the future,
+    according to the origin server's clock, then the origin server MUST replace that value
+    with the message origination date." So such a date is replaced by ``date``. That is
+    safe: the stored date is later than the value sent, so an If-Unmodified-Since carrying
+    it fails (412) and an If-Modified-Since carrying it is true (200), never a 304 or a
+    write against a change the client has not seen.
 
     Args:
         last_modified: the stored Last-Modified (``None``: the store keeps none).
         date: the response's Date (aware).
 
     Returns:
-        ``last_modified`` if it is at or before ``date`` (to the second), else ``None``.
+        ``min(last_modified, date)`` to the second, or ``None`` without a Last-Modified.
     """
-    if last_modified is None or last_modified > to_http_precision(date):
+    if last_modified is None:
         return None
-    return last_modified
+    return min(to_http_precision(last_modified), to_http_precision(date))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +134,9 @@ class Expectation:
         versions: the stored version must be one of these (``None``: any). An empty set can
             never match: the request named only tags that are not ours.
         not_versions: the stored version must not be one of these.
-        unmodified_since: the stored Last-Modified must be at or before this instant.
+        unmodified_since: the stored Last-Modified must be at or before this instant,
+            compared at full precision (``ifmatch.core.modified_after``): a write at
+            12:00:00.700 fails ``unmodified_since=12:00:00``.
 
     Versions are non-negative integers. A version a store's column cannot hold is not sent to
     the database: each store first applies :meth:`bounded`, which leaves the verdict of
@@ -219,7 +228,7 @@ class Expectation:
         return not (
             self.unmodified_since is not None
             and current.last_modified is not None
-            and to_http_precision(current.last_modified) > self.unmodified_since
+            and modified_after(current.last_modified, self.unmodified_since)
         )
 
 
@@ -237,36 +246,65 @@ def _versions(tags: Sequence[ETag], variant: str | None, *, strong: bool) -> fro
 _UNBOUNDED: Final = float("inf")
 
 
-_LAST_SECOND: Final = datetime.max.replace(microsecond=0, tzinfo=UTC)
 _ONE_SECOND: Final = timedelta(seconds=1)
+_ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 def unmodified_since_limit(since: datetime) -> datetime | None:
-    """The bound a guarded SQL statement checks for If-Unmodified-Since ``since``.
+    """The bound a guarded statement checks for If-Unmodified-Since ``since``, in UTC.
 
-    :meth:`Expectation.allows` passes a stored Last-Modified ``lm`` when
-    ``trunc(lm) <= since``, which is ``lm < trunc(since) + 1 s``. Returns that bound in UTC,
-    or ``None`` when no instant lies past ``since`` (31 Dec 9999 23:59:59 and later): every
-    stored date then passes, and adding the second would overflow. A far date is just a date.
-    A ``since`` before the first representable UTC second gives that first second (nothing
-    passes but a missing Last-Modified).
+    :meth:`Expectation.allows` passes a stored Last-Modified ``lm`` when ``lm <= since`` at
+    full precision, so the statement's condition is ``lm IS NULL OR lm <= bound``. Returns
+    ``None`` when every representable instant passes (a ``since`` past the end of the
+    calendar in UTC), and the first representable instant when none but it does (a ``since``
+    before the calendar's start in UTC).
     """
+    if since.tzinfo is None:
+        return since.replace(tzinfo=UTC)
     try:
-        since = to_http_precision(since)
+        return since.astimezone(UTC)
     except OverflowError:  # a non-UTC offset at the very ends of the calendar
         return None if since.year > 1 else datetime.min.replace(tzinfo=UTC)
-    if since >= _LAST_SECOND:
-        return None
-    return since + _ONE_SECOND
 
 
-def next_last_modified(now: datetime, previous: datetime | None) -> datetime:
-    """The Last-Modified rule: the store's clock truncated to the second, but always at least
-    one second after the previous value, so every version has a distinct HTTP-date."""
-    now = to_http_precision(now)
+def next_last_modified(
+    now: datetime, previous: datetime | None, *, whole_seconds: bool = False
+) -> datetime:
+    """The Last-Modified rule of every store, on the store's own clock ``now``.
+
+    - The first write of a second (for this resource) is recorded at that whole second.
+    - A later write in the same second is recorded at the clock's full precision, and at
+      least one microsecond after the previous value (should the clock stand still or step
+      back).
+
+    So the date is never ahead of the clock (but for a clock that steps back), each write's
+    date is later than the one before, and a date with a fraction of a second marks a second
+    with more than one write. A client echoing the Last-Modified it was sent (the stored date
+    to the second) then gets exactly what RFC 9110 asks for with a comparison at full
+    precision (``ifmatch.core.modified_after``): ``If-Unmodified-Since`` passes and
+    ``If-Modified-Since`` gives a 304 if no write followed the one it saw, and after a later
+    write in the same second both see the change (412, 200), the only answers that can never
+    hide it, since the field's whole seconds cannot tell the two writes apart.
+
+    Args:
+        now: the store's clock.
+        previous: the resource's current Last-Modified (``None``: it is being created).
+        whole_seconds: the column holds whole seconds only (a MariaDB/MySQL ``DATETIME``
+            without fractional digits): the rule such columns keep, at least one whole
+            second after the previous value, which runs ahead of the clock when writes come
+            faster than one a second (the response then sends its Date instead, see
+            :func:`last_modified_for`).
+    """
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    second = now.replace(microsecond=0)
     if previous is None:
-        return now
-    return max(now, to_http_precision(previous) + timedelta(seconds=1))
+        return second
+    previous = previous.astimezone(UTC) if previous.tzinfo else previous.replace(tzinfo=UTC)
+    if whole_seconds:
+        return max(second, to_http_precision(previous) + _ONE_SECOND)
+    if second > previous:
+        return second
+    return max(now, previous + _ONE_MICROSECOND)
 
 
 class VersionStore(Protocol[KeyT]):

@@ -3,7 +3,8 @@
 Every guarded write is one conditional statement checked by its matched-row count::
 
     UPDATE doc SET …, version = version + 1,
-                      last_modified = GREATEST(<db now, whole seconds>, last_modified + 1 s)
+                      last_modified = <db clock: the whole second for the first write of a
+                                       second, else its microsecond, after the previous value>
      WHERE id = %s AND version IN (%s, …)            -- RETURNING version, last_modified
 
 so two writers holding the same entity-tag can never both win: the database re-checks the
@@ -40,6 +41,7 @@ from ._django_ledger import DjangoLedger
 from ._django_sql import (
     DatabaseNow,
     check_connection,
+    column_whole_seconds,
     expectation_filter,
     is_transient,
     max_version,
@@ -106,8 +108,22 @@ class WriteLost(PreconditionFailedError):
 class _Spec:
     version: Field[Any, Any]
     last_modified: Field[Any, Any] | None
+    table: str = ""
     # The largest storable version, per database vendor (the version field's range there).
     max_versions: dict[str, int] = field(default_factory=dict, compare=False)
+    # Whether the Last-Modified column keeps whole seconds only, per database alias.
+    whole_seconds: dict[str, bool] = field(default_factory=dict, compare=False)
+
+    def keeps_whole_seconds(self, alias: str) -> bool:
+        """Whether the Last-Modified column on ``alias`` keeps whole seconds only (asked of the
+        database once; taken to be so, and asked again, while it cannot tell)."""
+        found = self.whole_seconds.get(alias)
+        if found is None and self.last_modified is not None:
+            found = column_whole_seconds(alias, self.table, str(self.last_modified.column))
+            if found is None:
+                return True
+            self.whole_seconds[alias] = found
+        return bool(found)
 
     def max_version(self, alias: str) -> int:
         vendor = connections[alias].vendor
@@ -156,7 +172,7 @@ def _read_spec(model: type[models.Model]) -> _Spec:
         if not isinstance(field, models.DateTimeField):
             raise ConfigurationError(f"{model.__name__}.{lm_name} must be a DateTimeField")
         last_modified = field
-    return _Spec(version, last_modified)
+    return _Spec(version, last_modified, model._meta.db_table)
 
 
 def _columns(spec: _Spec) -> list[Field[Any, Any]]:
@@ -167,11 +183,12 @@ def _names(spec: _Spec) -> list[str]:
     return [field.attname for field in _columns(spec)]
 
 
-def _bump_values(spec: _Spec) -> UpdateValues:
+def _bump_values(spec: _Spec, alias: str) -> UpdateValues:
     values: UpdateValues = [(spec.version, None, F(spec.version.attname) + 1)]
     if spec.last_modified is not None:
         lm = spec.last_modified
-        values.append((lm, None, next_last_modified_expression(lm.attname)))
+        whole = spec.keeps_whole_seconds(alias)
+        values.append((lm, None, next_last_modified_expression(lm.attname, whole_seconds=whole)))
     return values
 
 
@@ -389,7 +406,7 @@ class ConditionalSaveMixin:
             )
         expect = self._ifmatch_take_expectation(spec)
         own = set(_columns(spec))
-        values = [item for item in values if item[0] not in own] + _bump_values(spec)
+        values = [item for item in values if item[0] not in own] + _bump_values(spec, base_qs.db)
         snapshot = _guarded_update(base_qs, pk_val, expect, values, spec)
         if snapshot is None:
             if expect is None:
@@ -592,7 +609,7 @@ class DjangoStore:
         if expect.exists is False:
             create = self._completing(lambda: self._create(key, values), key, completion)
             return self._run(create, key)
-        update += _bump_values(self._spec)
+        update += _bump_values(self._spec, self.using)
         write = self._completing(lambda: self._update(key, expect, update), key, completion)
         return self._run(write, key)
 

@@ -1,7 +1,8 @@
 """Redis stores (redis-py, sync and asyncio): one Lua script per operation.
 
 A resource is a hash ``<prefix><key>`` holding ``version`` and ``last_modified`` (epoch seconds
-from the Redis server's ``TIME``) next to the application's fields. Every write is one script,
+from the Redis server's ``TIME``, with six fractional digits when not whole; see
+``ifmatch.stores.next_last_modified``) next to the application's fields. Every write is one script,
 so the check and the write are one atomic step on the server; scripts run by ``EVALSHA`` and
 are loaded again automatically after a server restart (``NOSCRIPT``).
 
@@ -54,6 +55,30 @@ MAX_VERSION = 2**53 - 1
 Value = str | bytes | int | float
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 _LOST_CONNECTION = "Redis connection lost; the write may or may not have been applied"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    """An instant as whole microseconds since the epoch (naive: UTC), as the scripts count."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(stored: Any) -> datetime | None:
+    """A stored ``last_modified`` (``"<seconds>"`` or ``"<seconds>.<digits>"``), or ``None``
+    for an empty or missing one. Parsed as text: a float would round the microseconds."""
+    if stored is None:
+        return None
+    text = stored.decode() if isinstance(stored, bytes) else str(stored)
+    if not text or text == "-1":
+        return None
+    seconds, _, fraction = text.partition(".")
+    micros = int((fraction + "000000")[:6]) if fraction else 0
+    return _EPOCH + timedelta(seconds=int(seconds), microseconds=micros)
 
 
 class _RedisBase:
@@ -132,7 +157,7 @@ class _RedisBase:
             "e": -1 if expect.exists is None else int(expect.exists),
             "v": False if expect.versions is None else sorted(expect.versions),
             "nv": sorted(expect.not_versions),
-            "u": False if since is None else since.timestamp(),
+            "u": False if since is None else _micros(since),
             "n": fields,
         }
 
@@ -161,11 +186,10 @@ class _RedisBase:
     @staticmethod
     def _result(reply: Sequence[Any]) -> CASResult:
         outcome = Outcome(reply[0].decode() if isinstance(reply[0], bytes) else reply[0])
-        version, last_modified = int(reply[1]), int(reply[2])
+        version = int(reply[1])
         if version < 0:
             return CASResult(outcome)
-        moment = None if last_modified < 0 else datetime.fromtimestamp(last_modified, UTC)
-        return CASResult(outcome, Snapshot(version, moment))
+        return CASResult(outcome, Snapshot(version, _moment(reply[2])))
 
     @classmethod
     def _results(cls, reply: Sequence[Any]) -> list[CASResult]:
@@ -175,8 +199,7 @@ class _RedisBase:
     def _snapshot(version: Any, last_modified: Any) -> Snapshot | None:
         if version is None:
             return None
-        moment = None if last_modified is None else datetime.fromtimestamp(int(last_modified), UTC)
-        return Snapshot(int(version), moment)
+        return Snapshot(int(version), _moment(last_modified))
 
     @classmethod
     def _record(cls, raw: Mapping[Any, Any]) -> tuple[Snapshot, dict[str, Any]] | None:

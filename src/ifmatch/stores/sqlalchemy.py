@@ -21,16 +21,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, literal_column
+from sqlalchemy import Integer, literal_column
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from ._ledger_sql import idempotency_table
 from ._sa_async import AsyncSQLAlchemyStore
 from ._sa_sync import SQLAlchemyStore
-from ._sql import DbNow, NextLastModified, is_retryable_conflict, utc
+from ._sql import LAST_MODIFIED_TYPE, DbNow, NextLastModified, is_retryable_conflict, utc
 from .base import Snapshot
 
 __all__ = [
+    "LAST_MODIFIED_TYPE",
     "AsyncSQLAlchemyStore",
     "DbNow",
     "NextLastModified",
@@ -50,8 +51,14 @@ class Versioned:
       (``UPDATE … WHERE id = ? AND version = ?``, ``StaleDataError`` when it loses) and bumps
       the same counter the stores check. A model that declares its own ``__mapper_args__``
       must keep ``"version_id_col": version`` in it (see :meth:`versioned_mapper_args`).
-    - ``last_modified``: set by the database clock, truncated to the second, on insert and on
-      every update, and always at least one second after the previous value.
+    - ``last_modified``: set by the database clock on insert and on every update (see
+      ``ifmatch.stores.next_last_modified``): the whole second for the first write of a
+      second, the clock's microsecond for a later one, never ahead of the clock and always
+      after the previous value. Its type keeps microseconds on every database
+      (``DATETIME(6)`` on MariaDB/MySQL). A table created by an earlier version of this mixin
+      on MariaDB/MySQL has a plain ``DATETIME`` (whole seconds): migrate it with
+      ``ALTER TABLE … MODIFY last_modified DATETIME(6) NOT NULL``; the stores refuse to
+      write it until then (``ConfigurationError``).
     """
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -59,10 +66,10 @@ class Versioned:
     @declared_attr
     def last_modified(cls) -> Mapped[datetime]:
         return mapped_column(
-            DateTime(timezone=True),
+            LAST_MODIFIED_TYPE,
             nullable=False,
             default=DbNow(),
-            onupdate=NextLastModified(literal_column("last_modified")),
+            onupdate=NextLastModified(literal_column("last_modified", LAST_MODIFIED_TYPE)),
         )
 
     @declared_attr.directive

@@ -23,8 +23,10 @@ from ifmatch.core.errors import ConfigurationError  # noqa: E402
 from ifmatch.integrations.drf.decorators import conditional  # noqa: E402
 from ifmatch.integrations.drf.generics import ConditionalRetrieveAPIView  # noqa: E402
 from ifmatch.integrations.drf.settings import ifmatch_settings  # noqa: E402
+from ifmatch.stores import last_modified_for  # noqa: E402
 from integrations.fast_writes import check_fast_writes  # noqa: E402
 from integrations.http_conformance import Runner  # noqa: E402
+from integrations.last_modified_off import check_last_modified_off  # noqa: E402
 
 
 @pytest.fixture
@@ -309,18 +311,18 @@ def test_preconditions_come_after_permissions() -> None:
         assert "ETag" not in response
 
 
-def test_fast_writes_never_send_a_last_modified_later_than_date() -> None:
+def test_fast_writes_always_send_a_last_modified_never_later_than_date() -> None:
     d = doc()
     runner = Runner(runner_send)
     url = f"/api/documents/{d.pk}/"
     check_fast_writes(runner, url, lambda: Document.objects.get(pk=d.pk).last_modified)
-    # The collection's Last-Modified is the newest item's, so it is ahead too (or later).
+    # The collection's Last-Modified is the newest item's, by the same rule.
     listing = runner.request("GET", "/api/documents/")
     date = parse_http_date(listing.header("Date") or "")
     stored = Document.objects.get(pk=d.pk).last_modified
     assert date is not None and stored is not None
-    if stored > date:
-        assert listing.header("Last-Modified") is None
+    sent = parse_http_date(listing.header("Last-Modified") or "")
+    assert sent == last_modified_for(stored, date)
     runner.lint_all()
 
 
@@ -339,6 +341,12 @@ def test_atomic_requests_without_the_middleware_fails_at_start_up(
     with override_settings(MIDDLEWARE=[]), pytest.raises(ConfigurationError, match="MIDDLEWARE"):
         View.as_view()
     View.as_view()
+
+
+def test_last_modified_off_sends_none_and_ignores_dates() -> None:
+    d = doc()
+    with override_settings(IFMATCH={"SEND_LAST_MODIFIED": False}):
+        check_last_modified_off(Runner(runner_send), f"/api/documents/{d.pk}/")
 
 
 def test_a_views_own_error_format_is_used_for_every_answer() -> None:
