@@ -9,6 +9,7 @@ system), a single-process threaded server from the standard library takes its pl
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from socketserver import ThreadingMixIn
 from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .._extras import MissingExtra
 from .config import configure
 
 __all__ = ["ServerError", "prepare", "serve", "serve_threaded", "urls"]
@@ -39,7 +41,11 @@ def prepare(*, data_dir: Path, database_url: str | None, host: str) -> str:
     """
     try:
         configure(data_dir=data_dir, database_url=database_url, host=host)
-    except (ValueError, ImportError) as error:
+    except ModuleNotFoundError as error:
+        if error.name in ("pymysql", "MySQLdb"):  # a mysql:// URL; the demo extra has no driver
+            raise MissingExtra("mysql", ("pymysql",)) from error
+        raise  # a requirement of the demo extra: the command names that extra
+    except ValueError as error:
         raise ServerError(f"database: {error}") from error
     from django.core.management import call_command
     from django.db import DatabaseError, connections
@@ -107,8 +113,10 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
         on_ready: called with a one-line description of the server once it listens.
 
     Raises:
-        ServerError: ``workers > 1`` where gunicorn is not available.
+        ServerError: the address cannot be bound, or ``workers > 1`` where gunicorn is not
+            available.
     """
+    _check_port(host, port)
     try:
         from gunicorn.app.base import BaseApplication
         from gunicorn.arbiter import Arbiter  # noqa: F401  (POSIX only: needs fcntl)
@@ -117,7 +125,6 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
             raise ServerError(f"--workers needs gunicorn ({error})") from error
         return serve_threaded(host=host, port=port, on_ready=on_ready)
 
-    _check_port(host, port)
     plural = "es" if workers > 1 else ""
     description = f"gunicorn, {workers} worker process{plural} x {THREADS_PER_WORKER} threads"
 
@@ -136,6 +143,7 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
                 # characters) instead of the server refusing the request line by itself.
                 "limit_request_field_size": 16384,
                 "when_ready": lambda _arbiter: on_ready(description),
+                "worker_exit": _leave_at_once,
             }
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+
                 # No runtime control socket (a file in the home directory shared by every
@@ -154,14 +162,33 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
     return 0
 
 
+def _leave_at_once(_arbiter: object, worker: Any) -> None:
+    """gunicorn's ``worker_exit`` hook: end the worker process as soon as it has stopped.
+
+    gunicorn calls it in the worker once the worker has stopped serving: after its last answer
+    on ``SIGTERM``, or at once on Ctrl-C. Left to itself the interpreter would then wait for
+    the worker's threads, and a thread may be waiting up to five seconds for the first request
+    on a connection a browser opened ahead of time, or holding a polling page's kept-alive
+    connection: long enough for the arbiter to kill the worker with SIGKILL. Nothing of the
+    demo lives in a worker's memory (each request commits its own write), so the process
+    leaves now, with status 0.
+    """
+    if os.getpid() != getattr(worker, "pid", None):
+        return  # the arbiter also calls the hook, for a worker it found already gone
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _check_port(host: str, port: int) -> None:
-    """Fail at once on a port in use (gunicorn would retry for several seconds)."""
+    """Fail at once on a port in use or an address that is not this machine's (gunicorn would
+    retry for several seconds)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError as error:
+        except OSError as error:  # in use, not an address here, or a name that does not resolve
             raise ServerError(f"cannot listen on {_bind_address(host, port)}: {error}") from error
 
 
