@@ -234,7 +234,7 @@ def test_ctrl_c_with_a_browser_connected_stops_at_once_and_quietly(
             os.killpg(process.pid, signal.SIGINT)
             # A bound for a functional check, not a measurement: without the fix the workers
             # wait out the browser's connections (5 s) and are killed with SIGKILL.
-            code = process.wait(timeout=3)
+            code = process.wait(timeout=4)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
