@@ -143,6 +143,7 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
                 # characters) instead of the server refusing the request line by itself.
                 "limit_request_field_size": 16384,
                 "when_ready": lambda _arbiter: on_ready(description),
+                "post_worker_init": _quit_at_once,
                 "worker_exit": _leave_at_once,
             }
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+
@@ -162,22 +163,38 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
     return 0
 
 
-def _leave_at_once(_arbiter: object, worker: Any) -> None:
-    """gunicorn's ``worker_exit`` hook: end the worker process as soon as it has stopped.
-
-    gunicorn calls it in the worker once the worker has stopped serving: after its last answer
-    on ``SIGTERM``, or at once on Ctrl-C. Left to itself the interpreter would then wait for
-    the worker's threads, and a thread may be waiting up to five seconds for the first request
-    on a connection a browser opened ahead of time, or holding a polling page's kept-alive
-    connection: long enough for the arbiter to kill the worker with SIGKILL. Nothing of the
-    demo lives in a worker's memory (each request commits its own write), so the process
-    leaves now, with status 0.
-    """
-    if os.getpid() != getattr(worker, "pid", None):
-        return  # the arbiter also calls the hook, for a worker it found already gone
+def _leave() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _quit_at_once(_worker: object) -> None:
+    """gunicorn's ``post_worker_init`` hook: Ctrl-C ends a worker at once, quietly.
+
+    A terminal's Ctrl-C sends ``SIGINT`` to the worker, and the arbiter relays ``SIGQUIT``
+    ("quick shutdown") right after. gunicorn's own handler stops the thread pool inside the
+    signal handler, so the second signal arriving during the first can deadlock the worker
+    on the pool's lock; past that, the interpreter waits for the pool's threads, and one may
+    be waiting five seconds for the first request on a connection a browser opened ahead of
+    time. Either way the arbiter kills the worker with SIGKILL after its graceful timeout
+    ("Perhaps out of memory?"). Nothing of the demo lives in a worker's memory (each request
+    commits its own write), so a quick shutdown leaves at once, with status 0.
+    """
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, lambda *_: _leave())
+
+
+def _leave_at_once(_arbiter: object, worker: Any) -> None:
+    """gunicorn's ``worker_exit`` hook: end the worker process once it has stopped serving.
+
+    After ``SIGTERM`` gunicorn answers what is in progress, then calls this in the worker;
+    left to itself the interpreter would then wait for threads still waiting for a request on
+    a browser's idle connection.
+    """
+    if os.getpid() == getattr(worker, "pid", None):
+        _leave()
+    # else: the arbiter also calls the hook, for a worker it found already gone
 
 
 def _check_port(host: str, port: int) -> None:
