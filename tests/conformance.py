@@ -11,11 +11,14 @@ servers (with whatever tag and Last-Modified the server sent):
     {stale}      a syntactically valid tag that is not current
     {lm}         the current Last-Modified as IMF-fixdate; {lm-1} / {lm+1} one second either side
     {lm:850}     the same instant in RFC 850 format; {lm:asctime} in asctime format
+    {lm+46y:850} an RFC 850 date about 46 years after it (a two-digit year the 50-year rule of
+                 §5.6.7 reads as the future); {lm+51y:850} about 51 years after (the past)
 
 Outcomes: ``proceed`` (the method is performed: 2xx over HTTP), ``304``, ``400``, ``412``,
 ``428``. ``exists=False`` cases target a resource that does not exist yet (PUT creates it);
 ``http=False`` cases need a state an HTTP runner cannot set up (no ETag, OPTIONS, a custom
-policy) and run against the core only.
+policy) and run against the core only. Rows whose section starts with ``deviation`` follow
+ifmatch's one documented leniency (``Policy.accept_bare_version_token``), not the RFC.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def _c(
 
 
 IM, INM, IMS, IUS = "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"
+BARE = "deviation: bare version token"
+STRICT = {"accept_bare_version_token": False}
 
 CASES: tuple[Case, ...] = (
     # --- GET / HEAD: If-None-Match (§13.1.2, weak comparison, 304) ------------------------------
@@ -72,7 +77,10 @@ CASES: tuple[Case, ...] = (
     _c("get-inm-list-with-current", "GET", {INM: STALE + ", {etag}"}, "304", "13.1.2 list"),
     _c("get-inm-list-with-weak", "GET", {INM: STALE + ", {weak}"}, "304", "13.1.2 list"),
     _c("get-inm-star", "GET", {INM: "*"}, "304", "13.1.2 *"),
-    _c("get-inm-bare-current", "GET", {INM: "{opaque}"}, "304", "8.8.3 bare token"),
+    _c("get-inm-bare-current", "GET", {INM: "{opaque}"}, "304", BARE),
+    _c("get-inm-bare-stale", "GET", {INM: "stale-0"}, "400", "8.8.3 unquoted"),
+    _c("get-inm-list-then-garbage", "GET", {INM: "{etag}, garbage"}, "400", "8.8.3 unquoted"),
+    _c("get-inm-bare-in-list", "GET", {INM: STALE + ", {opaque}"}, "400", "8.8.3 unquoted"),
     _c("get-inm-malformed", "GET", {INM: '"unterminated'}, "400", "8.8.3"),
     _c("get-inm-lowercase-weak", "GET", {INM: 'w/"{opaque}"'}, "400", '8.8.3 weak = %s"W/"'),
     _c("get-inm-empty", "GET", {INM: ""}, "proceed", "5.6.1 empty list"),
@@ -84,7 +92,28 @@ CASES: tuple[Case, ...] = (
     _c("get-ims-earlier", "GET", {IMS: "{lm-1}"}, "proceed", "13.1.3"),
     _c("get-ims-rfc850", "GET", {IMS: "{lm:850}"}, "304", "5.6.7 rfc850-date"),
     _c("get-ims-asctime", "GET", {IMS: "{lm:asctime}"}, "304", "5.6.7 asctime-date"),
+    _c(
+        "get-ims-rfc850-46-years-ahead",
+        "GET",
+        {IMS: "{lm+46y:850}"},
+        "304",
+        "5.6.7 two-digit year: 50-year rule",
+    ),
+    _c(
+        "get-ims-rfc850-51-years-ahead",
+        "GET",
+        {IMS: "{lm+51y:850}"},
+        "proceed",
+        "5.6.7 two-digit year: 50-year rule",
+    ),
     _c("get-ims-invalid", "GET", {IMS: "yesterday"}, "proceed", "13.1.3 invalid date ignored"),
+    _c(
+        "get-ims-too-long",
+        "GET",
+        {IMS: ", ".join(["{lm}"] * 300)},
+        "400",
+        "limits",
+    ),
     _c("get-ims-two-dates", "GET", {IMS: "{lm}, {lm}"}, "proceed", "13.1.3 more than one member"),
     _c("head-ims-equal", "HEAD", {IMS: "{lm}"}, "304", "13.1.3"),
     _c(
@@ -113,8 +142,20 @@ CASES: tuple[Case, ...] = (
     _c("put-im-list-weak-and-stale", "PUT", {IM: "{weak}, " + STALE}, "412", "13.1.1 list"),
     _c("put-im-list-ows", "PUT", {IM: " " + STALE + " ,\t{etag} , "}, "proceed", "5.6.1 OWS"),
     _c("put-im-star", "PUT", {IM: "*"}, "proceed", "13.1.1 *"),
-    _c("put-im-bare-current", "PUT", {IM: "{opaque}"}, "proceed", "bare token read as strong"),
-    _c("put-im-bare-stale", "PUT", {IM: "stale-0"}, "412", "bare token read as strong"),
+    _c("put-im-bare-current", "PUT", {IM: "{opaque}"}, "proceed", BARE),
+    _c("put-im-bare-current-ows", "PUT", {IM: " {opaque}\t"}, "proceed", BARE),
+    _c("put-im-bare-stale", "PUT", {IM: "stale-0"}, "412", "13.1.1 malformed is false"),
+    _c("put-im-list-then-garbage", "PUT", {IM: "{etag}, garbage"}, "400", "8.8.3 unquoted"),
+    _c("put-im-bare-then-garbage", "PUT", {IM: "{opaque}, garbage"}, "400", "8.8.3 unquoted"),
+    _c("put-im-bare-in-list", "PUT", {IM: STALE + ", {opaque}"}, "400", "8.8.3 unquoted"),
+    _c("put-im-bare-trailing-comma", "PUT", {IM: "{opaque},"}, "400", "8.8.3 unquoted"),
+    _c(
+        "put-im-bare-repeated-lines",
+        "PUT",
+        [(IM, "{opaque}"), (IM, "{opaque}")],
+        "400",
+        "8.8.3 unquoted",
+    ),
     _c(
         "put-im-repeated-lines",
         "PUT",
@@ -141,6 +182,8 @@ CASES: tuple[Case, ...] = (
     _c("put-inm-weak-current", "PUT", {INM: "{weak}"}, "412", "13.1.2 weak comparison"),
     _c("put-inm-star-exists", "PUT", {INM: "*"}, "412", "13.1.2 create-only"),
     _c("put-inm-stale", "PUT", {INM: STALE}, "proceed", "13.1.2"),
+    _c("put-inm-bare-current", "PUT", {INM: "{opaque}"}, "412", BARE),
+    _c("put-inm-bare-stale", "PUT", {INM: "stale-0"}, "400", "8.8.3 unquoted"),
     _c(
         "put-im-current-inm-current",
         "PUT",
@@ -160,13 +203,38 @@ CASES: tuple[Case, ...] = (
         exists=False,
     ),
     _c("put-create-im-tag", "PUT", {IM: "{etag}"}, "412", "13.1.1", exists=False),
+    _c("put-create-im-bare", "PUT", {IM: "{opaque}"}, "412", "13.1.1", exists=False),
+    _c("put-create-inm-bare", "PUT", {INM: "{opaque}"}, "400", "8.8.3 unquoted", exists=False),
     # --- PUT: If-Unmodified-Since (§13.1.4) ----------------------------------------------------
     _c("put-ius-equal", "PUT", {IUS: "{lm}"}, "proceed", "13.1.4"),
     _c("put-ius-later", "PUT", {IUS: "{lm+1}"}, "proceed", "13.1.4"),
     _c("put-ius-earlier", "PUT", {IUS: "{lm-1}"}, "412", "13.1.4"),
     _c("put-ius-rfc850-earlier", "PUT", {IUS: "{lm-1:850}"}, "412", "5.6.7 rfc850-date"),
     _c("put-ius-asctime-equal", "PUT", {IUS: "{lm:asctime}"}, "proceed", "5.6.7 asctime-date"),
+    _c(
+        "put-ius-rfc850-46-years-ahead",
+        "PUT",
+        {IUS: "{lm+46y:850}"},
+        "proceed",
+        "5.6.7 two-digit year: 50-year rule",
+    ),
     _c("put-ius-invalid", "PUT", {IUS: "not a date"}, "428", "13.1.4 invalid date ignored"),
+    _c(
+        "put-ius-non-ascii-digits",
+        "PUT",
+        {IUS: "Sun, 22 Nov 2026 10:30:\u0661\u0664 GMT"},
+        "428",
+        "5.6.7 DIGIT is ASCII",
+        http=False,
+    ),
+    _c(
+        "get-ims-non-ascii-digits",
+        "GET",
+        {IMS: "Sun, \u0662\u0662 Nov 2026 10:30:15 GMT"},
+        "proceed",
+        "5.6.7 DIGIT is ASCII",
+        http=False,
+    ),
     _c(
         "put-im-current-ius-earlier",
         "PUT",
@@ -292,6 +360,60 @@ CASES: tuple[Case, ...] = (
         etag_format="content",
     ),
     _c(
+        "put-im-bare-strict",
+        "PUT",
+        {IM: "{opaque}"},
+        "400",
+        "policy: strict",
+        http=False,
+        policy=STRICT,
+    ),
+    _c(
+        "put-im-bare-stale-strict",
+        "PUT",
+        {IM: "stale-0"},
+        "400",
+        "policy: strict",
+        http=False,
+        policy=STRICT,
+    ),
+    _c(
+        "get-inm-bare-strict",
+        "GET",
+        {INM: "{opaque}"},
+        "400",
+        "policy: strict",
+        http=False,
+        policy=STRICT,
+    ),
+    _c(
+        "put-im-quoted-strict",
+        "PUT",
+        {IM: "{etag}"},
+        "proceed",
+        "policy: strict",
+        http=False,
+        policy=STRICT,
+    ),
+    _c(
+        "put-im-bare-content-tag",
+        "PUT",
+        {IM: "{opaque}"},
+        "412",
+        "deviation: only a version tag",
+        http=False,
+        etag_format="content",
+    ),
+    _c(
+        "get-inm-bare-content-tag",
+        "GET",
+        {INM: "{opaque}"},
+        "400",
+        "deviation: only a version tag",
+        http=False,
+        etag_format="content",
+    ),
+    _c(
         "put-small-tag-limit",
         "PUT",
         {IM: '"a", "b", {etag}'},
@@ -317,8 +439,10 @@ def _formats(moment: datetime) -> dict[str, str]:
 def render_headers(case: Case, etag: ETag, last_modified: datetime) -> list[tuple[str, str]]:
     """Substitute the placeholders of ``case`` with a resource's actual validators."""
     values = {"{etag}": str(etag), "{weak}": str(etag.as_weak()), "{opaque}": etag.opaque}
-    for label, delta in (("", 0), ("-1", -1), ("+1", 1)):
-        moment = last_modified + timedelta(seconds=delta)
+    second, year = timedelta(seconds=1), timedelta(days=365)
+    offsets = {"": 0 * second, "-1": -second, "+1": second, "+46y": 46 * year, "+51y": 51 * year}
+    for label, delta in offsets.items():
+        moment = last_modified + delta
         for suffix, text in _formats(moment).items():
             values["{lm" + label + suffix + "}"] = text
     rendered = []

@@ -56,12 +56,17 @@ CASES: list[tuple[str, str, int]] = [
             '"{cur}"',
             '"v\u00b9"',
             '"v{cur} "'.replace(" ", "\u00a0"),
-            "v0{cur}",
             'W/"v0{cur}"',
         )
     ),
     ("If-Match", '"v{cur}"', WRITE),
+    # One unquoted token: the current version's is accepted (halchemy's `_etag`); any other is
+    # a false If-Match (re-read), and malformed in If-None-Match.
     ("If-Match", "v{cur}", WRITE),
+    ("If-Match", "v0{cur}", FAIL),
+    ("If-None-Match", "v0{cur}", BAD),
+    ("If-Match", '"v{cur}", v{cur}', BAD),
+    ("If-None-Match", '"v0{cur}", junk', BAD),
     ("If-Match", 'W/"v{cur}"', FAIL),
     ("If-Match", "*", WRITE),
     ("If-None-Match", '"v{cur}"', FAIL),

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -185,34 +186,40 @@ def running_server(
     ready_timeout: float = 30.0,
     cwd: str | Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process, wait until ``port`` accepts connections, stop it afterwards."""
-    process = subprocess.Popen(
-        list(argv),
-        env=env or subprocess_env(),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while not port_open("127.0.0.1", port, timeout=0.2):
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                process.kill()
-                pytest.fail(f"server {list(argv)} did not start:\n{output}", pytrace=False)
-            time.sleep(0.05)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+    """Start a server process, wait until ``port`` accepts connections, stop it afterwards.
+
+    The server's output goes to a temporary file, never to a pipe nobody reads while it runs
+    (a chatty server would block once the pipe's buffer is full); it is shown if the server
+    does not start.
+    """
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            list(argv),
+            env=env or subprocess_env(),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+            deadline = time.monotonic() + ready_timeout
+            while not port_open("127.0.0.1", port, timeout=0.2):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    log.seek(0)
+                    output = log.read().decode(errors="replace")
+                    pytest.fail(f"server {list(argv)} did not start:\n{output}", pytrace=False)
+                time.sleep(0.05)
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
 
 
 PYTHON = sys.executable

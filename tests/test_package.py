@@ -55,6 +55,7 @@ def test_exported_members_are_exactly_the_public_names() -> None:
         "decisions",
         "errors",
         "etag",
+        "idempotency",
         "policy",
         "problems",
         "tags",

@@ -161,10 +161,11 @@ def put_cell(
     conditional: bool,
     body: str,
     writers: int,
+    keyed: bool = False,
 ) -> Cell:
     """``writers`` connections, each PUTting its own document ``<prefix><base + n>`` (n = 1,
     2, ...) repeatedly, with ``If-Match`` set to the ETag of its previous answer when
-    ``conditional``."""
+    ``conditional``, and a new ``Idempotency-Key`` on each PUT when ``keyed``."""
 
     def measure(seconds: float) -> Sample:
         before = CpuMark.of(server)
@@ -174,7 +175,7 @@ def put_cell(
             seconds=seconds,
             connections=writers,
             threads=writers,
-            args=[prefix, str(base), "1" if conditional else "0", body],
+            args=[prefix, str(base), "1" if conditional else "0", body, "1" if keyed else "0"],
         )
         done = load.count("put_200")
         extras = _load_extras(load, server, before, done)

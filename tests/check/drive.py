@@ -63,7 +63,9 @@ class ResourceServer:
 
     def _decide(self, request: Request) -> Reply | PendingWrite:
         self.seen.append(request)
-        return self.resource.decide(request.method, list(request.headers), request.body or b"")
+        return self.resource.decide(
+            request.method, list(request.headers), request.body or b"", request.target or "/doc"
+        )
 
     def _finish(self, pending: Reply | PendingWrite) -> Response:
         if isinstance(pending, PendingWrite):

@@ -7,8 +7,9 @@
 - the FastAPI example app (``tests/integrations/example_fastapi.py``) under uvicorn, on the
   async SQLAlchemy store.
 
-Every server runs two worker processes sharing the database, so the race probe's writers land
-on different processes. Each context manager creates one fresh resource and yields its URL.
+Every server runs four worker processes sharing the database (as the check-then-write stacks in
+``peer_servers`` do), so the race probe's writers land on different processes. Each context
+manager creates one fresh resource and yields its URL.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from check.servers import ORIGINAL
 from integrations.example_models import DATABASE_URL_ENV, create_tables
 from services import PYTHON, Database, free_port, running_server, subprocess_env
 
-WORKERS = "2"
+WORKERS = "4"
 
 
 @contextlib.contextmanager
@@ -69,6 +70,9 @@ def fastapi_resource(db: Database) -> Iterator[str]:
         "--host",
         "127.0.0.1",
         "--no-date-header",
+        # No access log: the output goes to a pipe nobody reads while the server runs.
+        "--log-level",
+        "warning",
     ]
     argv += ["--port", str(port), "--factory", "integrations.example_fastapi:create_app"]
     env = subprocess_env(**{DATABASE_URL_ENV: db.sqlalchemy_url(asynchronous=True)})

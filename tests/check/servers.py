@@ -14,6 +14,9 @@ exactly one defect:
 - ``unquoted-etag``: the ETag header is sent without its quotes;
 - ``put-304``: a false If-None-Match on a PUT gets 304 instead of 412, fastapi-etag's bug.
 
+Each can also speak another write format (a ``dialect``, see ``dialects.py``: a strict schema,
+PATCH only, JSON:API, HAL) and require one header on writes, as real APIs do.
+
 Every server pauses between deciding and writing, so the correct one shows that the window
 is harmless once the write itself enforces the condition.
 """
@@ -34,6 +37,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from check.dialects import DIALECTS, Dialect, Refusal
 from ifmatch.core import (
     PROBLEM_MEDIA_TYPE,
     NotModified,
@@ -101,12 +105,26 @@ class StepClock:
 
 
 class DocumentResource:
-    """The resource logic shared by the WSGI and ASGI servers."""
+    """The resource logic shared by the WSGI and ASGI servers.
 
-    def __init__(self, defect: Defect = Defect.NONE) -> None:
+    Args:
+        defect: how it gets preconditions wrong (or not).
+        dialect: the write format it accepts (``dialects.DIALECTS``).
+        required: a header every write must carry, or it gets 400.
+    """
+
+    def __init__(
+        self,
+        defect: Defect = Defect.NONE,
+        dialect: str = "plain",
+        required: tuple[str, str] | None = None,
+    ) -> None:
         self.defect = defect
+        self.dialect: Dialect = DIALECTS[dialect]()
+        self.required = required
         self.store = MemoryStore(clock=StepClock())
-        self.store.compare_and_set(KEY, Expectation(exists=False), {"document": dict(ORIGINAL)})
+        initial = {"document": self.dialect.initial(ORIGINAL)}
+        self.store.compare_and_set(KEY, Expectation(exists=False), initial)
         self.policy = (
             Policy(require_precondition=frozenset())
             if defect is Defect.IGNORES_IF_MATCH
@@ -129,18 +147,24 @@ class DocumentResource:
         return Reply(body["status"], headers, json.dumps(body).encode())
 
     def _representation(self, method: str, snapshot: Snapshot, document: Any) -> Reply:
-        body = json.dumps(document).encode()
-        headers = [("Content-Type", "application/json"), *self._validators(snapshot)]
+        body = json.dumps(self.dialect.render(document)).encode()
+        headers = [("Content-Type", self.dialect.media_type), *self._validators(snapshot)]
         headers.append(("Content-Length", str(len(body))))
         return Reply(200, headers, b"" if method == "HEAD" else body)
 
-    def decide(self, method: str, headers: Headers, body: bytes) -> Reply | PendingWrite:
+    def decide(
+        self, method: str, headers: Headers, body: bytes, path: str = "/doc"
+    ) -> Reply | PendingWrite:
         """Answer, or say what to write; never writes."""
         record = self.store.get(KEY)
         assert record is not None
         snapshot, values = record
-        if method not in ("GET", "HEAD", "PUT"):
-            return Reply(405, [("Allow", "GET, HEAD, PUT")])
+        spec = self.dialect.openapi()
+        if path == "/openapi.json" and spec is not None and method == "GET":
+            return Reply(200, [("Content-Type", "application/json")], json.dumps(spec).encode())
+        allowed = ("GET", "HEAD", *self.dialect.write_methods)
+        if method not in allowed:
+            return Reply(405, [("Allow", ", ".join(allowed))])
         if self.defect is Defect.IGNORES_IF_MATCH:
             headers = [(name, value) for name, value in headers if name.lower() != "if-match"]
         if_match = next((v for n, v in headers if n.lower() == "if-match"), None)
@@ -158,19 +182,26 @@ class DocumentResource:
             return Reply(304, self._validators(snapshot))
         if not isinstance(decision, Proceed):
             return self._problem(decision_problem(decision), snapshot)
-        if method != "PUT":
+        if method in ("GET", "HEAD"):
             return self._representation(method, snapshot, values["document"])
-        try:
-            document = json.loads(body)
-        except ValueError:
-            document = None
-        if not isinstance(document, dict):
-            return self._problem(problem(400, "The body must be a JSON object."), None)
+        document = self._refusal(headers) or self.dialect.apply(
+            method, headers, body, values["document"]
+        )
+        if isinstance(document, Refusal):
+            return Reply(*document.reply())
         expect = Expectation.from_condition(decision.condition)
         if self.defect is Defect.CHECK_THEN_WRITE:
             # The check above was the only one: the write below is unconditional.
             expect = Expectation(exists=True)
         return PendingWrite(expect, document)
+
+    def _refusal(self, headers: Headers) -> Refusal | None:
+        if self.required is None:
+            return None
+        name, value = self.required
+        if any(n.lower() == name.lower() and v == value for n, v in headers):
+            return None
+        return Refusal(400, f"Writes must carry {name}: {value}.")
 
     def commit(self, write: PendingWrite) -> Reply:
         result = self.store.compare_and_set(KEY, write.expect, {"document": write.document})
@@ -200,14 +231,25 @@ def _wsgi_headers(environ: dict[str, Any]) -> Headers:
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def make_wsgi_app(defect: str = "correct", pause: float = PAUSE) -> WSGIApp:
-    """A WSGI app serving the reference document with ``defect`` (a ``Defect`` value)."""
-    resource = DocumentResource(Defect(defect))
+def make_wsgi_app(
+    defect: str = "correct",
+    pause: float = PAUSE,
+    dialect: str = "plain",
+    required: tuple[str, str] | None = None,
+) -> WSGIApp:
+    """A WSGI app serving the reference document with ``defect`` (a ``Defect`` value), in
+    ``dialect``, requiring the header ``required`` on writes."""
+    return wsgi_app(DocumentResource(Defect(defect), dialect, required), pause)
+
+
+def wsgi_app(resource: DocumentResource, pause: float = PAUSE) -> WSGIApp:
+    """A WSGI app serving ``resource``."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        reply = resource.decide(environ["REQUEST_METHOD"], _wsgi_headers(environ), body)
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/")
+        reply = resource.decide(method, _wsgi_headers(environ), body, path)
         if isinstance(reply, PendingWrite):
             time.sleep(pause)
             reply = resource.commit(reply)
@@ -223,9 +265,9 @@ ASGIApp = Callable[
 ]
 
 
-def make_asgi_app(defect: str = "correct", pause: float = PAUSE) -> ASGIApp:
-    """An ASGI app serving the reference document with ``defect``."""
-    resource = DocumentResource(Defect(defect))
+def make_asgi_app(defect: str = "correct", pause: float = PAUSE, dialect: str = "plain") -> ASGIApp:
+    """An ASGI app serving the reference document with ``defect``, in ``dialect``."""
+    resource = DocumentResource(Defect(defect), dialect)
 
     async def app(
         scope: MutableMapping[str, Any],
@@ -241,7 +283,7 @@ def make_asgi_app(defect: str = "correct", pause: float = PAUSE) -> ASGIApp:
             if not message.get("more_body"):
                 break
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
-        reply = resource.decide(scope["method"], headers, body)
+        reply = resource.decide(scope["method"], headers, body, scope["path"])
         if isinstance(reply, PendingWrite):
             await asyncio.sleep(pause)
             reply = resource.commit(reply)

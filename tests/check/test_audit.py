@@ -96,3 +96,23 @@ def test_progress_counts_probes() -> None:
     total = len(ALL_PROBES)
     assert seen[0] == ("GET", 0, total) and seen[-1] == ("done", total, total)
     assert ("HEAD agrees with GET", 3, total) in seen
+
+
+def test_a_first_write_without_response_skips_the_write_probes_that_build_on_it() -> None:
+    server = ResourceServer(DocumentResource())
+    puts: list[Request] = []
+
+    def reset_first_put(step: object) -> object:
+        if isinstance(step, Request) and step.method == "PUT":
+            puts.append(step)
+            if len(puts) == 1:
+                raise TransportError("ReadError: [Errno 104] Connection reset by peer")
+        return server(step)  # type: ignore[arg-type]
+
+    outcome = run(reset_first_put, write=True)
+    statuses = {result.id: result.status for result in outcome.results}
+    assert statuses["write"] is Status.ERROR
+    skipped = [r for r in outcome.results if r.status is Status.SKIP]
+    assert {r.id for r in skipped} == {p.id for p in ALL_PROBES if p.writes} - {"write", "restore"}
+    assert all("did not succeed" in r.detail for r in skipped)
+    assert statuses["restore"] is Status.PASS

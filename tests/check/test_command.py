@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from check.servers import make_wsgi_app, serve_wsgi
@@ -191,3 +193,124 @@ def test_the_progress_display_runs_on_stderr(capsys: pytest.CaptureFixture[str])
         progress("HEAD agrees with GET", 3, 17)
     with command._progress(False) as nothing:
         assert nothing is None
+
+
+# --- writes the API accepts --------------------------------------------------------------
+
+
+def serve_dialect(name: str, **extra: Any) -> Any:
+    return serve_wsgi(make_wsgi_app("correct", dialect=name, **extra))
+
+
+def test_when_every_way_is_refused_the_run_could_not_check_and_changes_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serve_dialect("strict-no-openapi") as base:
+        before = httpx.get(base + "/doc")
+        code, out, err = cli(capsys, base + "/doc", "--write", "--rounds", "2")
+        json_code, json_out, _ = cli(capsys, base + "/doc", "--write", "--json")
+        after = httpx.get(base + "/doc")
+    assert (code, err, json_code) == (2, "", 2)
+    verdict = " ".join(out[out.index("COULD NOT CHECK") :].split())
+    assert verdict.startswith("COULD NOT CHECK: No write was accepted: a PUT of the JSON object")
+    assert verdict.endswith("--content-type or --header.")
+    report = json.loads(json_out)
+    assert report["verdict"] == "could not check" and report["error"].startswith("No write")
+    assert after.content == before.content
+    assert after.headers["ETag"] == before.headers["ETag"] == '"v1"'
+
+
+def test_a_body_template_file_makes_the_strict_schema_checkable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    template = tmp_path / "body.json"
+    template.write_text('{"text": "{{value}}"}', encoding="utf-8")
+    with serve_dialect("strict-no-openapi") as base:
+        before = httpx.get(base + "/doc").content
+        code, out, _ = cli(
+            capsys, base + "/doc", "--write", "--json", "--body-template", str(template)
+        )
+        after = httpx.get(base + "/doc").content
+    report = json.loads(out)
+    assert code == 0, out
+    assert report["options"]["body_template"] is True
+    write = next(probe for probe in report["probes"] if probe["id"] == "write")
+    assert write["data"]["way"]["body"] == "template"
+    assert after == before
+
+
+def test_the_write_method_and_media_type_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve_dialect("patch-only") as base:
+        code, out, _ = cli(
+            capsys,
+            base + "/doc",
+            "--write",
+            "--json",
+            "--write-method",
+            "patch",
+            "--content-type",
+            "application/merge-patch+json",
+        )
+        refused, refused_out, _ = cli(
+            capsys, base + "/doc", "--write", "--json", "--write-method", "PUT"
+        )
+    report = json.loads(out)
+    assert code == 0 and report["options"]["write_method"] == "PATCH"
+    assert json.loads(refused_out)["error"] == (
+        "No write was accepted: a PUT of the JSON object as application/json got 405; describe "
+        "the write the API expects with --body-template, --write-method, --content-type or "
+        "--header."
+    )
+    assert refused == 2
+
+
+def test_a_required_header_is_given_with_header(capsys: pytest.CaptureFixture[str]) -> None:
+    required = ("X-Requested-With", "XMLHttpRequest")
+    with serve_dialect("plain", required=required) as base:
+        without, _, _ = cli(capsys, base + "/doc", "--write", "--rounds", "2")
+        code, _, _ = cli(
+            capsys,
+            base + "/doc",
+            "--write",
+            "--rounds",
+            "2",
+            "-H",
+            "X-Requested-With: XMLHttpRequest",
+        )
+    assert (without, code) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--body-template", "{missing}"], "No such file"),
+        (["--body-template", "{bad}"], "is not JSON"),
+        (["--body-template", "{plain}"], 'no "{{value}}" string'),
+        (["--content-type", "json"], "--content-type must be a media type"),
+    ],
+)
+def test_bad_write_options_exit_2_with_a_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    (tmp_path / "bad").write_text("{", encoding="utf-8")
+    (tmp_path / "plain").write_text('{"text": "x"}', encoding="utf-8")
+    argv = [
+        arg.format(missing=tmp_path / "nope", bad=tmp_path / "bad", plain=tmp_path / "plain")
+        for arg in argv
+    ]
+    code, out, err = cli(capsys, "http://127.0.0.1/doc", "--write", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("ifmatch check: ") and message in err
+
+
+def test_write_options_need_write(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "http://127.0.0.1/doc", "--write-method", "PATCH")
+    assert code == 2 and "--write-method only apply to the write probes: add --write" in err
+
+
+def test_an_unknown_write_method_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli(capsys, "http://127.0.0.1/doc", "--write", "--write-method", "DELETE")
+    assert exited.value.code == 2

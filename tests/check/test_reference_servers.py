@@ -1,6 +1,8 @@
 """The proof that the checker can fail: each reference server, served over real sockets by a
 threaded server, is flagged on exactly the probes its defect breaks, and the correct one passes
-every probe.
+every probe. In every write dialect (strict schema, PATCH only, JSON:API, HAL) the write
+probes find the way the server accepts, the race is caught on the check-then-write server, and
+the representation is the same bytes after the run as before it.
 
 To point the checker at another app (an integration's example app), add a ``Case`` whose
 ``serve`` yields the base URL of a running server (called with the values of the ``fixtures``
@@ -36,14 +38,19 @@ class Case:
     warns: frozenset[str] = field(default_factory=frozenset)
     fixtures: tuple[str, ...] = ()
     marks: tuple[Any, ...] = ()
+    #: The way the write probes must find: method, media type, body kind, members left out.
+    way: tuple[str, str, str, tuple[str, ...]] | None = None
+    #: Whether the representation must be the same bytes after the run (no server-managed
+    #: members such as versions or timestamps in it).
+    same_bytes: bool = True
 
 
-def wsgi(defect: str) -> Serve:
-    return lambda: serve_wsgi(make_wsgi_app(defect))
+def wsgi(defect: str, dialect: str = "plain") -> Serve:
+    return lambda: serve_wsgi(make_wsgi_app(defect, dialect=dialect))
 
 
-def asgi(defect: str) -> Serve:
-    return lambda: serve_asgi(make_asgi_app(defect))
+def asgi(defect: str, dialect: str = "plain") -> Serve:
+    return lambda: serve_asgi(make_asgi_app(defect, dialect=dialect))
 
 
 CASES = [
@@ -63,11 +70,48 @@ CASES = [
     Case("put-304", wsgi("put-304"), fails=frozenset({"if-none-match-write"})),
 ]
 
+#: Each write dialect, correct and check-then-write: the way found, and the race caught.
+DIALECT_WAYS = {
+    "plain": ("PUT", "application/json", "document", ()),
+    "strict": ("PUT", "application/json", "document", ("id", "words")),
+    "patch-only": ("PATCH", "application/merge-patch+json", "member", ()),
+    "json-api": ("PATCH", "application/vnd.api+json", "resource", ()),
+    "hal": ("PUT", "application/json", "document", ("_links", "id")),
+}
+for dialect, way in DIALECT_WAYS.items():
+    if dialect == "plain":
+        continue
+    CASES += [
+        Case(dialect, wsgi("correct", dialect), way=way),
+        Case(
+            f"{dialect}-check-then-write",
+            wsgi("check-then-write", dialect),
+            fails=frozenset({"race"}),
+            way=way,
+        ),
+    ]
+CASES.append(
+    Case(
+        "patch-only-check-then-write-asgi",
+        asgi("check-then-write", "patch-only"),
+        fails=frozenset({"race"}),
+        way=DIALECT_WAYS["patch-only"],
+    )
+)
+
 
 def integration(name: str, serve: Serve) -> Case:
     """An integration's example app on PostgreSQL: ``serve`` yields the resource's URL."""
     marks = (pytest.mark.slow, pytest.mark.services)
-    return Case(name, serve, path="", fixtures=("postgres_db",), marks=marks)
+    return Case(
+        name,
+        serve,
+        path="",
+        fixtures=("postgres_db",),
+        marks=marks,
+        way=DIALECT_WAYS["plain"],
+        same_bytes=False,
+    )
 
 
 CASES += [
@@ -96,7 +140,9 @@ def test_the_checker_flags_exactly_the_expected_probes(case: tuple[Case, str]) -
     chosen, url = case
     limits = httpx.Limits(max_connections=12)
     with httpx.Client(timeout=10, limits=limits) as client:
+        before = client.get(url).content
         report = check(client, url, Options(write=True, rounds=8), linter=httplint_linter(url))
+        after = client.get(url).content
     statuses = {result.id: result.status for result in report.results}
     details = {result.id: result.detail for result in report.results}
     assert {i for i, s in statuses.items() if s is Status.FAIL} == chosen.fails, details
@@ -105,3 +151,9 @@ def test_the_checker_flags_exactly_the_expected_probes(case: tuple[Case, str]) -
     assert report.verdict is (Verdict.UNSAFE if chosen.fails else Verdict.SAFE)
     lint = [line for result in report.results for e in result.evidence for line in e.lint]
     assert lint == []
+    way = report.result("write").data["way"]
+    found = (way["method"], way["content_type"], way["body"], tuple(way["omitted"]))
+    assert chosen.way is None or found == chosen.way
+    assert report.result("restore").status is Status.PASS
+    if chosen.same_bytes:
+        assert after == before

@@ -7,7 +7,7 @@ import json
 
 from rich.console import Console
 
-from ifmatch.check.model import Evidence, ProbeResult, Report, Status
+from ifmatch.check.model import Evidence, ProbeResult, Report, Status, Verdict
 from ifmatch.check.report import render_json, render_rich, render_text, verdict_line
 
 EVIDENCE = Evidence('PUT /doc  If-Match: "v1"', '200 OK  ETag: "v2"', ("httplint: note",))
@@ -30,6 +30,16 @@ def test_verdict_lines() -> None:
     safe_with_warning = verdict_line(make(Status.PASS, Status.WARN))
     assert safe_with_warning.endswith("1 warning (probe-1).")
     assert verdict_line(make(Status.PASS, write=False)).startswith("SAFE so far")
+
+
+def test_writes_that_could_not_be_checked_outweigh_a_read_probe_that_failed() -> None:
+    # With --write, no write accepted: lost-update safety was not tested, so the run is no
+    # verdict, whatever a read-only probe found; the line still names that probe.
+    report = make(Status.FAIL, Status.ERROR, error="No write was accepted: a PUT got 422.")
+    assert report.verdict is Verdict.UNKNOWN and report.exit_code == 2
+    assert verdict_line(report) == (
+        "COULD NOT CHECK: No write was accepted: a PUT got 422. Besides, probe-0 failed."
+    )
 
 
 def test_text_shows_evidence_for_all_or_only_problems() -> None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
 from check.drive import ResourceServer, context, drive, one_by_one
 from check.servers import ORIGINAL, Defect, DocumentResource
-from ifmatch.check.audit import preflight
+from ifmatch.check.audit import audit, preflight
+from ifmatch.check.baseline import baseline
 from ifmatch.check.context import Context, Finding
 from ifmatch.check.messages import Flow, Request, Response
-from ifmatch.check.model import Status
+from ifmatch.check.model import Report, Status, Verdict
 from ifmatch.check.writes import (
     MALFORMED_IF_MATCH,
-    baseline,
     if_match_star,
     if_none_match_write,
     if_unmodified_since,
@@ -132,11 +132,32 @@ def test_a_baseline_412_fails_and_blocks_the_other_write_probes() -> None:
 
 @pytest.mark.parametrize(
     ("status", "words"),
-    [(401, "--header"), (405, "not supported"), (422, "--body-field"), (500, "server error")],
+    [(401, "--header"), (403, "--header"), (500, "server error"), (307, "redirect")],
 )
-def test_a_baseline_refusal_for_other_reasons_is_an_error(status: int, words: str) -> None:
-    _, (finding,) = run(Fake(lambda request, version: (status, False)), baseline)
+def test_a_baseline_refusal_that_no_other_way_can_help_is_an_error(status: int, words: str) -> None:
+    seen: list[str] = []
+
+    def rule(request: Request, version: int) -> tuple[int, bool]:
+        seen.append(request.method)
+        return status, False
+
+    ctx, (finding,) = run(Fake(rule), baseline)
     assert finding.status is Status.ERROR and words in finding.detail
+    assert seen == ["PUT"], "no other way is tried"
+    assert ctx.cannot_check == finding.detail
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 409, 415, 422, 501])
+def test_when_every_way_is_refused_one_sentence_says_what_was_tried(status: int) -> None:
+    ctx, (finding,) = run(Fake(lambda request, version: (status, False)), baseline)
+    assert finding.status is Status.ERROR
+    assert finding.detail.startswith("No write was accepted: a PUT of the JSON object as ")
+    assert f"got {status}" in finding.detail and "--body-template" in finding.detail
+    assert finding.detail.count(".") == 1 and finding.detail.endswith("--header.")
+    assert ctx.cannot_check == finding.detail and ctx.way is None
+    assert [a["status"] for a in finding.data["attempts"]] == [status] * len(
+        finding.data["attempts"]
+    )
 
 
 def test_a_write_response_without_etag_is_a_warning() -> None:
@@ -171,8 +192,10 @@ def test_a_field_the_server_does_not_store_is_an_error() -> None:
     def ignores_body(request: Request, version: int) -> tuple[int, bool]:
         return 200, False
 
-    _, (finding,) = run(Fake(ignores_body), baseline)
+    ctx, (finding,) = run(Fake(ignores_body), baseline)
     assert finding.status is Status.ERROR and "--body-field" in finding.detail
+    assert "got 200 but GET did not show the value" in finding.detail
+    assert ctx.accepted is not None and ctx.way is None
 
 
 def test_a_412_that_still_applied_the_write_fails() -> None:
@@ -241,3 +264,175 @@ def test_restore_warns_when_the_original_cannot_be_put_back() -> None:
 def test_restore_skips_when_nothing_was_written() -> None:
     _, (finding,) = run(resource(), restore)
     assert finding.status is Status.SKIP
+
+
+# --- finding a way of writing the API accepts ----------------------------------------------
+
+
+def dialect(name: str, defect: Defect = Defect.NONE, **extra: Any) -> ResourceServer:
+    return ResourceServer(DocumentResource(defect, name, **extra))
+
+
+def way_of(finding: Finding) -> tuple[str, str, str, list[str]]:
+    way = finding.data["way"]
+    return way["method"], way["content_type"], way["body"], way["omitted"]
+
+
+@pytest.mark.parametrize(
+    ("name", "way", "refused"),
+    [
+        ("plain", ("PUT", "application/json", "document", []), []),
+        ("strict", ("PUT", "application/json", "document", ["id", "words"]), [422]),
+        ("patch-only", ("PATCH", "application/merge-patch+json", "member", []), [405]),
+        (
+            "json-api",
+            ("PATCH", "application/vnd.api+json", "resource", []),
+            [405, 415, 415],
+        ),
+        ("hal", ("PUT", "application/json", "document", ["_links", "id"]), [415, 422]),
+    ],
+)
+def test_every_write_probe_passes_in_each_dialect_the_way_it_found(
+    name: str, way: tuple[str, str, str, list[str]], refused: list[int]
+) -> None:
+    server = dialect(name)
+    first = server.resource.dialect.render(server.resource.store.get("document")[1]["document"])  # type: ignore[index]
+    ctx, findings = run(server, *ALL)
+    assert [f.status for f in findings] == [Status.PASS] * len(ALL), [f.detail for f in findings]
+    assert way_of(findings[0]) == way
+    assert [a["status"] for a in findings[0].data["attempts"]] == refused
+    assert ctx.way is not None and ctx.way.method in findings[0].detail
+    # Every later write went the same way.
+    writes = [r for r in server.seen if r.method not in ("GET", "HEAD")][len(refused) :]
+    assert {(r.method, r.header("Content-Type")) for r in writes} == {way[:2]}
+    stored = server.resource.store.get("document")[1]["document"]  # type: ignore[index]
+    assert server.resource.dialect.render(stored) == first
+
+
+def test_the_strict_schema_needs_its_openapi_document_for_a_member_no_name_rule_guesses() -> None:
+    server = dialect("strict")
+    _, (finding,) = run(server, baseline)
+    assert [r.target for r in server.seen if r.target] == ["/openapi.json"]
+    assert 'without "id", "words"' in finding.detail
+    assert "after a PUT of the JSON object as application/json got 422" in finding.detail
+
+
+def test_the_openapi_document_is_looked_for_only_after_a_body_was_refused() -> None:
+    server = dialect("patch-only")
+    run(server, baseline)
+    assert [r.target for r in server.seen if r.target] == []
+
+
+def test_without_its_openapi_document_the_strict_schema_cannot_be_written() -> None:
+    server = dialect("strict-no-openapi")
+    ctx, (finding, restored) = run(server, baseline, restore)
+    assert finding.status is Status.ERROR
+    assert finding.detail == (
+        "No write was accepted: a PUT of the JSON object as application/json got 422, "
+        'a PUT of the JSON object without "id" as application/json got 422 and a PATCH of '
+        '"text" alone as application/merge-patch+json got 405; describe the write the API '
+        "expects with --body-template, --write-method, --content-type or --header."
+    )
+    assert restored.status is Status.PASS and "byte for byte" in restored.detail
+    assert server.resource.store.read("document").version == 1  # type: ignore[union-attr]
+
+
+def test_a_body_template_reaches_what_no_guess_does() -> None:
+    server = dialect("strict-no-openapi")
+    ctx = context(write=True, body_template='{"text": "{{value}}"}')
+    respond = one_by_one(server)
+    drive(preflight(ctx), respond)
+    findings = [drive(probe(ctx), respond) for probe in ALL]
+    assert [f.status for f in findings] == [Status.PASS] * len(ALL), [f.detail for f in findings]
+    assert way_of(findings[0]) == ("PUT", "application/json", "template", [])
+
+
+def test_a_required_header_is_one_refusal_more_until_it_is_given() -> None:
+    required = ("X-Requested-With", "XMLHttpRequest")
+    _, (finding,) = run(dialect("plain", required=required), baseline)
+    assert finding.status is Status.ERROR and "--header" in finding.detail
+    server = dialect("plain", required=required)
+
+    def with_header(step: object) -> object:
+        if isinstance(step, Request) and step.method not in ("GET", "HEAD"):
+            step = replace(step, headers=(*step.headers, required))
+        return one_by_one(server)(step)  # type: ignore[arg-type]
+
+    _, (passed,) = run(with_header, baseline)  # type: ignore[arg-type]
+    assert passed.status is Status.PASS
+
+
+def test_the_write_method_and_media_type_can_be_given() -> None:
+    server = dialect("patch-only")
+    ctx = context(write=True, write_method="PATCH", content_type="application/merge-patch+json")
+    respond = one_by_one(server)
+    drive(preflight(ctx), respond)
+    finding = drive(baseline(ctx), respond)
+    assert finding.status is Status.PASS and finding.data["attempts"] == []
+    assert [r.method for r in server.seen if r.method not in ("GET", "HEAD")] == ["PATCH"]
+
+
+def test_a_way_whose_write_does_not_show_is_passed_over_and_its_tag_renewed() -> None:
+    # PUT answers 200 and bumps the version without storing the field; PATCH works.
+    def rule(request: Request, version: int) -> tuple[int, bool]:
+        if request.header("If-Match") != f'"v{version}"':
+            return 412, False
+        return 200, request.method == "PATCH"
+
+    class PutIgnoresBody(Fake):
+        def __call__(self, request: Request) -> Response:
+            if request.method == "PUT" and self.rule(request, self.version)[0] == 200:
+                self.version += 1
+                return Response(200, "OK", (("ETag", f'"v{self.version}"'),))
+            if request.method == "PATCH" and request.body:
+                patch = json.loads(request.body)
+                request = replace(request, body=json.dumps({**self.document, **patch}).encode())
+            return super().__call__(request)
+
+    fake = PutIgnoresBody(rule)
+    ctx, (finding, restored) = run(fake, baseline, restore)
+    assert finding.status is Status.PASS, finding.detail
+    assert "a PUT of the JSON object as application/json got 200 but GET did not show" in (
+        finding.detail
+    )
+    assert ctx.way is not None and ctx.way.method == "PATCH"
+    assert restored.status is Status.PASS and fake.document == ORIGINAL
+
+
+# --- putting it back ------------------------------------------------------------------------
+
+
+def test_restore_warns_when_a_refused_write_changed_the_resource_anyway() -> None:
+    # Every write is refused with 422, but the first one was applied all the same.
+    def rule(request: Request, version: int) -> tuple[int, bool]:
+        return 422, version == 1
+
+    ctx, (finding, restored) = run(Fake(rule), baseline, restore)
+    assert finding.status is Status.ERROR and ctx.way is None and ctx.accepted is None
+    assert restored.status is Status.WARN
+    assert restored.detail.startswith("No write was accepted, yet other members changed")
+    assert json.dumps(ORIGINAL["text"]) in restored.detail
+
+
+def test_restore_warns_when_other_members_did_not_come_back() -> None:
+    # The API drops the title on every write: the value comes back, the title does not.
+    class DropsTitle(Fake):
+        def __call__(self, request: Request) -> Response:
+            response = super().__call__(request)
+            self.document.pop("title", None)
+            return response
+
+    fake = DropsTitle(correct, document={**ORIGINAL, "title": "Kept?"})
+    _, (_, restored) = run(fake, baseline, restore)
+    assert restored.status is Status.WARN
+    assert restored.detail == (
+        """'text' was put back, but other members changed (title was "Kept?", now null)."""
+    )
+
+
+def test_the_verdict_is_could_not_check_when_no_write_was_accepted() -> None:
+    outcome = drive(audit(context(write=True)), one_by_one(dialect("strict-no-openapi")))
+    report = Report("http://t/doc", True, outcome.results, outcome.error)
+    assert report.verdict is Verdict.UNKNOWN and outcome.error is not None
+    assert outcome.error.startswith("No write was accepted")
+    assert report.result("restore").status is Status.PASS

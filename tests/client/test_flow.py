@@ -85,8 +85,26 @@ def test_the_applications_own_precondition_wins(header: tuple[str, str]) -> None
     policy.store.learn(URL, Validators(ETag("v7"), LM))
     request = Request("PUT", URL, (header,))
     sent, _ = run(policy, request, Response(200))
-    assert sent[0] is request
+    # The application's precondition is sent as it is; only an Idempotency-Key is added.
+    assert sent[0].headers[:1] == (header,)
+    assert sent[0].header("If-Match") == (header[1] if header[0] == "If-Match" else None)
+    assert sent[0].header("Idempotency-Key") is not None
     assert has_precondition(request.headers)
+
+
+def test_writes_get_an_idempotency_key_unless_they_have_one() -> None:
+    policy = ConditionalRequests()
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        sent, _ = run(policy, Request(method, URL), Response(200))
+        assert sent[0].header("Idempotency-Key") is not None
+    own = Request("POST", URL, (("Idempotency-Key", '"mine"'),))
+    sent, _ = run(policy, own, Response(201))
+    assert sent[0].header("Idempotency-Key") == '"mine"'
+    sent, _ = run(policy, Request("GET", URL), Response(200))
+    assert sent[0].header("Idempotency-Key") is None
+    off = ConditionalRequests(config=FlowConfig(idempotency_keys=False))
+    sent, _ = run(off, Request("POST", URL), Response(201))
+    assert sent[0].header("Idempotency-Key") is None
 
 
 def test_a_weak_tag_with_last_modified_falls_back_to_if_unmodified_since() -> None:

@@ -28,7 +28,9 @@ from ifmatch.client import (
     update_flow,
     write_request,
 )
-from ifmatch.client.strategies import StrategyFlow
+from ifmatch.client.errors import OutcomeUnknown
+from ifmatch.client.messages import LostReply
+from ifmatch.client.strategies import RESOLVE_ATTEMPTS, StrategyFlow
 from ifmatch.core import ETag, format_http_date
 
 URL = "http://api.test/docs/1"
@@ -55,7 +57,7 @@ def stale(current_tag: str | None = None, current: Any = None) -> Response:
 class Server:
     """Answers a flow's requests from a script, recording what it was asked."""
 
-    def __init__(self, *replies: Response) -> None:
+    def __init__(self, *replies: Response | LostReply) -> None:
         self.replies = list(replies)
         self.requests: list[Request] = []
         self.sleeps: list[float] = []
@@ -63,7 +65,7 @@ class Server:
     def drive(self, flow: StrategyFlow) -> Document:
         step = next(flow)
         while True:
-            reply: Response | None = None
+            reply: Response | LostReply | None = None
             if isinstance(step, Sleep):
                 self.sleeps.append(step.seconds)
             else:
@@ -232,7 +234,7 @@ def test_update_does_not_retry_a_428() -> None:
 
 
 def test_update_raises_other_errors() -> None:
-    server = Server(doc_response({}, '"v1"'), Response(500))
+    server = Server(doc_response({}, '"v1"'), Response(403))
     with pytest.raises(UnexpectedStatus):
         server.drive(update_flow(URL, add("x", 1)))
 
@@ -341,3 +343,141 @@ def test_save_version_conflict_is_typed() -> None:
     server = Server(Response(409))
     with pytest.raises(VersionConflict):
         server.drive(save_flow(BASE, {}))
+
+
+# -- exactly once: a lost reply is settled with the same request, key and all ----------------------
+
+
+def echoed(response: Response, request: Request) -> Response:
+    """``response`` with the request's Idempotency-Key sent back, as a server that honours it
+    answers."""
+    key = request.header("Idempotency-Key")
+    assert key is not None
+    return Response(
+        response.status, (*response.headers, ("Idempotency-Key", key)), response.content
+    )
+
+
+class KeyedServer(Server):
+    """Echoes each write's key on the replies that ``echo`` marks."""
+
+    def __init__(self, *replies: tuple[Response | LostReply, bool]) -> None:
+        super().__init__(*(reply for reply, _ in replies))
+        self.echo = [flag for _, flag in replies]
+
+    def drive(self, flow: StrategyFlow) -> Document:
+        step = next(flow)
+        while True:
+            reply: Response | LostReply | None = None
+            if isinstance(step, Sleep):
+                self.sleeps.append(step.seconds)
+            else:
+                self.requests.append(step)
+                reply = self.replies.pop(0)
+                if self.echo.pop(0) and isinstance(reply, Response):
+                    reply = echoed(reply, step)
+            try:
+                step = flow.send(reply)
+            except StopIteration as done:
+                result: Document = done.value
+                return result
+
+
+def test_a_lost_reply_is_settled_by_the_same_write_which_the_server_replays() -> None:
+    server = KeyedServer(
+        (doc_response({"n": 1}, '"v1"'), False),
+        (LostReply("ReadError: connection reset"), False),
+        (Response(200, (("ETag", '"v2"'), ("Idempotent-Replayed", "true"))), True),
+    )
+    document = server.drive(update_flow(URL, add("x", 1)))
+    assert document.etag == ETag("v2") and document.data == {"n": 1, "x": 1}
+    first, again = server.requests[1], server.requests[2]
+    assert again == first  # the same method, URL, If-Match, key and body: applied once
+    key = first.header("Idempotency-Key")
+    assert key is not None and key.startswith('"')
+
+
+def test_each_logical_write_has_its_own_key() -> None:
+    server = KeyedServer(
+        (doc_response({"n": 1}, '"v1"'), False),
+        (stale(), True),
+        (doc_response({"n": 2}, '"v2"'), False),
+        (doc_response({}, '"v3"'), True),
+    )
+    server.drive(update_flow(URL, add("x", 1), rng=random.Random(1)))
+    keys = [r.header("Idempotency-Key") for r in server.requests if r.method == "PUT"]
+    assert len(keys) == 2 and keys[0] != keys[1]
+
+
+def test_a_conflict_after_a_resend_is_trusted_only_when_the_key_was_honoured() -> None:
+    # Honoured: the first send did not apply (the server judged the resend afresh), so the
+    # change is re-applied on the current document, once.
+    server = KeyedServer(
+        (doc_response({"n": 1}, '"v1"'), False),
+        (Response(503, (("Retry-After", "1"),)), False),
+        (stale(), True),
+        (doc_response({"n": 2}, '"v2"'), False),
+        (Response(200, (("ETag", '"v3"'),)), True),
+    )
+    document = server.drive(update_flow(URL, add("x", 1), rng=random.Random(1)))
+    assert document.data == {"n": 2, "x": 1} and server.sleeps[0] == 1.0
+    # Not honoured: the 412 may be the first send's own success; nothing is applied again.
+    server = KeyedServer(
+        (doc_response({"n": 1}, '"v1"'), False),
+        (LostReply("ReadTimeout"), False),
+        (stale(), False),
+    )
+    with pytest.raises(OutcomeUnknown) as caught:
+        server.drive(update_flow(URL, add("x", 1)))
+    assert caught.value.method == "PUT" and caught.value.key is not None
+    assert [r.method for r in server.requests] == ["GET", "PUT", "PUT"]
+
+
+def test_a_key_in_flight_waits_and_sends_again() -> None:
+    in_flight = Response(
+        409,
+        (("Content-Type", "application/problem+json"), ("Retry-After", "1")),
+        json.dumps({"status": 409, "code": "idempotency-key-in-flight"}).encode(),
+    )
+    server = KeyedServer(
+        (doc_response({}, '"v1"'), False),
+        (LostReply("ReadError"), False),
+        (in_flight, True),
+        (doc_response({}, '"v2"'), True),
+    )
+    assert server.drive(update_flow(URL, add("x", 1))).etag == ETag("v2")
+    assert server.sleeps[-1] == 1.0
+
+
+def test_an_outcome_that_stays_unknown_raises_and_applies_nothing_twice() -> None:
+    replies: list[tuple[Response | LostReply, bool]] = [(doc_response({}, '"v1"'), False)]
+    replies += [(Response(502), False)] * (RESOLVE_ATTEMPTS + 1)
+    server = KeyedServer(*replies)
+    with pytest.raises(OutcomeUnknown):
+        server.drive(update_flow(URL, add("x", 1)))
+    puts = [r for r in server.requests if r.method == "PUT"]
+    assert (
+        len(puts) == RESOLVE_ATTEMPTS + 1 and len({r.header("Idempotency-Key") for r in puts}) == 1
+    )
+
+
+def test_save_settles_a_lost_reply_too() -> None:
+    base = Document(URL, {"a": 1}, ETag("v1"))
+    server = KeyedServer((LostReply("ReadError"), False), (doc_response({}, '"v2"'), True))
+    saved = server.drive(save_flow(base, {"a": 2}, on_conflict="merge"))
+    assert saved.etag == ETag("v2") and server.requests[0] == server.requests[1]
+
+
+def test_a_lost_read_is_read_again() -> None:
+    server = Server(LostReply("ReadError"), doc_response({"a": 1}, '"v1"'))
+    assert server.drive(read_flow(URL)).data == {"a": 1}
+
+
+def test_an_unavailable_read_is_read_again_after_retry_after() -> None:
+    unavailable = Response(503, (("Retry-After", "1"),))
+    server = Server(unavailable, doc_response({"a": 1}, '"v1"'))
+    assert server.drive(read_flow(URL)).data == {"a": 1} and server.sleeps == [1.0]
+    server = Server(*[unavailable] * 4)
+    with pytest.raises(UnexpectedStatus) as caught:
+        server.drive(read_flow(URL))
+    assert caught.value.status == 503

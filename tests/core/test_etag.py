@@ -8,6 +8,7 @@ from ifmatch.core import (
     ANY,
     ETag,
     InvalidPreconditionHeader,
+    UnquotedEntityTag,
     format_etag_list,
     parse_etag,
     parse_etag_list,
@@ -26,13 +27,24 @@ ROUND_TRIP = [
     ('"caf\xe9"', (ETag("caf\xe9"),)),
 ]
 
+# §5.6.1: optional whitespace and empty list elements are read, as recipients must.
 LENIENT = [
-    ("xyzzy", (ETag("xyzzy"),)),
     (' \t"a" ,, , "b" ,', (ETag("a"), ETag("b"))),
     ("", ()),
     (" , ", ()),
     ("  *  ", ANY),
-    ('v1, W/"v2"', (ETag("v1"), ETag("v2", weak=True))),
+]
+
+# A value that is exactly one unquoted token (an Eve-style `_etag` echoed as it is): malformed,
+# raised as UnquotedEntityTag carrying the strong tag it would name. Whether it counts is
+# evaluate's decision (Policy.accept_bare_version_token), never the parser's.
+UNQUOTED = [
+    ("xyzzy", ETag("xyzzy")),
+    ("v3", ETag("v3")),
+    (" \tv3 ", ETag("v3")),
+    ("v3~1a2b3c4d", ETag("v3~1a2b3c4d")),
+    ("c.3q2-7w_x", ETag("c.3q2-7w_x")),
+    ("!#$%&'*+-.^_`|~", ETag("!#$%&'*+-.^_`|~")),
 ]
 
 MALFORMED = [
@@ -42,11 +54,27 @@ MALFORMED = [
     ('*, "a"', "'*'"),
     ('"a", *', "'*'"),
     ('"a" "b"', "expected ','"),
-    ('a"b', "expected ','"),
+    ('a"b', "unquoted entity-tag a at position 0"),
     ('"a\x00"', "unbalanced or invalid"),
     ("\x7f", "invalid character"),
     ('"a"b', "expected ','"),
     ('"\u20ac"', "unbalanced or invalid"),
+    # §8.8.3: opaque-tag = DQUOTE *etagc DQUOTE. No unquoted token is a list member, whatever
+    # else the list holds (these were once read as tags, and let writes through).
+    ('"v3", garbage', "unquoted entity-tag garbage at position 6"),
+    ("v3, garbage", "unquoted entity-tag v3 at position 0"),
+    ('v1, W/"v2"', "unquoted entity-tag v1"),
+    ('"stale", v3', "unquoted entity-tag v3"),
+    ("v3, v3", "unquoted entity-tag v3"),
+    ("v3,", "unquoted entity-tag v3"),
+    (", v3", "unquoted entity-tag v3"),
+    ("v3 v4", "unquoted entity-tag v3"),
+    ("v3 W/", "unquoted entity-tag v3"),
+    ('v3"', "unquoted entity-tag v3"),
+    ("caf\xe9", "unquoted entity-tag caf"),
+    ("\xe9", "invalid character"),
+    ("a/b", "unquoted entity-tag a"),
+    ("x" * 100 + ", y", "unquoted entity-tag " + "x" * 37 + "..."),
 ]
 
 
@@ -61,10 +89,21 @@ def test_lenient_inputs(value: str, parsed: object) -> None:
     assert parse_etag_list(value) == parsed
 
 
+@pytest.mark.parametrize(("value", "tag"), UNQUOTED)
+def test_one_unquoted_token_is_malformed_but_carries_its_reading(value: str, tag: ETag) -> None:
+    with pytest.raises(UnquotedEntityTag) as caught:
+        parse_etag_list(value, header="If-Match")
+    assert isinstance(caught.value, InvalidPreconditionHeader)
+    assert caught.value.header == "If-Match" and caught.value.status_hint == 400
+    assert caught.value.tag == tag and not caught.value.tag.weak
+    assert caught.value.reason == f"the entity-tag {tag.opaque} is not quoted: write it {tag}"
+
+
 @pytest.mark.parametrize(("value", "reason"), MALFORMED)
 def test_malformed_lists_name_the_problem(value: str, reason: str) -> None:
     with pytest.raises(InvalidPreconditionHeader) as caught:
         parse_etag_list(value, header="If-None-Match")
+    assert type(caught.value) is InvalidPreconditionHeader  # not the one lone-token shape
     assert caught.value.header == "If-None-Match"
     assert reason in caught.value.reason
     assert caught.value.status_hint == 400
@@ -79,8 +118,10 @@ def test_limits() -> None:
 
 def test_parse_single_etag() -> None:
     assert parse_etag('W/"1"') == ETag("1", weak=True)
+    # One value, not a list: an unquoted token (an Eve-style `_etag` member) reads as strong.
     assert parse_etag("abc") == ETag("abc")
-    for bad in ('"a", "b"', "*", ""):
+    assert parse_etag(" v3 ") == ETag("v3")
+    for bad in ('"a", "b"', "*", "", "a, b", "a b", 'W/"1", a'):
         with pytest.raises(InvalidPreconditionHeader):
             parse_etag(bad)
 

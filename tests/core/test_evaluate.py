@@ -3,7 +3,7 @@ details each decision carries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -104,6 +104,97 @@ def test_400_names_the_header_and_the_problem() -> None:
     assert isinstance(decision, BadPrecondition)
     assert decision.header == "If-None-Match"
     assert "'*'" in decision.detail
+
+
+@pytest.mark.parametrize(
+    ("headers", "header", "detail"),
+    [
+        ({"If-Match": '"v3", garbage'}, "If-Match", "unquoted entity-tag garbage at position 6"),
+        ({"If-Match": "v3, garbage"}, "If-Match", "unquoted entity-tag v3 at position 0"),
+        ({"If-None-Match": '"v3", garbage'}, "If-None-Match", "unquoted entity-tag garbage"),
+        (
+            {"If-None-Match": "v2"},
+            "If-None-Match",
+            'the entity-tag v2 is not quoted: write it "v2"',
+        ),
+    ],
+)
+def test_unquoted_tokens_are_400s_naming_the_header(
+    headers: dict[str, str], header: str, detail: str
+) -> None:
+    for method in ("GET", "PUT"):
+        decision = evaluate(method, headers, ResourceState(CURRENT))
+        assert isinstance(decision, BadPrecondition), decision
+        assert decision.header == header and detail in decision.detail
+
+
+class TestBareVersionToken:
+    """The one shape outside the grammar that counts: exactly one unquoted token equal to the
+    current version tag's opaque-tag, as halchemy sends a list item's ``_etag``."""
+
+    def test_current_is_the_strong_tag_and_the_store_checks_it(self) -> None:
+        decision = evaluate("PATCH", {"If-Match": "v3"}, ResourceState(CURRENT))
+        assert isinstance(decision, Proceed)
+        assert decision.condition.if_match == (CURRENT,)
+
+    def test_stale_is_a_412_that_sends_the_client_to_re_read(self) -> None:
+        for token in ("v2", "v4", "v03", "garbage", "V3", "v3~1a2b3c4d"):
+            decision = evaluate("PUT", {"If-Match": token}, ResourceState(CURRENT))
+            assert decision == PreconditionFailed(
+                "If-Match",
+                "etag-mismatch",
+                decision.detail,  # type: ignore[union-attr]
+                current_etag=CURRENT,
+            ), token
+
+    def test_a_variant_tag_has_its_own_bare_form(self) -> None:
+        variant = version_etag(3, variant="text/html")
+        decision = evaluate("PUT", {"If-Match": variant.opaque}, ResourceState(variant))
+        assert isinstance(decision, Proceed)
+
+    def test_only_a_strong_version_tag_of_an_existing_resource(self) -> None:
+        for state in (
+            ResourceState(content_etag(b"x")),
+            ResourceState(CURRENT.as_weak()),
+            ResourceState(None),
+            ResourceState(CURRENT, exists=False),
+        ):
+            token = (state.etag or CURRENT).opaque
+            assert evaluate("PUT", {"If-Match": token}, state).status == 412, state
+            assert evaluate("GET", {"If-None-Match": token}, state).status == 400, state
+
+    def test_strict_policy_refuses_it_with_the_reason(self) -> None:
+        strict = Policy(accept_bare_version_token=False)
+        for headers in ({"If-Match": "v3"}, {"If-Match": "v2"}, {"If-None-Match": "v3"}):
+            decision = evaluate("PUT", headers, ResourceState(CURRENT), strict)
+            assert isinstance(decision, BadPrecondition)
+            [(name, value)] = headers.items()
+            assert decision.header == name
+            assert decision.detail == f'the entity-tag {value} is not quoted: write it "{value}"'
+        assert isinstance(
+            evaluate("PUT", {"If-Match": '"v3"'}, ResourceState(CURRENT), strict), Proceed
+        )
+
+    def test_parsed_preconditions_carry_it(self) -> None:
+        bare = Preconditions(if_match=(ETag("v3"),), bare_token_fields=frozenset({"If-Match"}))
+        assert isinstance(evaluate_preconditions("PUT", bare, ResourceState(CURRENT)), Proceed)
+        strict = Policy(accept_bare_version_token=False)
+        decision = evaluate_preconditions("PUT", bare, ResourceState(CURRENT), strict)
+        assert isinstance(decision, BadPrecondition)
+
+    def test_methods_that_ignore_preconditions_ignore_it(self) -> None:
+        strict = Policy(accept_bare_version_token=False)
+        decision = evaluate("OPTIONS", {"If-Match": "v2"}, ResourceState(CURRENT), strict)
+        assert isinstance(decision, Proceed)
+
+
+def test_two_digit_years_are_read_against_the_current_time_without_a_clock() -> None:
+    """No integration passes ``now``: a two-digit year 49 years ahead is still the future."""
+    now = datetime.now(UTC)
+    ahead = (now + timedelta(days=49 * 365)).strftime("%A, %d-%b-%y %H:%M:%S GMT")
+    state = ResourceState(CURRENT, last_modified=now)
+    assert isinstance(evaluate("GET", {"If-Modified-Since": ahead}, state), NotModified)
+    assert isinstance(evaluate("PUT", {"If-Unmodified-Since": ahead}, state), Proceed)
 
 
 def test_428_tells_how_to_resubmit() -> None:

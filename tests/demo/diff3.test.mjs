@@ -9,6 +9,7 @@ import {
   lcsMatch,
   merge3,
   mergeTexts,
+  mergeValue,
   resolveConflict,
   splitLines,
 } from "../../src/ifmatch/demo/web/diff3.mjs";
@@ -98,6 +99,43 @@ test("different changes to the same line conflict; the rest still merges", () =>
   assert.deepEqual(block.theirs, ["two (Guido)"]);
   assert.ok(result.text.startsWith("Title (Guido)\n"));
   assert.ok(result.text.includes("five (Ada)"));
+});
+
+test("changes to adjacent lines conflict: diff3 needs an unchanged line between them", () => {
+  // "two" (index 3) and "three" (index 4) touch: no base line both sides kept lies between.
+  const mine = edit(BASE, 3, ["two (Ada)"]);
+  const theirs = edit(BASE, 4, ["three (Guido)"]);
+  const adjacent = mergeTexts(BASE, mine, theirs);
+  assert.equal(adjacent.conflicts, 1);
+  const [block] = findConflicts(adjacent.text);
+  assert.deepEqual(block.mine, ["two (Ada)", "three"]);
+  assert.deepEqual(block.base, ["two", "three"]);
+  assert.deepEqual(block.theirs, ["two", "three (Guido)"]);
+  // One unchanged line ("three") between the two changes is enough to merge them.
+  const apart = mergeTexts(BASE, mine, edit(BASE, 5, ["four (Guido)"]));
+  assert.equal(apart.conflicts, 0);
+  assert.equal(apart.merged, 2);
+  assert.equal(apart.text, edit(mine, 5, ["four (Guido)"]));
+});
+
+test("a line inserted next to a line the other side changed conflicts", () => {
+  const mine = edit(BASE, 4, ["inserted (Ada)", "three"]); // a new line between two and three
+  const theirs = edit(BASE, 3, ["two (Guido)"]);
+  assert.equal(mergeTexts(BASE, mine, theirs).conflicts, 1);
+  const further = edit(BASE, 6, ["inserted (Ada)", "five"]); // between four and five
+  assert.equal(mergeTexts(BASE, further, theirs).conflicts, 0);
+});
+
+test("mergeValue: one-sided or identical changes are taken, different ones need a choice", () => {
+  assert.deepEqual(mergeValue("t", "t", "t"), { value: "t", conflict: null });
+  assert.deepEqual(mergeValue("t", "mine", "t"), { value: "mine", conflict: null });
+  assert.deepEqual(mergeValue("t", "t", "theirs"), { value: "theirs", conflict: null });
+  assert.deepEqual(mergeValue("t", "same", "same"), { value: "same", conflict: null });
+  assert.deepEqual(mergeValue("t", "mine", "theirs"), {
+    value: null,
+    conflict: { mine: "mine", theirs: "theirs" },
+  });
+  assert.deepEqual(mergeValue("t", "", "theirs").conflict, { mine: "", theirs: "theirs" });
 });
 
 test("one side deletes a line the other changed: conflict", () => {

@@ -157,6 +157,9 @@ def test_openapi_schema_documents_the_preconditions(http: httpx.Client, demo_url
     assert patch["If-Match"]["required"] is True
     assert "X-User" in put_parameters
     assert {"200", "412", "428"} <= item["put"]["responses"].keys()
+    # The demo honours Idempotency-Key: documented on writes, with its 409, 422 and the 503.
+    assert not put_parameters["Idempotency-Key"].get("required")
+    assert {"409", "422", "503"} <= item["put"]["responses"].keys()
     assert "304" in item["get"]["responses"]
     assert PROBLEM_MEDIA_TYPE in item["put"]["responses"]["412"]["content"]
     assert "201" in schema["paths"]["/api/documents/"]["post"]["responses"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from services import Database, free_port, running_server, subprocess_env
+from services import POSTGRES_URL, free_port, running_server, scratch_database, subprocess_env
 
 from .conftest import demo_argv
 
@@ -38,20 +38,20 @@ class Outcome:
 
 
 @pytest.fixture(scope="module")
-def demo_on_postgres(
-    postgres_db: Database, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    port = free_port()
-    argv = demo_argv(
-        port,
-        tmp_path_factory.mktemp("demo-pg"),
-        "--database-url",
-        postgres_db.url,
-        "--workers",
-        "4",
-    )
-    with running_server(argv, port, env=subprocess_env(), ready_timeout=60):
-        yield f"http://127.0.0.1:{port}"
+def demo_on_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # A database of its own: the demo migrates it (other tests' tables live in the shared one).
+    with scratch_database(POSTGRES_URL, "PostgreSQL") as db:
+        port = free_port()
+        argv = demo_argv(
+            port,
+            tmp_path_factory.mktemp("demo-pg"),
+            "--database-url",
+            db.url,
+            "--workers",
+            "4",
+        )
+        with running_server(argv, port, env=subprocess_env(), ready_timeout=60):
+            yield f"http://127.0.0.1:{port}"
 
 
 def writer(

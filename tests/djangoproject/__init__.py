@@ -36,13 +36,15 @@ def add_database(alias: str, settings_dict: dict[str, Any]) -> None:
 
 
 def create_tables(alias: str) -> None:
-    """Create the tables of the test apps in database ``alias`` (no migrations needed)."""
+    """Create the tables of the test apps (and ifmatch's idempotency records) in database
+    ``alias`` (no migrations needed)."""
     from django.apps import apps
     from django.db import connections
 
     connection = connections[alias]
     existing = set(connection.introspection.table_names())
     with connection.schema_editor() as editor:
-        for model in apps.get_app_config("docs").get_models():
-            if model._meta.db_table not in existing:
-                editor.create_model(model)
+        for label in ("ifmatch", "docs"):
+            for model in apps.get_app_config(label).get_models():
+                if model._meta.db_table not in existing:
+                    editor.create_model(model)

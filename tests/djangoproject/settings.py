@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "rest_framework",
     "drf_spectacular",
+    "ifmatch.integrations.djangoapp",
     "djangoproject.docs",
 ]
 MIDDLEWARE = [

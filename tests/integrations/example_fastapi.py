@@ -60,13 +60,23 @@ def database_store() -> AsyncVersionStore[Any] | None:
     return AsyncSQLAlchemyStore(example_models.Document, async_sessionmaker(engine))
 
 
-def create_app(store: VersionStore[Any] | AsyncVersionStore[Any] | None = None) -> FastAPI:
-    """The example app over ``store``: in memory, or the database store when configured."""
+def create_app(
+    store: VersionStore[Any] | AsyncVersionStore[Any] | None = None, *, idempotency: bool = False
+) -> FastAPI:
+    """The example app over ``store``: in memory, or the database store when configured;
+    with ``idempotency``, the document routes honour ``Idempotency-Key`` (the store must keep
+    idempotency records)."""
     chosen: Any = store or database_store() or MemoryStore()
     app = FastAPI(title="ifmatch example", dependencies=[Depends(require_user)])
     app.add_middleware(DateMiddleware)
-    documents = Conditional(chosen, key="doc_id", create=True)
-    versioned = Conditional(chosen, key="doc_id", create=True, policy=Policy(frozenset()))
+    documents = Conditional(chosen, key="doc_id", create=True, idempotency=idempotency)
+    versioned = Conditional(
+        chosen,
+        key="doc_id",
+        create=True,
+        policy=Policy(frozenset()),
+        idempotency=idempotency,
+    )
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 
     async def get(key: Any) -> tuple[Snapshot, dict[str, Any]] | None:

@@ -140,6 +140,19 @@ def test_unguarded_write_in_a_decorated_view_fails_loudly() -> None:
     assert Document.objects.get(pk=doc.pk).title == "t"
 
 
+def test_accept_bare_version_token_per_view() -> None:
+    client = LintingClient(fields_under_test=True)  # the unquoted If-Match is what is tested
+    doc = make()
+    body = {"text": "y"}
+    lenient = client.request("PUT", f"/plain/documents/{doc.pk}/", [("If-Match", "v1")], body)
+    assert lenient.status_code == 200 and lenient["ETag"] == '"v2"'
+    strict = client.request("PUT", f"/plain/strict/{doc.pk}/", [("If-Match", "v2")], body)
+    assert strict.status_code == 400 and strict.json()["header"] == "If-Match"
+    quoted = client.request("PUT", f"/plain/strict/{doc.pk}/", [("If-Match", '"v2"')], body)
+    assert quoted.status_code == 200 and quoted["ETag"] == '"v3"'
+    assert client.problems == []
+
+
 def test_delete_and_create(client: LintingClient) -> None:
     from django.db.models import Max
 

@@ -243,6 +243,30 @@ def test_jsonapi_errors_and_a_custom_key(portal: BlockingPortal) -> None:
     assert accepted.json() == {"etag": '"v2"'} and accepted.headers["etag"] == '"v2"'
 
 
+@pytest.mark.parametrize("lenient", [True, False])
+def test_accept_bare_version_token(portal: BlockingPortal, lenient: bool) -> None:
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+    app = install(FastAPI())
+    policy = Policy(accept_bare_version_token=lenient)
+    dependency = Conditional(store, key="doc_id", policy=policy)
+
+    @app.put("/docs/{doc_id}")
+    async def put(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(dependency)]
+    ) -> dict[str, str]:
+        await condition.write({"text": "y"})
+        return {"etag": condition.etag or ""}
+
+    client = AsgiClient(app, portal)
+    answer = client.request("PUT", "/docs/d", headers={"If-Match": "v1"})
+    if lenient:
+        assert answer.status_code == 200 and answer.headers["etag"] == '"v2"'
+    else:
+        assert answer.status_code == 400 and answer.json()["header"] == "If-Match"
+        assert store.read("d").version == 1  # type: ignore[union-attr]
+
+
 def test_load_hands_the_handler_its_object(portal: BlockingPortal) -> None:
     store = MemoryStore()
     store.compare_and_set("d", Expectation(exists=False), {"text": "x"})

@@ -175,6 +175,20 @@ def test_accept_weak_echo(app: Flask, runner: Runner) -> None:
     assert accepted.status == 200 and accepted.header("ETag") == '"v2"'
 
 
+def test_accept_bare_version_token(app: Flask, runner: Runner) -> None:
+    runner.create("/documents/bare")
+    bare = [("If-Match", "v1")]  # what halchemy sends for a list item's _etag
+    accepted = runner.request("PUT", "/documents/bare", bare, {"text": "x"})
+    assert accepted.status == 200 and accepted.header("ETag") == '"v2"'
+    app.config["IFMATCH_ACCEPT_BARE_VERSION_TOKEN"] = False
+    refused = runner.request("PUT", "/documents/bare", [("If-Match", "v2")], {"text": "y"})
+    assert refused.status == 400 and refused.json()["header"] == "If-Match"
+    assert refused.json()["detail"].endswith('the entity-tag v2 is not quoted: write it "v2"')
+    assert runner.current_etag("/documents/bare") == '"v2"'
+    for exchange in (accepted, refused):
+        exchange.lint_request = False  # the unquoted If-Match is what is tested
+
+
 def test_missing_resource_is_404_before_preconditions(runner: Runner) -> None:
     for method, headers in [("GET", [("If-None-Match", "*")]), ("DELETE", [("If-Match", "*")])]:
         missing = runner.request(method, "/documents/nothing-here", headers)

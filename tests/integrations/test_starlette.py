@@ -13,7 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conformance import HTTP_CASES, Case
-from ifmatch.integrations.starlette import conditional
+from ifmatch.core import Policy
+from ifmatch.integrations.starlette import EXCEPTION_HANDLERS, conditional
 from ifmatch.stores import Expectation
 from ifmatch.stores.memory import MemoryStore
 from integrations.example_starlette import create_app
@@ -65,3 +66,25 @@ def test_a_serialization_failure_in_the_endpoint_is_412(portal: BlockingPortal) 
     assert refused.status_code == 412 and refused.json()["code"] == "write-conflict"
     with pytest.raises(OperationalError):
         client.request("PUT", "/documents/d?fail=other", headers={"If-Match": '"v2"'})
+
+
+@pytest.mark.parametrize("lenient", [True, False])
+def test_accept_bare_version_token(portal: BlockingPortal, lenient: bool) -> None:
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"text": "x"})
+
+    @conditional(store, key="doc_id", policy=Policy(accept_bare_version_token=lenient))
+    async def document(request: Request) -> Response:
+        await request.state.ifmatch.write({"text": "y"})
+        return Response(status_code=204)
+
+    app = Starlette(
+        routes=[Route("/documents/{doc_id}", document, methods=["PUT"])],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+    )
+    answer = AsgiClient(app, portal).request("PUT", "/documents/d", headers={"If-Match": "v1"})
+    if lenient:
+        assert answer.status_code == 204 and answer.headers["etag"] == '"v2"'
+    else:
+        assert answer.status_code == 400 and answer.json()["header"] == "If-Match"
+        assert store.read("d").version == 1  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ def later(moment: datetime | None, seconds: int) -> datetime:
 
 
 class ContractSuite:
-    """The shared cases; subclasses provide the ``backend`` fixture."""
+    """The shared cases; subclasses provide the ``backend`` fixture. Stores that keep
+    idempotency records also run :class:`IdempotencySuite`."""
 
     # --- create, read, update ---------------------------------------------------------------
 
@@ -353,3 +355,155 @@ def _random_expectation(rng: random.Random, current: Snapshot | None) -> Expecta
         not_versions=frozenset(rng.sample(pool, rng.randint(0, 1))),
         unmodified_since=rng.choice([None, moment, moment - timedelta(seconds=1)]),
     )
+
+
+# --- idempotency records ---------------------------------------------------------------------
+
+
+def record_key() -> str:
+    from ifmatch.core.idempotency import record_id
+
+    return record_id("/docs/" + uuid.uuid4().hex, uuid.uuid4().hex)
+
+
+class IdempotencySuite:
+    """Claim, complete with the write, replay: the same in every store."""
+
+    def test_a_first_claim_is_new_and_pending(self, backend: Backend) -> None:
+        from ifmatch.core.idempotency import Verdict
+
+        rid = record_key()
+        claim = backend.store.claim(rid, "f" * 64)
+        assert claim.verdict is Verdict.NEW
+        found = backend.store.lookup(rid)
+        assert found is not None and not found.done and found.attempt == claim.attempt
+        assert found.fingerprint == "f" * 64 and found.expires > found.created
+
+    def test_a_second_claim_is_in_flight_or_a_mismatch(self, backend: Backend) -> None:
+        from ifmatch.core.idempotency import Verdict
+
+        rid = record_key()
+        first = backend.store.claim(rid, "a" * 64)
+        assert backend.store.claim(rid, "a" * 64).verdict is Verdict.IN_FLIGHT
+        assert backend.store.claim(rid, "b" * 64).verdict is Verdict.MISMATCH
+        assert backend.store.lookup(rid).attempt == first.attempt
+
+    def test_the_write_completes_its_record_and_a_retry_replays_it(self, backend: Backend) -> None:
+        from ifmatch.core.idempotency import Verdict
+
+        key, _ = backend.create()
+        rid = record_key()
+        claim = backend.store.claim(rid, "a" * 64)
+        completion = claim.completion(200, "/docs/x")
+        result = backend.store.compare_and_set(
+            key, Expectation.version(1), {"body": "b"}, completion=completion
+        )
+        assert result.outcome is Outcome.WON and result.snapshot.version == 2
+        replay = backend.store.claim(rid, "a" * 64)
+        assert replay.verdict is Verdict.REPLAY
+        record = replay.record
+        assert (record.done, record.status, record.version, record.location) == (
+            True,
+            200,
+            2,
+            "/docs/x",
+        )
+        assert backend.store.claim(rid, "b" * 64).verdict is Verdict.MISMATCH
+
+    def test_a_lost_write_leaves_its_claim_pending(self, backend: Backend) -> None:
+        key, _ = backend.create()
+        rid = record_key()
+        claim = backend.store.claim(rid, "a" * 64)
+        result = backend.store.compare_and_set(
+            key, Expectation.version(7), {"body": "b"}, completion=claim.completion(200)
+        )
+        assert result.outcome is Outcome.LOST
+        assert not backend.store.lookup(rid).done
+        backend.store.release(rid, claim.attempt)
+        assert backend.store.lookup(rid) is None
+
+    def test_release_never_forgets_a_completed_record(self, backend: Backend) -> None:
+        key, _ = backend.create()
+        rid = record_key()
+        claim = backend.store.claim(rid, "a" * 64)
+        backend.store.compare_and_set(
+            key, Expectation.version(1), {"body": "b"}, completion=claim.completion(200)
+        )
+        backend.store.release(rid, claim.attempt)
+        assert backend.store.lookup(rid).done
+
+    def test_a_create_and_a_delete_complete_their_records(self, backend: Backend) -> None:
+        key = backend.new_key()
+        created = backend.store.claim(record_key(), "a" * 64)
+        result = backend.store.compare_and_set(
+            key, Expectation(exists=False), {"body": "n"}, completion=created.completion(201, "/x")
+        )
+        assert result.outcome is Outcome.WON
+        record = backend.store.lookup(created.record.id)
+        assert (record.status, record.version, record.location) == (201, 1, "/x")
+        deleted = backend.store.claim(record_key(), "a" * 64)
+        result = backend.store.compare_and_delete(
+            key, Expectation.version(1), completion=deleted.completion(204)
+        )
+        assert result.outcome is Outcome.WON and backend.store.read(key) is None
+        record = backend.store.lookup(deleted.record.id)
+        assert (record.done, record.status, record.version) == (True, 204, None)
+
+    def test_an_abandoned_claim_is_taken_over_and_its_write_can_no_longer_apply(
+        self, backend: Backend
+    ) -> None:
+        from ifmatch.core.idempotency import Verdict
+
+        key, _ = backend.create()
+        rid = record_key()
+        first = backend.store.claim(rid, "a" * 64)
+        # The first attempt's request hangs past the in-flight limit; a retry takes over.
+        second = backend.store.claim(rid, "a" * 64, in_flight=timedelta(0))
+        assert second.verdict is Verdict.NEW and second.attempt != first.attempt
+        late = backend.store.compare_and_set(
+            key, Expectation(exists=True), {"body": "late"}, completion=first.completion(200)
+        )
+        assert late.outcome is Outcome.LOST and backend.body(key) == "a"
+        won = backend.store.compare_and_set(
+            key, Expectation(exists=True), {"body": "b"}, completion=second.completion(200)
+        )
+        assert won.outcome is Outcome.WON and backend.body(key) == "b"
+        again = backend.store.compare_and_delete(
+            key, Expectation(exists=True), completion=first.completion(204)
+        )
+        assert again.outcome is Outcome.LOST and backend.store.read(key) is not None
+
+    def test_an_expired_record_is_a_new_request(self, backend: Backend) -> None:
+        from ifmatch.core.idempotency import Verdict
+
+        key, _ = backend.create()
+        rid = record_key()
+        claim = backend.store.claim(rid, "a" * 64, retention=timedelta(seconds=-1))
+        backend.store.compare_and_set(
+            key, Expectation.version(1), {"body": "b"}, completion=claim.completion(200)
+        )
+        fresh = backend.store.claim(rid, "b" * 64)
+        assert fresh.verdict is Verdict.NEW and not backend.store.lookup(rid).done
+
+    def test_concurrent_claims_of_one_key_give_one_new(self, backend: Backend) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ifmatch.core.idempotency import Verdict
+
+        if "async" in backend.name or "session" in backend.name:
+            pytest.skip("one event loop / one session per call: covered by the sync stores")
+        rid = record_key()
+
+        def claim(_: int) -> Any:
+            try:
+                return backend.store.claim(rid, "a" * 64)
+            finally:
+                django_db = sys.modules.get("django.db")
+                if django_db is not None:
+                    django_db.connections.close_all()  # this thread's own connections
+
+        with ThreadPoolExecutor(8) as pool:
+            claims = list(pool.map(claim, range(8)))
+        verdicts = [claim.verdict for claim in claims]
+        assert verdicts.count(Verdict.NEW) == 1
+        assert verdicts.count(Verdict.IN_FLIGHT) == 7

@@ -16,11 +16,20 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore, Versioned
+from ifmatch.stores.sqlalchemy import (
+    AsyncSQLAlchemyStore,
+    SQLAlchemyStore,
+    Versioned,
+    idempotency_table,
+)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+#: The idempotency records of the stores under test.
+LEDGER = idempotency_table(Base.metadata)
 
 
 class Doc(Versioned, Base):
@@ -98,7 +107,8 @@ class SessionPerCall:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             with self.factory() as session:
-                result = getattr(SQLAlchemyStore(self.model, session), name)(*args, **kwargs)
+                store = SQLAlchemyStore(self.model, session, idempotency=LEDGER)
+                result = getattr(store, name)(*args, **kwargs)
                 session.commit()
                 return result
 
@@ -118,7 +128,7 @@ class AsyncSessionPerCall:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         async def run(*args: Any, **kwargs: Any) -> Any:
             async with self.factory() as session:
-                store = AsyncSQLAlchemyStore(self.model, session)
+                store = AsyncSQLAlchemyStore(self.model, session, idempotency=LEDGER)
                 result = await getattr(store, name)(*args, **kwargs)
                 await session.commit()
                 return result

@@ -30,7 +30,7 @@ from ifmatch.stores.django import (  # noqa: E402
     snapshot_of,
 )
 
-from .contract import Backend, ContractSuite  # noqa: E402
+from .contract import Backend, ContractSuite, IdempotencySuite  # noqa: E402
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ class ContractStore:
         return getattr(self.store, name)
 
 
-class TestDjangoContract(ContractSuite):
+class TestDjangoContract(ContractSuite, IdempotencySuite):
     @pytest.fixture
     def backend(self, alias: str) -> Backend:
         return Backend(f"django-{alias}", ContractStore(DjangoStore(Record, using=alias)))

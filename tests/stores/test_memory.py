@@ -9,10 +9,10 @@ import pytest
 from ifmatch.stores import Expectation, Outcome
 from ifmatch.stores.memory import MemoryStore
 
-from .contract import Backend, ContractSuite
+from .contract import Backend, ContractSuite, IdempotencySuite
 
 
-class TestMemoryContract(ContractSuite):
+class TestMemoryContract(ContractSuite, IdempotencySuite):
     @pytest.fixture
     def backend(self) -> Backend:
         return Backend("memory", MemoryStore())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -12,11 +13,11 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ifmatch.stores import Expectation, StoreUnavailable
+from ifmatch.stores import Expectation, Outcome, StoreUnavailable
 from ifmatch.stores.redis import AsyncRedisStore, RedisStore
 from services import free_port
 
-from .contract import Backend, ContractSuite, SyncFacade
+from .contract import Backend, ContractSuite, IdempotencySuite, SyncFacade
 from .redis_server import throwaway_redis
 
 pytestmark = pytest.mark.services
@@ -27,7 +28,7 @@ def prefix() -> str:
     return f"ifmatch-test:{uuid.uuid4().hex}:"
 
 
-class TestRedisContract(ContractSuite):
+class TestRedisContract(ContractSuite, IdempotencySuite):
     @pytest.fixture
     def backend(self, redis_url: str, prefix: str) -> Iterator[Backend]:
         client = redis.Redis.from_url(redis_url)
@@ -36,7 +37,7 @@ class TestRedisContract(ContractSuite):
         client.close()
 
 
-class TestAsyncRedisContract(ContractSuite):
+class TestAsyncRedisContract(ContractSuite, IdempotencySuite):
     @pytest.fixture
     def backend(self, redis_url: str, prefix: str) -> Iterator[Backend]:
         with asyncio.Runner() as runner:
@@ -92,3 +93,43 @@ def test_an_unreachable_server_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         RedisStore(client).read("k")
     client.close()
+
+
+def test_a_script_run_again_with_its_write_id_answers_as_its_first_run(
+    redis_url: str, prefix: str
+) -> None:
+    """What redis-py's default retry does after a lost reply: the same EVALSHA again. The
+    re-run answers the first run's outcome and writes nothing, instead of losing against
+    its own write (a 412 for an applied write, then a second application by the client)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        store = RedisStore(client, prefix=prefix)
+        store.compare_and_set("doc", Expectation(exists=False), {"body": "a"})
+
+        def twice(write: Any) -> tuple[Any, Any]:
+            fixed = RedisStore._write_id(store)
+            store._write_id = lambda: fixed  # type: ignore[method-assign]
+            try:
+                return write(), write()
+            finally:
+                del store._write_id
+
+        first, again = twice(
+            lambda: store.compare_and_set("doc", Expectation.version(1), {"body": "b"})
+        )
+        assert first.outcome is Outcome.WON and again == first
+        assert store.read("doc") == first.snapshot
+        # An unconditional write re-run is not applied a second time.
+        first, again = twice(lambda: store.compare_and_set("doc", Expectation(), {"body": "c"}))
+        assert again == first and store.read("doc") == first.snapshot
+        assert first.snapshot is not None and first.snapshot.version == 3
+        first, again = twice(lambda: store.compare_and_delete("doc", Expectation(exists=True)))
+        assert first.outcome is Outcome.WON and again == first
+        # A new write (another id) is evaluated as usual.
+        assert store.compare_and_delete("doc", Expectation()).outcome is Outcome.NOT_FOUND
+        batch = [("a", Expectation(exists=False), {"body": "x"})]
+        first, again = twice(lambda: store.compare_and_set_many(batch))
+        assert [r.outcome for r in first] == [Outcome.WON] and again == first
+    finally:
+        _cleanup(client, prefix)
+        client.close()

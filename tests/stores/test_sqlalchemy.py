@@ -34,8 +34,9 @@ from ifmatch.stores import ConfigurationError, Expectation, Outcome
 from ifmatch.stores._sql import max_version
 from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore, snapshot
 
-from .contract import Backend, ContractSuite, SyncFacade
+from .contract import Backend, ContractSuite, IdempotencySuite, SyncFacade
 from .sa_support import (
+    LEDGER,
     AsyncSessionPerCall,
     Doc,
     SessionPerCall,
@@ -113,17 +114,17 @@ def async_engine(
     return async_engines[vendor]
 
 
-class TestSQLAlchemyContract(ContractSuite):
+class TestSQLAlchemyContract(ContractSuite, IdempotencySuite):
     @pytest.fixture(params=backend_params(SYNC))
     def backend(self, request: pytest.FixtureRequest, engines: dict[str, Any]) -> Backend:
         vendor, mode = request.param.split("-")
         factory = sessionmaker(sync_engine(request, engines, vendor))
         if mode == "own":
-            return Backend(request.param, SQLAlchemyStore(Doc, factory))
+            return Backend(request.param, SQLAlchemyStore(Doc, factory, idempotency=LEDGER))
         return Backend(request.param, SessionPerCall(factory))
 
 
-class TestAsyncSQLAlchemyContract(ContractSuite):
+class TestAsyncSQLAlchemyContract(ContractSuite, IdempotencySuite):
     @pytest.fixture(params=backend_params(ASYNC))
     def backend(
         self,
@@ -134,7 +135,7 @@ class TestAsyncSQLAlchemyContract(ContractSuite):
         vendor, mode = request.param.split("-")
         factory = async_sessionmaker(async_engine(request, async_engines, runner, vendor))
         if mode == "own":
-            store = SyncFacade(AsyncSQLAlchemyStore(Doc, factory), runner)
+            store = SyncFacade(AsyncSQLAlchemyStore(Doc, factory, idempotency=LEDGER), runner)
             return Backend(f"async-{request.param}", store)
         return Backend(f"async-{request.param}", AsyncSessionPerCall(factory, runner))
 

@@ -14,11 +14,14 @@ def main() -> None:
     import shapes
     from django.db import connection
 
+    from ifmatch.stores._django_ledger import ledger_model
+
     from .models import Document, Item
 
     with connection.schema_editor() as editor:
         editor.create_model(Document)
         editor.create_model(Item)
+        editor.create_model(ledger_model())
     for row in shapes.documents():
         Document(**row).save(force_insert=True)
     for shape in shapes.RESOURCES:

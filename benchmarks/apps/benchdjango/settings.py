@@ -17,6 +17,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "rest_framework",
+    "ifmatch.integrations.djangoapp",  # Idempotency-Key records (the keyed PUT)
     "benchdjango",
 ]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]

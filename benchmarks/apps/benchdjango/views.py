@@ -39,6 +39,13 @@ class IfMatchView(ConditionalRetrieveUpdateDestroyAPIView):
     serializer_class = DocumentSerializer
 
 
+class KeyedView(IfMatchView):
+    """The same view honouring Idempotency-Key: the key's record is claimed, then completed in
+    the write's transaction."""
+
+    ifmatch_idempotency_keys = True
+
+
 class ExtensionsView(APIRetrieveETAGMixin, generics.RetrieveAPIView[Document]):
     """drf-extensions: the tag is a hash of the instance's field values."""
 

@@ -1,10 +1,13 @@
 -- One document per thread (<prefix><base + thread id>), one connection per thread: each PUT sends
 -- the ETag the previous response carried, as an editor saving repeatedly does. With
--- conditional = "0" no If-Match is sent. Counts PUTs by status.
+-- conditional = "0" no If-Match is sent; with keyed = "1" each PUT carries a new
+-- Idempotency-Key. Counts PUTs by status.
 function init(args)
   prefix, base, conditional, body = args[1], tonumber(args[2]), args[3] == "1", args[4]
+  keyed = args[5] == "1"
   path = prefix .. (base + id)
   etag = nil
+  sent = 0
 end
 
 function request()
@@ -14,6 +17,10 @@ function request()
   local headers = {["Content-Type"] = "application/json"}
   if conditional then
     headers["If-Match"] = etag
+  end
+  if keyed then
+    sent = sent + 1
+    headers["Idempotency-Key"] = '"' .. id .. "-" .. sent .. "-" .. math.random(1, 2147483647) .. '"'
   end
   return wrk.format("PUT", path, headers, body)
 end

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .context import CheckAborted, Context, Finding, State
+from .documents import Representation
 from .messages import Flow, Request, Response, TransportError, exchange
 from .model import ProbeResult, Status
 from .probes import READ_PROBES, Probe
@@ -22,7 +23,8 @@ ALL_PROBES: tuple[Probe, ...] = (*READ_PROBES, *WRITE_PROBES, RACE, RESTORE)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What :func:`audit` returns: the results, or why the check could not start."""
+    """What :func:`audit` returns: the results, and why the check could not start or could
+    not run the write probes it was asked for (then the verdict is "could not check")."""
 
     results: tuple[ProbeResult, ...] = ()
     error: str | None = None
@@ -64,9 +66,10 @@ def preflight(ctx: Context) -> Flow[State]:
     state = State.of(response)
     ctx.first = state
     ctx.document = state.document()
-    media_type = (response.header("Content-Type") or "").split(";")[0].strip().lower()
-    if media_type.endswith(("/json", "+json")):
-        ctx.content_type = media_type
+    if ctx.document is not None:
+        ctx.representation = Representation.read(
+            ctx.document, response.header("Content-Type"), ctx.options.body_field
+        )
     return state
 
 
@@ -83,10 +86,14 @@ def _result(probe: Probe, finding: Finding) -> ProbeResult:
 
 
 def _skip_reason(ctx: Context, probe: Probe) -> str | None:
-    if not probe.writes or probe is RESTORE:
+    if not probe.writes or probe is RESTORE or probe.id == "write":
         return None
-    if ctx.write_blocked is not None and probe.id != "write":
+    if ctx.write_blocked is not None:
         return f"Not run: {ctx.write_blocked}."
+    if ctx.way is None:
+        # The first write ended without finding a way of writing (no response, say): every
+        # later write probe builds on that way and on the tag it replaced.
+        return "Not run: the first conditional write did not succeed."
     return None
 
 
@@ -105,7 +112,8 @@ def audit(ctx: Context, probes: tuple[Probe, ...] = ALL_PROBES) -> Flow[Outcome]
     """Run the preflight, then every probe in order (the read-only ones without ``--write``).
 
     Returns:
-        The results, or the reason the check could not start (unreachable, redirect, 401...).
+        The results, and the reason the check could not start (unreachable, redirect, 401...)
+        or could not write (no way of writing accepted).
     """
     if not ctx.options.write:
         probes = tuple(probe for probe in probes if not probe.writes)
@@ -124,4 +132,4 @@ def audit(ctx: Context, probes: tuple[Probe, ...] = ALL_PROBES) -> Flow[Outcome]
         results.append((yield from _run_probe(ctx, probe)))
     ctx.at(len(probes), len(probes))
     ctx.report("done")
-    return Outcome(tuple(results))
+    return Outcome(tuple(results), ctx.cannot_check)

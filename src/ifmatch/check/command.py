@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from .context import Progress
+    from .context import Options, Progress
     from .model import Report
 
 __all__ = ["add_arguments", "run"]
@@ -67,6 +67,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the JSON member the write probes change (default: text)",
     )
     parser.add_argument(
+        "--write-method",
+        type=str.upper,
+        choices=("PUT", "PATCH", "POST"),
+        metavar="METHOD",
+        help="the only method the write probes use: PUT, PATCH or POST (default: find one)",
+    )
+    parser.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="the only media type the write probes send, e.g. application/vnd.api+json "
+        "(default: find one)",
+    )
+    parser.add_argument(
+        "--body-template",
+        metavar="FILE",
+        help='a JSON file holding the body every write sends, with the string "{{value}}" '
+        "where the probes put their value (default: the document GET returns)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=_positive(2),
         default=8,
@@ -90,8 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a header to send with every request, e.g. credentials (repeatable; never shown "
-        "in the report)",
+        help="a header to send with every request, e.g. credentials or a header the API "
+        "requires on writes (repeatable; never shown in the report)",
     )
     parser.add_argument(
         "--no-lint", action="store_true", help="do not lint responses with httplint"
@@ -157,6 +176,50 @@ def _with_advice(report: Report, url: str, timeout: float) -> Report:
     return dataclasses.replace(report, error=f"{report.error.rstrip('.')}. {advice}")
 
 
+def _options(args: argparse.Namespace) -> Options:
+    """The run's options.
+
+    Raises:
+        ValueError: they do not fit together, or the template cannot be used.
+    """
+    from .context import MEDIA_TYPE, Options
+    from .documents import parse_template
+
+    chosen = [
+        name
+        for name, value in (
+            ("--write-method", args.write_method),
+            ("--content-type", args.content_type),
+            ("--body-template", args.body_template),
+        )
+        if value is not None
+    ]
+    if chosen and not args.write:
+        raise ValueError(f"{', '.join(chosen)} only apply to the write probes: add --write")
+    template = None
+    if args.body_template is not None:
+        try:
+            with open(args.body_template, encoding="utf-8") as file:
+                template = file.read()
+            parse_template(template)
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise ValueError(f"--body-template {args.body_template}: {error}") from None
+    if args.content_type is not None and not MEDIA_TYPE.fullmatch(args.content_type):
+        raise ValueError(
+            f"--content-type must be a media type such as application/json, got "
+            f"{args.content_type!r}"
+        )
+    return Options(
+        write=args.write,
+        body_field=args.body_field,
+        concurrency=args.concurrency,
+        rounds=args.rounds,
+        write_method=args.write_method,
+        content_type=args.content_type,
+        body_template=template,
+    )
+
+
 def _fail(message: str) -> int:
     print(f"ifmatch check: {message}", file=sys.stderr)
     return EXIT_UNKNOWN
@@ -201,17 +264,14 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .._version import __version__
-    from .context import Options
     from .drivers import check
     from .lint import httplint_linter
     from .report import render_json, render_rich
 
-    options = Options(
-        write=args.write,
-        body_field=args.body_field,
-        concurrency=args.concurrency,
-        rounds=args.rounds,
-    )
+    try:
+        options = _options(args)
+    except ValueError as error:
+        return _fail(str(error))
     limits = httpx.Limits(
         max_connections=args.concurrency + 4, max_keepalive_connections=args.concurrency + 4
     )

@@ -7,14 +7,17 @@ Every header the probes look at is parsed by ``ifmatch.core``: entity-tags with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..core import ETag, InvalidPreconditionHeader, parse_etag, parse_http_date
+from .documents import Representation, parse_template
 from .messages import Flow, Request, Response, exchange
 from .model import Evidence, Status
+from .ways import Way
 
 __all__ = [
     "CheckAborted",
@@ -48,6 +51,13 @@ class Options:
         concurrency: writers released together in each race round.
         rounds: race rounds.
         stable_reads: extra GETs, each on a new connection, to see whether validators change.
+        write_method: the only method the write probes may use (``PUT``, ``PATCH`` or
+            ``POST``); ``None`` lets them find one.
+        content_type: the only media type the write probes may send; ``None`` lets them
+            find one.
+        body_template: the JSON body every write sends, with the string ``"{{value}}"`` where
+            each probe's value goes; ``None`` lets the probes build bodies from the document
+            GET returns.
     """
 
     write: bool = False
@@ -55,6 +65,9 @@ class Options:
     concurrency: int = 8
     rounds: int = 20
     stable_reads: int = 4
+    write_method: str | None = None
+    content_type: str | None = None
+    body_template: str | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 2:
@@ -65,13 +78,37 @@ class Options:
             raise ValueError("stable_reads must be at least 1")
         if not self.body_field:
             raise ValueError("body_field must not be empty")
+        if self.write_method is not None and self.write_method not in WRITE_METHODS:
+            raise ValueError(
+                f"write_method must be one of {', '.join(WRITE_METHODS)}, got {self.write_method!r}"
+            )
+        if self.content_type is not None and not MEDIA_TYPE.fullmatch(self.content_type):
+            raise ValueError(f"content_type must be a media type, got {self.content_type!r}")
+        if self.body_template is not None:
+            parse_template(self.body_template)
+
+    def template(self) -> Any:
+        """The parsed body template, or ``None``."""
+        return None if self.body_template is None else parse_template(self.body_template)
 
     def as_dict(self) -> dict[str, Any]:
+        chosen = {
+            "write_method": self.write_method,
+            "content_type": self.content_type,
+            "body_template": True if self.body_template is not None else None,
+        }
         return {
             "body_field": self.body_field,
             "concurrency": self.concurrency,
             "rounds": self.rounds,
+            **{name: value for name, value in chosen.items() if value is not None},
         }
+
+
+#: The methods the write probes may be told to use.
+WRITE_METHODS = ("PUT", "PATCH", "POST")
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(\s*;.*)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +183,18 @@ class Context:
         first: the first GET's validators, set by the preflight.
         document: the first GET's content when it is a JSON object: the write probes send it
             back with one field changed, and the last probe restores it.
-        content_type: the media type the write probes send.
+        representation: that document, its shape and where the body field sits in it.
+        origin: ``scheme://host[:port]`` of the URL checked (requests to other paths, such as
+            an OpenAPI document, stay on it).
+        way: how the write probes write, once the first conditional write found one the API
+            accepts.
+        accepted: the last way of writing the API answered with a 2xx, even if GET did not
+            show the value: the restore uses it when no ``way`` was found.
         notes: results one probe leaves for a later one (e.g. whether 304 works at all).
         wrote: whether any probe may have changed the resource (so it must be restored).
         write_blocked: why the write probes cannot run, once the baseline write failed.
+        cannot_check: why the write probes asked for could not be run (no write accepted):
+            the run then ends "could not check", whatever else it found.
     """
 
     target: str
@@ -158,10 +203,14 @@ class Context:
     progress: Progress | None = None
     first: State | None = None
     document: dict[str, Any] | None = None
-    content_type: str = "application/json"
+    representation: Representation | None = None
+    origin: str = ""
+    way: Way | None = None
+    accepted: Way | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     wrote: bool = False
     write_blocked: str | None = None
+    cannot_check: str | None = None
     _writes: int = 0
     _position: tuple[int, int] = (0, 0)
 
@@ -177,7 +226,10 @@ class Context:
         return self.first
 
     def evidence(self, request: Request, response: Response) -> Evidence:
-        """The evidence line pair for one exchange, linted when a linter is set."""
+        """The evidence line pair for one exchange, linted when a linter is set (only
+        exchanges with the URL checked: the linter knows that URL only)."""
+        if request.target is not None:
+            return Evidence.of(request.target, request, response)
         lint = self.linter(request, response) if self.linter is not None else ()
         return Evidence.of(self.target, request, response, lint)
 

@@ -67,9 +67,13 @@ class _Driver:
         self._client = client
 
     def _build(self, request: Request) -> httpx.Request:
+        url: str | httpx.URL = self.url
+        if request.target is not None:
+            # An absolute path: the same scheme, host and port as the URL under test.
+            url = self._client.build_request("GET", self.url).url.join(request.target)
         return self._client.build_request(
             request.method,
-            self.url,
+            url,
             headers=[*self.headers, *request.headers],
             content=request.body,
         )
@@ -199,8 +203,10 @@ def _context(
     progress: Progress | None,
 ) -> tuple[str, Context]:
     """The absolute URL checked, and the run's context."""
-    full_url = str(client.build_request("GET", url).url)
-    return full_url, Context(target_of(full_url), options, linter=linter, progress=progress)
+    full = client.build_request("GET", url).url
+    ctx = Context(target_of(str(full)), options, linter=linter, progress=progress)
+    ctx.origin = f"{full.scheme}://{full.netloc.decode('ascii')}"
+    return str(full), ctx
 
 
 def check(

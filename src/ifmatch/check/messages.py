@@ -38,11 +38,21 @@ class Request:
         headers: headers specific to this request; the driver adds the user's ``--header``
             values (authentication and the like) to every request.
         body: the request content, or ``None``.
+        target: another resource of the same origin, as an absolute path (``/openapi.json``),
+            or ``None`` for the URL under test. Probes never name another origin, so the
+            user's credentials only go where they were meant to.
     """
 
     method: str
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.target is not None and not (
+            self.target.startswith("/") and not self.target.startswith("//")
+        ):
+            raise ValueError(f"a request target must be an absolute path, got {self.target!r}")
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or ``None``."""

@@ -131,7 +131,8 @@ class Report:
         url: the URL checked.
         write: whether the write probes (and the race probe) ran.
         results: one per probe, in the order they ran.
-        error: why the check could not start (unreachable, redirect, 401...), or ``None``.
+        error: why the check could not start (unreachable, redirect, 401...) or could not
+            run the write probes asked for (no way of writing was accepted), or ``None``.
         options: the settings the run used (concurrency, rounds, body field).
         elapsed: seconds the run took.
     """
@@ -159,10 +160,13 @@ class Report:
 
     @property
     def verdict(self) -> Verdict:
-        """Unsafe as soon as one probe failed; unknown if the check could not run fully."""
+        """Unknown when the check could not start or could not run the write probes asked
+        for; otherwise unsafe as soon as one probe failed, unknown if one could not run."""
+        if self.error is not None:
+            return Verdict.UNKNOWN
         if self.by_status(Status.FAIL):
             return Verdict.UNSAFE
-        if self.error is not None or self.by_status(Status.ERROR):
+        if self.by_status(Status.ERROR):
             return Verdict.UNKNOWN
         return Verdict.SAFE
 

@@ -17,7 +17,7 @@ from .context import Context, Finding, read_state
 from .messages import Failure, Flow, Request, Response, exchange_together
 from .model import Evidence, Status, describe_request
 from .probes import Probe
-from .writes import put_request, stored_value
+from .writing import stored_value, write_request
 
 __all__ = ["RACE", "race"]
 
@@ -64,7 +64,7 @@ def _round(ctx: Context, number: int, tally: Tally) -> Flow[None]:
         raise _NoETag
     writers = ctx.options.concurrency
     markers = [ctx.marker(f"race round {number} writer {i}") for i in range(writers)]
-    requests = tuple(put_request(ctx, m, (("If-Match", state.etag_raw),)) for m in markers)
+    requests = tuple(write_request(ctx, m, (("If-Match", state.etag_raw),)) for m in markers)
     outcomes = yield from exchange_together(requests)
     get_request, after = yield from read_state()
     winners = [

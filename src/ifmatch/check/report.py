@@ -50,7 +50,9 @@ def verdict_line(report: Report) -> str:
         return f"UNSAFE: {len(failed)} {noun} failed ({_names(failed)})."
     if verdict is Verdict.UNKNOWN:
         if report.error is not None:
-            return f"COULD NOT CHECK: {report.error}"
+            failed = report.by_status(Status.FAIL)
+            tail = f" Besides, {_names(failed)} failed." if failed else ""
+            return f"COULD NOT CHECK: {report.error}{tail}"
         errors = report.by_status(Status.ERROR)
         return f"COULD NOT CHECK: {_names(errors)} could not run; see above."
     warnings = report.by_status(Status.WARN)

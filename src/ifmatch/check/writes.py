@@ -1,9 +1,10 @@
-"""The write probes: what the server does with each kind of precondition on a PUT.
+"""The write probes after the first: what the server does with each kind of precondition on
+a write, and the restore.
 
-They run only with ``--write``. Each PUT sends back the JSON document the first GET returned,
-with the ``--body-field`` member set to a unique marker; a GET afterwards shows whether the
-write was applied, whatever the status code claimed. The last probe puts the original
-representation back.
+They run only with ``--write``, once the ``write`` probe (``baseline``) found a way of writing
+the API accepts; each writes that way, and a GET afterwards shows whether the write was
+applied, whatever the status code claimed. The last probe puts the original value back and
+compares the representation with the first one.
 """
 
 from __future__ import annotations
@@ -14,126 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 from ..core import format_http_date
+from .baseline import baseline
 from .context import Context, Finding, State, read_state
-from .messages import Flow, Request, Response, exchange
+from .documents import Representation, changed_members, value_at
+from .messages import Flow, exchange
 from .model import Evidence, Status
 from .probes import Probe
+from .writing import method_of, representation, request_for, stored_value, write_request
 
-__all__ = ["WRITE_PROBES", "put_request", "stored_value"]
+__all__ = ["MALFORMED_IF_MATCH", "RESTORE", "WRITE_PROBES"]
 
 #: Sent as a malformed If-Match: an opaque-tag whose closing quote is missing.
 MALFORMED_IF_MATCH = '"ifmatch-check'
-
-
-def put_request(ctx: Context, marker: str, headers: tuple[tuple[str, str], ...]) -> Request:
-    """A PUT of the original document with the body field set to ``marker``."""
-    document = dict(ctx.document or {})
-    document[ctx.options.body_field] = marker
-    return Request(
-        "PUT",
-        (("Content-Type", ctx.content_type), *headers),
-        json.dumps(document).encode(),
-    )
-
-
-def stored_value(ctx: Context, state: State) -> Any:
-    """The body field as a GET shows it (``None`` when absent or not a 2xx JSON object)."""
-    document = state.document() if state.response.is_success else None
-    return None if document is None else document.get(ctx.options.body_field)
-
-
-def _baseline_refused(ctx: Context, response: Response, shown: tuple[Evidence, ...]) -> Finding:
-    status = response.status
-    ctx.write_blocked = f"the baseline conditional write was refused ({status})"
-    if status in (412, 428):
-        return Finding(
-            Status.FAIL,
-            f"A PUT carrying the ETag GET had just returned was refused with {status}: the tag "
-            "clients receive is not the tag writes are checked against, so every write fails.",
-            shown,
-        )
-    if status in (401, 403):
-        reason = "needs credentials or permissions the checker lacks; pass them with --header"
-    elif status in (404, 405, 501):
-        reason = "shows PUT is not supported on this URL"
-    elif status >= 500:
-        reason = "is a server error"
-    else:
-        reason = (
-            "means the server rejected the probe's body: the checker PUTs the JSON it read with "
-            f"{ctx.options.body_field!r} changed; choose a writable string member with "
-            "--body-field"
-        )
-    return Finding(Status.ERROR, f"The conditional PUT got {status}, which {reason}.", shown)
-
-
-def baseline(ctx: Context) -> Flow[Finding]:
-    """Does a write with the current ETag succeed and return the new ETag?"""
-    if ctx.document is None:
-        ctx.write_blocked = "the representation is not a JSON object"
-        return Finding(
-            Status.ERROR,
-            "The representation is not a JSON object, so the write probes cannot build a body "
-            "(they change one member of it). Run without --write for the read-only probes.",
-        )
-    _, state = yield from read_state()
-    if state.etag_raw is None:
-        ctx.write_blocked = "GET returns no ETag"
-        return Finding(Status.ERROR, "GET returns no ETag to send in If-Match.")
-    marker = ctx.marker("conditional write")
-    request = put_request(ctx, marker, (("If-Match", state.etag_raw),))
-    ctx.wrote = True
-    response = yield from exchange(request)
-    shown: tuple[Evidence, ...] = (ctx.evidence(request, response),)
-    if not response.is_success:
-        return _baseline_refused(ctx, response, shown)
-    get_request, after = yield from read_state()
-    shown += (ctx.evidence(get_request, after.response),)
-    if stored_value(ctx, after) != marker:
-        ctx.write_blocked = "the write was not visible to GET"
-        return Finding(
-            Status.ERROR,
-            f"The PUT answered {response.status} but GET does not show the new value of "
-            f"{ctx.options.body_field!r}: choose a member the API stores with --body-field.",
-            shown,
-        )
-    ctx.notes["stale-etag"] = state.etag_raw
-    return _judge_new_etag(ctx, state, response, after, shown)
-
-
-def _judge_new_etag(
-    ctx: Context, before: State, response: Response, after: State, shown: tuple[Evidence, ...]
-) -> Finding:
-    returned = response.header("ETag")
-    if after.etag_raw == before.etag_raw:
-        ctx.write_blocked = "the ETag does not change when the resource changes"
-        return Finding(
-            Status.FAIL,
-            f"After the write GET still returns ETag {before.etag_raw}: the validator does not "
-            "follow the data, so a client holding the old tag still passes If-Match.",
-            shown,
-        )
-    if returned is None:
-        # §9.3.4 lets a PUT response omit the validator (it must, if the stored content was
-        # transformed); the client then has to re-read before its next write.
-        return Finding(
-            Status.WARN,
-            "The write succeeded but its response carries no ETag: clients must re-read the "
-            "resource before their next conditional write.",
-            shown,
-        )
-    if returned != after.etag_raw:
-        return Finding(
-            Status.FAIL,
-            f"The write returned ETag {returned} but GET now returns {after.etag_raw}: a client "
-            "that writes again with the tag it was given gets 412.",
-            shown,
-        )
-    return Finding(
-        Status.PASS,
-        f"The PUT with If-Match: {before.etag_raw} succeeded and returned the new ETag {returned}.",
-        shown,
-    )
 
 
 def _expect_refusal(
@@ -148,9 +41,9 @@ def _expect_refusal(
     applied_status: Status = Status.FAIL,
     advice: str = "",
 ) -> Flow[Finding]:
-    """PUT with ``headers``; the server should answer one of ``expected`` and not write."""
+    """Write with ``headers``; the server should answer one of ``expected`` and not write."""
     marker = ctx.marker(label)
-    request = put_request(ctx, marker, headers)
+    request = write_request(ctx, marker, headers)
     response = yield from exchange(request)
     get_request, after = yield from read_state()
     sent = ctx.evidence(request, response)
@@ -167,7 +60,7 @@ def _expect_refusal(
     if status >= 500:
         return Finding(Status.ERROR, f"The server failed ({status}).", (sent,))
     if status in expected:
-        return Finding(Status.PASS, passed.format(status=status), (sent,))
+        return Finding(Status.PASS, passed.replace("{status}", str(status)), (sent,))
     if response.is_success:
         return Finding(
             Status.WARN,
@@ -194,9 +87,9 @@ def stale_if_match(ctx: Context) -> Flow[Finding]:
             "stale If-Match",
             (("If-Match", stale),),
             expected=(412,),
-            applied="A PUT with a stale If-Match was applied",
+            applied=f"A {method_of(ctx)} with a stale If-Match was applied",
             advice=" The server overwrote a change the client never saw: a lost update.",
-            passed="A PUT with the ETag from before the last write got {status}.",
+            passed=f"A {method_of(ctx)} with the ETag from before the last write got {{status}}.",
         )
     )
 
@@ -215,7 +108,7 @@ def weak_if_match(ctx: Context) -> Flow[Finding]:
             "weak If-Match",
             (("If-Match", weak),),
             expected=(412,),
-            applied=f"A PUT with If-Match: {weak} was applied",
+            applied=f"A {method_of(ctx)} with If-Match: {weak} was applied",
             advice=" If-Match must use the strong comparison, which a weak tag never satisfies.",
             passed=f"If-Match: {weak} got {{status}}: If-Match compares strongly.",
         )
@@ -230,7 +123,7 @@ def malformed_if_match(ctx: Context) -> Flow[Finding]:
             "malformed If-Match",
             (("If-Match", MALFORMED_IF_MATCH),),
             expected=(400, 412),
-            applied="A PUT with a malformed If-Match was applied",
+            applied=f"A {method_of(ctx)} with a malformed If-Match was applied",
             advice=" The server dropped a header it could not parse and wrote "
             "unconditionally; it must refuse the write (400 or 412).",
             passed="A malformed If-Match was refused with {status}.",
@@ -251,11 +144,12 @@ def if_none_match_write(ctx: Context) -> Flow[Finding]:
             "If-None-Match on PUT",
             (("If-None-Match", current),),
             expected=(412,),
-            applied=f"A PUT with If-None-Match: {current} was applied although that is the "
-            "current ETag",
-            passed=f"A PUT with If-None-Match: {current} got {{status}}.",
+            applied=f"A {method_of(ctx)} with If-None-Match: {current} was applied although that "
+            "is the current ETag",
+            passed=f"A {method_of(ctx)} with If-None-Match: {current} got {{status}}.",
             wrong={
-                304: "A PUT whose If-None-Match is false got 304 Not Modified: 304 is for GET "
+                304: f"A {method_of(ctx)} whose If-None-Match is false got 304 Not Modified: 304 "
+                "is for GET "
                 "and HEAD only; for other methods the answer is 412, and a client may read a "
                 "304 as success and believe its write was saved."
             },
@@ -282,8 +176,10 @@ def if_unmodified_since(ctx: Context) -> Flow[Finding]:
             "old If-Unmodified-Since",
             (("If-Unmodified-Since", old),),
             expected=(412,),
-            applied="A PUT with If-Unmodified-Since a day before Last-Modified was applied",
-            passed="A PUT with If-Unmodified-Since a day before Last-Modified got {status}.",
+            applied=f"A {method_of(ctx)} with If-Unmodified-Since a day before Last-Modified was "
+            "applied",
+            passed=f"A {method_of(ctx)} with If-Unmodified-Since a day before Last-Modified got "
+            "{status}.",
         )
     )
 
@@ -293,7 +189,7 @@ def if_match_star(ctx: Context) -> Flow[Finding]:
     # §13.1.1: "If the field value is "*", the condition is false if the origin server does
     # not have a current representation for the target resource." Here it has one.
     marker = ctx.marker("If-Match: *")
-    request = put_request(ctx, marker, (("If-Match", "*"),))
+    request = write_request(ctx, marker, (("If-Match", "*"),))
     response = yield from exchange(request)
     _, after = yield from read_state()
     shown = (ctx.evidence(request, response),)
@@ -324,8 +220,8 @@ def no_precondition(ctx: Context) -> Flow[Finding]:
             "no precondition",
             (),
             expected=(428,),
-            applied="A PUT without any precondition was accepted",
-            passed="A PUT without a precondition got {status}.",
+            applied=f"A {method_of(ctx)} without any precondition was accepted",
+            passed=f"A {method_of(ctx)} without a precondition got {{status}}.",
             applied_status=Status.WARN,
             advice=" A client that forgets If-Match overwrites changes it never saw: answer "
             "such writes with 428 Precondition Required.",
@@ -334,26 +230,75 @@ def no_precondition(ctx: Context) -> Flow[Finding]:
 
 
 def restore(ctx: Context) -> Flow[Finding]:
-    """Put the original representation back."""
-    if not ctx.wrote or ctx.document is None:
+    """Put the original value back, and compare the representation with the first one."""
+    if not ctx.wrote or ctx.representation is None:
         return Finding(Status.SKIP, "Nothing was written.")
+    rep = ctx.representation
+    way = ctx.way or ctx.accepted
+    if way is None:
+        # Every write was refused: nothing to put back, but make sure of it.
+        get_request, after = yield from read_state()
+        return _unchanged(ctx, after, (ctx.evidence(get_request, after.response),))
     _, state = yield from read_state()
     headers = () if state.etag_raw is None else (("If-Match", state.etag_raw),)
-    request = Request(
-        "PUT", (("Content-Type", ctx.content_type), *headers), json.dumps(ctx.document).encode()
-    )
+    request = request_for(ctx, way, rep.original, headers)
     response = yield from exchange(request)
     shown = (ctx.evidence(request, response),)
-    original = ctx.document.get(ctx.options.body_field)
     _, after = yield from read_state()
-    if response.is_success and stored_value(ctx, after) == original:
-        return Finding(Status.PASS, "The original representation was put back.", shown)
-    return Finding(
-        Status.WARN,
-        f"Could not put the original representation back (the PUT got {response.status}); "
-        f"{ctx.options.body_field!r} was {json.dumps(original)} before the check.",
-        shown,
-    )
+    if not response.is_success or stored_value(ctx, after) != rep.original:
+        return Finding(
+            Status.WARN,
+            f"Could not put the original representation back (the {way.method} got "
+            f"{response.status}); {rep.field!r} was {json.dumps(rep.original)} before the check.",
+            shown,
+        )
+    changed = _changed(ctx, after)
+    if changed:
+        return Finding(Status.WARN, f"{rep.field!r} was put back, but {changed}.", shown)
+    return Finding(Status.PASS, "The original representation was put back.", shown)
+
+
+def _changed(ctx: Context, after: State) -> str | None:
+    """What differs between ``after`` and the first GET (beyond validators, versions,
+    timestamps and links), as a phrase; ``None`` when nothing does."""
+    rep = representation(ctx)
+    document = after.document() if after.response.is_success else None
+    if document is None:
+        return f"GET now answers {after.response.status} without a JSON object"
+    changed = changed_members(rep, document)
+    if not changed:
+        return None
+    was = [
+        f"{name} was {json.dumps(_member(rep.document, rep, name))}, now "
+        f"{json.dumps(_member(document, rep, name))}"
+        for name in changed
+    ]
+    return f"other members changed ({'; '.join(was)})"
+
+
+def _member(document: Mapping[str, Any], rep: Representation, name: str) -> Any:
+    if name.startswith("data."):
+        return value_at(document, tuple(name.split(".")))
+    return value_at(document, (*rep.members, name))
+
+
+def _unchanged(ctx: Context, after: State, shown: tuple[Evidence, ...]) -> Finding:
+    if after.response.body == ctx.initial.response.body:
+        return Finding(
+            Status.PASS,
+            "No write was accepted, and GET shows the representation exactly as before the "
+            "check (byte for byte).",
+            shown,
+        )
+    changed = _changed(ctx, after)
+    if changed is None:
+        return Finding(
+            Status.PASS,
+            "No write was accepted, and GET shows the same members as before the check (only "
+            "validators, versions, timestamps or links differ).",
+            shown,
+        )
+    return Finding(Status.WARN, f"No write was accepted, yet {changed}.", shown)
 
 
 WRITE_PROBES: tuple[Probe, ...] = (

@@ -21,6 +21,7 @@ from .errors import (
     CurrentRepresentation,
     MergeConflict,
     NoValidator,
+    OutcomeUnknown,
     PreconditionFailed,
     PreconditionRequired,
     UnexpectedStatus,
@@ -32,7 +33,7 @@ from .errors import (
 from .flow import ConditionalRequests, FlowConfig, has_precondition, precondition_headers
 from .learning import LearningConfig
 from .merge import Conflict, Resolved, diff3, json_equal, merge, merge_text
-from .messages import MISSING, Request, Response, Sleep
+from .messages import MISSING, LostReply, Request, Response, Sleep
 from .patch import (
     JSON_PATCH_MEDIA_TYPE,
     MERGE_PATCH_MEDIA_TYPE,
@@ -64,7 +65,9 @@ __all__ = [
     "IfMatchTransport",
     "LearningConfig",
     "MergeConflict",
+    "LostReply",
     "NoValidator",
+    "OutcomeUnknown",
     "PreconditionFailed",
     "PreconditionRequired",
     "Request",

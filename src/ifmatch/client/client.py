@@ -25,11 +25,14 @@ from .cache import ResponseCache
 from .documents import Document
 from .errors import raise_for_conflict
 from .flow import ConditionalRequests, FlowConfig
-from .messages import Request, Response, Sleep
+from .messages import LostReply, Request, Response, Sleep
 from .patch import JSON_PATCH_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE, PatchFormat
 from .strategies import Backoff, OnConflict, StrategyFlow, read_flow, save_flow, update_flow
 from .transport import AsyncIfMatchTransport, IfMatchTransport
 from .validators import ValidatorStore
+
+#: Errors after which a request may have reached the server with no answer coming back.
+LOST = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -315,7 +318,7 @@ class Client(_Base):
     def _run(self, flow: StrategyFlow) -> Document:
         step = next(flow)
         while True:
-            received: Response | None = None
+            received: Response | LostReply | None = None
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
             else:
@@ -326,8 +329,11 @@ class Client(_Base):
                 result: Document = done.value
                 return result
 
-    def _send(self, request: Request) -> Response:
-        raw = self.http.request(request.method, request.url, **_strategy_options(request))
+    def _send(self, request: Request) -> Response | LostReply:
+        try:
+            raw = self.http.request(request.method, request.url, **_strategy_options(request))
+        except LOST as error:
+            return LostReply(f"{type(error).__name__}: {error}")
         return _to_response(raw)
 
     def close(self) -> None:
@@ -462,12 +468,16 @@ class AsyncClient(_Base):
     async def _run(self, flow: StrategyFlow) -> Document:
         step = next(flow)
         while True:
-            received: Response | None = None
+            received: Response | LostReply | None = None
             if isinstance(step, Sleep):
                 await anyio.sleep(step.seconds)
             else:
-                raw = await self.http.request(step.method, step.url, **_strategy_options(step))
-                received = _to_response(raw)
+                try:
+                    raw = await self.http.request(step.method, step.url, **_strategy_options(step))
+                except LOST as error:
+                    received = LostReply(f"{type(error).__name__}: {error}")
+                else:
+                    received = _to_response(raw)
             try:
                 step = flow.send(received)
             except StopIteration as done:

@@ -7,6 +7,8 @@
     │   └── VersionConflict       409: a version carried in the body is stale
     ├── MergeConflict             a three-way merge found changes on both sides of one path
     ├── NoValidator               no ETag or Last-Modified to make a write conditional with
+    ├── OutcomeUnknown            a write's reply was lost, and the server could not tell
+    │                             whether it applied (it does not honour Idempotency-Key)
     └── UnexpectedStatus          a read or write answered with another error status
 
 A conflict error carries what the server said: the RFC 9457 problem body, the current
@@ -34,6 +36,7 @@ __all__ = [
     "ConflictError",
     "MergeConflict",
     "NoValidator",
+    "OutcomeUnknown",
     "PreconditionFailed",
     "PreconditionRequired",
     "UnexpectedStatus",
@@ -159,6 +162,26 @@ class NoValidator(ClientError):
     """The server sent no strong ETag and no Last-Modified, so a write cannot be made
     conditional. Pass ``require_validator=False`` for servers that check a version carried in
     the body (409) instead."""
+
+
+class OutcomeUnknown(ClientError):
+    """A write's reply was lost (a reset connection, a timeout, a 502/503/504), and sending it
+    again with its ``Idempotency-Key`` did not settle whether it applied: the server does not
+    honour the key, or kept failing. The write may or may not have been applied; the client did
+    not apply it a second time.
+
+    Attributes:
+        method, url: the write.
+        key: its ``Idempotency-Key``.
+        reason: what was seen last.
+    """
+
+    def __init__(self, *, method: str, url: str, key: str | None, reason: str) -> None:
+        super().__init__(
+            f"{method} {url}: the outcome is unknown ({reason}); read the resource to see "
+            "whether the write applied"
+        )
+        self.method, self.url, self.key, self.reason = method, url, key, reason
 
 
 class UnexpectedStatus(ClientError):

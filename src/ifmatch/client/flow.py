@@ -25,10 +25,13 @@ What it does:
   representation and a 304 comes back as that representation.
 * A redirect teaches nothing; the drivers make each hop a request of its own, whose flow
   adds that URL's validators only (``ifmatch.client.redirects``).
+* POST / PUT / PATCH / DELETE without an ``Idempotency-Key`` get one, so a server that honours
+  keys recognises a retry of the same request (``FlowConfig.idempotency_keys``).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +39,7 @@ from urllib.parse import urljoin
 
 from ..core.dates import format_http_date
 from ..core.etag import ETag, weak_match
+from ..core.idempotency import IDEMPOTENCY_KEY, format_idempotency_key
 from .cache import ResponseCache
 from .errors import PreconditionFailed
 from .learning import (
@@ -54,6 +58,8 @@ from .validators import Validators, ValidatorStore, normalize_url, same_origin, 
 __all__ = ["ConditionalRequests", "FlowConfig", "has_precondition", "precondition_headers"]
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+#: Methods that get an ``Idempotency-Key`` when they have none (``FlowConfig.idempotency_keys``).
+KEYED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 PRECONDITIONS = ("if-match", "if-none-match", "if-unmodified-since")
 # Request fields that describe the request's own content, dropped from a re-read.
@@ -78,6 +84,9 @@ class FlowConfig:
             to be conditional on.
         reread_weak: when only a weak tag is known, re-read to learn the strong one.
         max_body_bytes: bodies declared longer than this are not read for learning.
+        idempotency_keys: give every POST, PUT, PATCH and DELETE without one an
+            ``Idempotency-Key`` (a new UUID), so a retry of it (an inner transport's, or the
+            application's with the same request) can be recognised by the server.
     """
 
     learning: LearningConfig = DEFAULT_LEARNING
@@ -85,6 +94,7 @@ class FlowConfig:
     write_methods: frozenset[str] = field(default=WRITE_METHODS)
     reread_weak: bool = True
     max_body_bytes: int = 4 * 1024 * 1024
+    idempotency_keys: bool = True
 
 
 def has_precondition(headers: Iterable[tuple[str, str]]) -> bool:
@@ -169,6 +179,18 @@ class ConditionalRequests:
         """
         if request.method == "GET" and self.cache is not None:
             return (yield from self._cached_get(request))
+        if (
+            self.config.idempotency_keys
+            and request.method in KEYED_METHODS
+            and request.header(IDEMPOTENCY_KEY) is None
+        ):
+            key = format_idempotency_key(str(uuid.uuid4()))
+            request = Request(
+                request.method,
+                request.url,
+                (*request.headers, (IDEMPOTENCY_KEY, key)),
+                request.content,
+            )
         if request.method in self.config.write_methods and not has_precondition(request.headers):
             known = self.store.get(request.url, request.headers)
             if known is not None:

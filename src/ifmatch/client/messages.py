@@ -16,6 +16,7 @@ __all__ = [
     "JSON_MEDIA_TYPES",
     "MISSING",
     "Headers",
+    "LostReply",
     "Missing",
     "Request",
     "Response",
@@ -94,6 +95,19 @@ class Request:
         names = {name.lower() for name, _ in pairs}
         kept = tuple(line for line in self.headers if line[0].lower() not in names)
         return Request(self.method, self.url, kept + tuple(pairs), self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class LostReply:
+    """What a driver sends into a flow instead of a response when the request may have
+    reached the server but no answer came back (the connection broke or timed out): the
+    outcome is unknown.
+
+    Attributes:
+        reason: the error, for messages.
+    """
+
+    reason: str
 
 
 class Response:

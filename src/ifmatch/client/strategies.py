@@ -8,6 +8,15 @@ the same flows; tests step them by hand.
 Writes carry the validators of the read they are based on, explicitly, never "the newest tag
 the client has seen": another thread's read of the same URL must not make this write
 unconditional in effect.
+
+**Exactly once.** Every write carries an ``Idempotency-Key``, new for each logical write (each
+re-application after a conflict is a new write). When its reply is lost (the driver sends a
+:class:`~ifmatch.client.messages.LostReply`) or the answer is a 500/502/503/504, whose outcome
+is unknown, the flow sends the *same* request again, key included, instead of re-reading and
+re-applying: a server that honours the key answers a write that committed with its first
+answer, and judges one that did not as new. A conflict answer to such a resend counts as "not
+applied" only when the server sent the key back (it honoured it); otherwise the flow raises
+:class:`~ifmatch.client.errors.OutcomeUnknown` rather than apply the change a second time.
 """
 
 from __future__ import annotations
@@ -15,16 +24,19 @@ from __future__ import annotations
 import copy
 import json
 import random
+import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..core.idempotency import IDEMPOTENCY_KEY, format_idempotency_key, parse_idempotency_key
 from .documents import Document
 from .errors import (
     CONFLICT_STATUSES,
     ConflictError,
     MergeConflict,
     NoValidator,
+    OutcomeUnknown,
     UnexpectedStatus,
     conflict_from_response,
     current_representation,
@@ -33,7 +45,7 @@ from .errors import (
 from .flow import precondition_headers
 from .learning import DEFAULT_LEARNING, LearningConfig
 from .merge import merge
-from .messages import Request, Response, Sleep
+from .messages import LostReply, Request, Response, Sleep
 from .patch import (
     JSON_PATCH_MEDIA_TYPE,
     MERGE_PATCH_MEDIA_TYPE,
@@ -57,7 +69,16 @@ JSON_ACCEPT = "application/hal+json, application/json;q=0.9, */*;q=0.1"
 #: Conflicts that a re-read can cure: 412 (stale If-Match) and 409 (stale body version).
 RETRYABLE = frozenset({409, 412})
 
-StrategyFlow = Generator[Request | Sleep, Response | None, Document]
+StrategyFlow = Generator[Request | Sleep, Response | LostReply | None, Document]
+#: Statuses after which a write's outcome is unknown: the server (or a proxy in front of it)
+#: failed, possibly after the write committed.
+UNKNOWN_OUTCOME = frozenset({500, 502, 503, 504})
+#: How many times a write whose outcome is unknown is sent again before giving up.
+RESOLVE_ATTEMPTS = 6
+#: How many times a read is sent in all when its reply is lost or the server is unavailable.
+READ_ATTEMPTS = 4
+#: Statuses after which a read is sent again.
+RETRIED_READS = frozenset({502, 503, 504})
 Resolver = Callable[[Any, Any, Any], Any]
 OnConflict = Literal["raise", "merge", "overwrite"] | Resolver
 
@@ -80,6 +101,22 @@ def _get(url: str, headers: tuple[tuple[str, str], ...]) -> Request:
     return Request("GET", url, (("Accept", JSON_ACCEPT), *headers), b"")
 
 
+def _read(request: Request) -> Generator[Request | Sleep, Response | LostReply | None, Response]:
+    """Send a GET; a lost reply or a 502/503/504 is sent again (a read is safe to repeat), a
+    few times, after ``Retry-After`` or a short backoff."""
+    received: Response | LostReply | None = None
+    rng = random.Random()
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        received = yield request
+        if isinstance(received, Response) and received.status not in RETRIED_READS:
+            return received
+        if attempt < READ_ATTEMPTS:
+            yield Sleep(_wait(received, Backoff(base=0.05), attempt, rng))
+    if isinstance(received, Response):
+        return received  # still failing: the caller reports the status
+    raise OutcomeUnknown(method="GET", url=request.url, key=None, reason=_reason(received))
+
+
 def read_flow(
     url: str,
     *,
@@ -94,18 +131,101 @@ def read_flow(
     Raises:
         UnexpectedStatus: the GET did not answer 2xx.
     """
-    response = yield _get(url, headers)
+    response = yield from _read(_get(url, headers))
     document = _document(url, response, "GET", learning)
     if document.etag is not None and document.etag.weak and document.last_modified is None:
-        response = yield _get(url, (*headers, ("Accept-Encoding", "identity")))
+        response = yield from _read(_get(url, (*headers, ("Accept-Encoding", "identity"))))
         document = _document(url, response, "GET", learning)
     return document
 
 
+def new_key() -> str:
+    """A new ``Idempotency-Key`` for one logical write."""
+    return str(uuid.uuid4())
+
+
+def settled(
+    request: Request, backoff: Backoff, rng: random.Random
+) -> Generator[Request | Sleep, Response | LostReply | None, Response]:
+    """Send a write and settle its outcome: while the reply is lost or the answer says the
+    outcome is unknown (500, 502, 503, 504; a 409 for the key still in flight), wait and send
+    the same request again, key and all.
+
+    Raises:
+        OutcomeUnknown: still unknown after :data:`RESOLVE_ATTEMPTS`, or a conflict answered a
+            resend without the key sent back (the server may have applied the first one).
+    """
+    received = yield request
+    resent = False
+    for attempt in range(1, RESOLVE_ATTEMPTS + 1):
+        if not _unknown(received):
+            break
+        yield Sleep(_wait(received, backoff, attempt, rng))
+        received = yield request
+        resent = True
+    if _unknown(received):
+        raise OutcomeUnknown(
+            method=request.method, url=request.url, key=_key(request), reason=_reason(received)
+        )
+    assert isinstance(received, Response)
+    if resent and not received.ok and not _honoured(request, received):
+        # Without the key honoured, a 412 to the resend may be the first send's own success.
+        raise OutcomeUnknown(
+            method=request.method,
+            url=request.url,
+            key=_key(request),
+            reason=f"{received.status} to a resend, and the server did not honour the key",
+        )
+    return received
+
+
+def _unknown(received: Response | LostReply | None) -> bool:
+    if isinstance(received, LostReply):
+        return True
+    assert received is not None
+    if received.status in UNKNOWN_OUTCOME:
+        return True
+    problem = problem_body(received) if received.status == 409 else None
+    return problem is not None and problem.get("code") == "idempotency-key-in-flight"
+
+
+def _wait(
+    received: Response | LostReply | None, backoff: Backoff, attempt: int, rng: random.Random
+) -> float:
+    if isinstance(received, Response):
+        after = received.header("Retry-After")
+        if after is not None and after.strip().isdigit():
+            return min(float(after), 30.0)
+    return Backoff(base=max(backoff.base, 0.05), cap=max(backoff.cap, 2.0)).delay(attempt, rng)
+
+
+def _reason(received: Response | LostReply | None) -> str:
+    if isinstance(received, LostReply):
+        return received.reason
+    assert received is not None
+    return f"{received.status}"
+
+
+def _key(request: Request) -> str | None:
+    value = request.header(IDEMPOTENCY_KEY)
+    return None if value is None else parse_idempotency_key(value)
+
+
+def _honoured(request: Request, response: Response) -> bool:
+    """Whether the server sent the request's key back: it judged the request with it."""
+    sent, echoed = request.header(IDEMPOTENCY_KEY), response.header(IDEMPOTENCY_KEY)
+    if sent is None or echoed is None:
+        return False
+    try:
+        return parse_idempotency_key(echoed) == parse_idempotency_key(sent)
+    except ValueError:
+        return False
+
+
 def _document(
-    url: str, response: Response | None, method: str, learning: LearningConfig
+    url: str, response: Response | LostReply | None, method: str, learning: LearningConfig
 ) -> Document:
-    assert response is not None
+    assert isinstance(response, Response)
     if not response.ok:
         raise UnexpectedStatus(
             response.status, method=method, url=url, problem=problem_body(response)
@@ -122,6 +242,7 @@ def write_request(
     patch: PatchFormat | None = None,
     overwrite: bool = False,
     require_validator: bool = True,
+    key: str | None = None,
 ) -> Request:
     """The conditional write that turns ``base`` into ``data``.
 
@@ -133,6 +254,7 @@ def write_request(
         overwrite: send ``If-Match: *`` instead ("any current representation": the last
             writer wins, which must be asked for explicitly).
         require_validator: refuse to build an unconditional write.
+        key: the write's ``Idempotency-Key`` (``None``: none).
 
     Raises:
         NoValidator: ``base`` has no strong tag and no Last-Modified (and
@@ -156,6 +278,8 @@ def write_request(
     else:
         method, media_type, body = "PATCH", JSON_PATCH_MEDIA_TYPE, json_patch(base.data, data)
     content = json.dumps(body, separators=(",", ":")).encode()
+    if key is not None:
+        headers = (*headers, (IDEMPOTENCY_KEY, format_idempotency_key(key)))
     return Request(
         method,
         base.self_url,
@@ -173,13 +297,13 @@ def _written(base: Document, data: Any, response: Response, learning: LearningCo
     )
 
 
-def _conflict(request: Request, response: Response | None) -> ConflictError | None:
+def _conflict(request: Request, response: Response | LostReply | None) -> ConflictError | None:
     """``None`` on success; the typed error on 409/412/428.
 
     Raises:
         UnexpectedStatus: any other non-2xx status.
     """
-    assert response is not None
+    assert isinstance(response, Response)
     if response.ok:
         return None
     if response.status in CONFLICT_STATUSES:
@@ -189,11 +313,11 @@ def _conflict(request: Request, response: Response | None) -> ConflictError | No
     )
 
 
-def _current(request: Request, response: Response | None) -> Document | None:
+def _current(request: Request, response: Response | LostReply | None) -> Document | None:
     """The server's current document, if the refused write's response carried it in a form
     that may be the base of a retry (``errors.current_representation``); else ``None``, and
     the caller re-reads. Never the error body itself."""
-    assert response is not None
+    assert isinstance(response, Response)
     found = current_representation(response)
     return None if found is None else Document(request.url, found.data, found.etag)
 
@@ -242,11 +366,12 @@ def update_flow(
     while True:
         attempt += 1
         data = _apply(fn, document.data)
-        request = write_request(document, data, patch=patch, require_validator=require_validator)
-        response = yield request
+        request = write_request(
+            document, data, patch=patch, require_validator=require_validator, key=new_key()
+        )
+        response = yield from settled(request, backoff, rng)
         error = _conflict(request, response)
         if error is None:
-            assert response is not None
             return _written(document, data, response, learning)
         if error.status not in RETRYABLE or attempt > retries:
             error.attempts = attempt
@@ -285,27 +410,27 @@ def save_flow(
             document, whose tag a resolved write must carry).
         UnexpectedStatus: another error status.
     """
+    backoff = backoff or Backoff()
+    rng = rng or random.Random()
     if on_conflict == "overwrite":
-        request = write_request(base, data, patch=patch, overwrite=True)
-        response = yield request
+        request = write_request(base, data, patch=patch, overwrite=True, key=new_key())
+        response = yield from settled(request, backoff, rng)
         error = _conflict(request, response)
         if error is not None:
             raise error
-        assert response is not None
         return _written(base, data, response, learning)
     resolve: Resolver | None = merge if on_conflict == "merge" else None
     if callable(on_conflict):
         resolve = on_conflict
-    backoff = backoff or Backoff()
-    rng = rng or random.Random()
     attempt = 0
     while True:
         attempt += 1
-        request = write_request(base, data, patch=patch, require_validator=require_validator)
-        response = yield request
+        request = write_request(
+            base, data, patch=patch, require_validator=require_validator, key=new_key()
+        )
+        response = yield from settled(request, backoff, rng)
         error = _conflict(request, response)
         if error is None:
-            assert response is not None
             return _written(base, data, response, learning)
         if resolve is None or error.status not in RETRYABLE or attempt > retries:
             error.attempts = attempt

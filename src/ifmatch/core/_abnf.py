@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "BARE_TOKEN",
     "ENTITY_TAG",
     "OWS",
+    "TOKEN",
     "etagc",
 ]
 
@@ -28,6 +28,10 @@ etagc = r"\x21\x23-\x7e\x80-\xff"
 # opaque-tag = DQUOTE *etagc DQUOTE
 ENTITY_TAG = re.compile(rf'(W/)?"([{etagc}]*)"')
 
-# Not in the RFC: a bare, unquoted run of etagc characters other than "," is accepted as a
-# strong tag, because clients that echo an Eve-style `_etag` body field send it unquoted.
-BARE_TOKEN = re.compile(r"[\x21\x23-\x2b\x2d-\x7e\x80-\xff]+")
+# token = 1*tchar                                                 ; RFC 9110 §5.6.2
+# tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|"
+#       / "~" / DIGIT / ALPHA
+# Not entity-tag syntax: it finds an unquoted token where an entity-tag belongs. The one place
+# it may count as a tag is a field that is exactly one token equal to the current version tag's
+# opaque part (`If-Match: v3`, sent by clients that echo an Eve-style `_etag` body field).
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -1,13 +1,14 @@
 """HTTP dates (RFC 9110 §5.6.7): accept all three formats, always emit IMF-fixdate.
 
-No clock is read here. Two-digit RFC 850 years are resolved against ``now`` when the caller
-passes it, as §5.6.7 asks, and by a fixed pivot otherwise.
+Two-digit RFC 850 years are resolved against ``now``, as §5.6.7 asks: the caller's clock when
+it passes one, else the current time. That is the only clock read here, and only for such a
+date. Digits are ASCII digits only (DIGIT = %x30-39).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["format_http_date", "parse_http_date", "to_http_precision"]
 
@@ -19,22 +20,24 @@ _MONTH_NUMBER = {name: number for number, name in enumerate(_MONTHS, start=1)}
 _DAY = "|".join(_DAYS)
 _LONG_DAY = "|".join(_LONG_DAYS)
 _MONTH = "|".join(_MONTHS)
-_TIME = r"(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})"
+# DIGIT = %x30-39 (RFC 5234): written [0-9], since \d would also match other scripts' digits,
+# which int() then reads.
+_TIME = r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
 
 # IMF-fixdate  = day-name "," SP date1 SP time-of-day SP GMT
 # date1        = day SP month SP year            ; e.g., 02 Jun 1982
 _IMF_FIXDATE = re.compile(
-    rf"(?:{_DAY}), (?P<day>\d{{2}}) (?P<month>{_MONTH}) (?P<year>\d{{4}}) {_TIME} GMT"
+    rf"(?:{_DAY}), (?P<day>[0-9]{{2}}) (?P<month>{_MONTH}) (?P<year>[0-9]{{4}}) {_TIME} GMT"
 )
 # rfc850-date  = day-name-l "," SP date2 SP time-of-day SP GMT
 # date2        = day "-" month "-" 2DIGIT         ; e.g., 02-Jun-82
 _RFC850_DATE = re.compile(
-    rf"(?:{_LONG_DAY}), (?P<day>\d{{2}})-(?P<month>{_MONTH})-(?P<year>\d{{2}}) {_TIME} GMT"
+    rf"(?:{_LONG_DAY}), (?P<day>[0-9]{{2}})-(?P<month>{_MONTH})-(?P<year>[0-9]{{2}}) {_TIME} GMT"
 )
 # asctime-date = day-name SP date3 SP time-of-day SP year
 # date3        = month SP ( 2DIGIT / ( SP DIGIT )) ; e.g., Jun  2
 _ASCTIME_DATE = re.compile(
-    rf"(?:{_DAY}) (?P<month>{_MONTH}) (?P<day>[ \d]\d) {_TIME} (?P<year>\d{{4}})"
+    rf"(?:{_DAY}) (?P<month>{_MONTH}) (?P<day>[ 0-9][0-9]) {_TIME} (?P<year>[0-9]{{4}})"
 )
 
 
@@ -43,6 +46,11 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime | No
 
     Returning ``None`` instead of raising matches the RFC: a recipient "MUST ignore" an
     If-Modified-Since or If-Unmodified-Since whose value is not a valid HTTP-date.
+
+    Args:
+        value: the field value.
+        now: the recipient's clock, which a two-digit RFC 850 year is read against (naive
+            means UTC). Default: the current time, read only for such a date.
 
     >>> parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT")
     datetime.datetime(1994, 11, 6, 8, 49, 37, tzinfo=datetime.timezone.utc)
@@ -53,14 +61,13 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime | No
     for pattern in (_IMF_FIXDATE, _RFC850_DATE, _ASCTIME_DATE):
         match = pattern.fullmatch(value)
         if match is not None:
-            return _build(match, now)
+            if pattern is _RFC850_DATE:
+                return _two_digit_year(match, now)
+            return _build(match, int(match["year"]))
     return None
 
 
-def _build(match: re.Match[str], now: datetime | None) -> datetime | None:
-    year = int(match["year"])
-    if len(match["year"]) == 2:
-        year = _expand_two_digit_year(year, now)
+def _build(match: re.Match[str], year: int) -> datetime | None:
     try:
         return datetime(
             year,
@@ -72,18 +79,42 @@ def _build(match: re.Match[str], now: datetime | None) -> datetime | None:
             min(int(match["second"]), 59),
             tzinfo=UTC,
         )
-    except ValueError:  # 31 Feb, hour 25 and friends
+    except ValueError:  # 31 Feb, hour 25, a year past 9999 and friends
         return None
 
 
-def _expand_two_digit_year(year: int, now: datetime | None) -> int:
+def _two_digit_year(match: re.Match[str], now: datetime | None) -> datetime | None:
     # RFC 9110 §5.6.7: "Recipients of a timestamp value in rfc850-date format, which uses a
     # two-digit year, MUST interpret a timestamp that appears to be more than 50 years in the
-    # future as representing the most recent year in the past that had the same last two digits."
+    # future as representing the most recent year in the past that had the same last two
+    # digits." So: the latest year ending in those digits whose timestamp is at most 50 years
+    # after now (compared as timestamps, to the second, not as years).
     if now is None:
-        return 2000 + year if year < 70 else 1900 + year
-    candidate = now.year - now.year % 100 + year
-    return candidate - 100 if candidate > now.year + 50 else candidate
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    limit = _years_after(now, 50)
+    year = now.year - now.year % 100 + int(match["year"])
+    # The candidates, latest first: the next century's (only when the window reaches into
+    # it), now's century's, the previous century's. A date a year lacks (29 February) is
+    # skipped.
+    if year + 100 <= limit.year:
+        moment = _build(match, year + 100)
+        if moment is not None and moment <= limit:
+            return moment
+    moment = _build(match, year)
+    if moment is not None and moment <= limit:
+        return moment
+    return _build(match, year - 100)
+
+
+def _years_after(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February, to a year that has none; or past year 9999
+        if moment.year + years > 9999:
+            return datetime.max.replace(tzinfo=UTC)
+        return moment.replace(year=moment.year + years, day=28) + timedelta(days=1)
 
 
 def to_http_precision(moment: datetime) -> datetime:

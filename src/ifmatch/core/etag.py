@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ._abnf import BARE_TOKEN, ENTITY_TAG, OWS
+from ._abnf import ENTITY_TAG, OWS, TOKEN
 from .errors import InvalidPreconditionHeader
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ETag",
     "ETagList",
     "Star",
+    "UnquotedEntityTag",
     "format_etag_list",
     "parse_etag",
     "parse_etag_list",
@@ -107,15 +108,42 @@ def weak_match(a: ETag, b: ETag) -> bool:
 HeaderName = Literal["If-Match", "If-None-Match", "ETag"]
 
 
+class UnquotedEntityTag(InvalidPreconditionHeader):
+    """The field is exactly one unquoted token (``v3``): not entity-tag syntax.
+
+    Clients that copy an Eve-style ``_etag`` body member send it this way. It is malformed
+    (RFC 9110 §8.8.3), and raised as such, but it is the one shape ``evaluate`` may still
+    accept: as the strong tag ``.tag``, when it equals the current version tag's opaque-tag
+    (``Policy.accept_bare_version_token``).
+
+    Attributes:
+        tag: the token read as a strong entity-tag.
+    """
+
+    def __init__(self, header: str, token: str) -> None:
+        shown = _shown(token)
+        super().__init__(header, f'the entity-tag {shown} is not quoted: write it "{shown}"')
+        self.tag = ETag._parsed(token, False)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    # Client text echoed in a reason, cut short: a problem body need not repeat 8 KiB.
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_etag(value: str, *, header: HeaderName = "ETag") -> ETag:
     """Parse a single entity-tag such as ``"v1"`` or ``W/"v1"``.
 
-    A bare unquoted token (``v1``) is read as the strong tag ``"v1"``.
+    A value that is exactly one bare token (``v1``, an Eve-style ``_etag`` member) is read as
+    the strong tag ``"v1"``.
 
     Raises:
         InvalidPreconditionHeader: the value is not one entity-tag.
     """
-    tags = parse_etag_list(value, header=header, max_tags=1)
+    try:
+        tags = parse_etag_list(value, header=header, max_tags=1)
+    except UnquotedEntityTag as bare:
+        return bare.tag
     if isinstance(tags, Star) or len(tags) != 1:
         raise InvalidPreconditionHeader(header, "expected exactly one entity-tag")
     return tags[0]
@@ -133,14 +161,17 @@ def parse_etag_list(
     Grammar (RFC 9110 §13.1.1): ``If-Match = "*" / #entity-tag``. Empty list elements and
     optional whitespace around commas are accepted, as §5.6.1 requires of recipients. Repeated
     header lines should be joined with ``", "`` before calling (see ``join_header_lines``).
+    Nothing outside that grammar is read as a tag.
 
     Returns:
         ``ANY`` for ``*``, otherwise a tuple of tags in the order received (possibly empty).
 
     Raises:
-        InvalidPreconditionHeader: unbalanced quotes, control characters, ``*`` mixed with
-            tags, lowercase ``w/``, more than ``max_tags`` tags or more than ``max_length``
-            characters.
+        UnquotedEntityTag: the value is exactly one unquoted token (``v3``); its ``.tag`` is
+            the strong tag it would name. A subclass of ``InvalidPreconditionHeader``.
+        InvalidPreconditionHeader: unbalanced quotes, control characters, unquoted tokens,
+            ``*`` mixed with tags, lowercase ``w/``, more than ``max_tags`` tags or more than
+            ``max_length`` characters.
 
     >>> parse_etag_list('"a", W/"b,c"')
     (ETag(opaque='a', weak=False), ETag(opaque='b,c', weak=True))
@@ -155,7 +186,9 @@ def parse_etag_list(
     well_formed = _well_formed(value, max_tags)
     if well_formed is not None:
         return well_formed
-    # The careful pass: bare tokens, and finding what exactly is wrong.
+    if TOKEN.fullmatch(stripped) is not None:
+        raise UnquotedEntityTag(header, stripped)
+    # The careful pass: finding what exactly is wrong (or reading empty list elements).
     tags: list[ETag] = []
     pos, end = 0, len(value)
     while True:
@@ -227,10 +260,16 @@ def _read_member(value: str, pos: int, header: HeaderName) -> tuple[ETag, int]:
         raise InvalidPreconditionHeader(
             header, f"unbalanced or invalid quoted entity-tag at position {pos}"
         )
-    token = BARE_TOKEN.match(value, pos)
-    if token is None:
-        raise InvalidPreconditionHeader(header, f"invalid character {char!r} at position {pos}")
-    return ETag._parsed(token.group(), False), token.end()
+    token = TOKEN.match(value, pos)
+    if token is not None:
+        # §8.8.3: opaque-tag = DQUOTE *etagc DQUOTE. In a list, an unquoted token is never
+        # read as a tag: "v3", garbage is malformed, not a list holding "v3".
+        raise InvalidPreconditionHeader(
+            header,
+            f"unquoted entity-tag {_shown(token.group())} at position {pos}; "
+            'entity-tags are quoted: "..." or W/"..."',
+        )
+    raise InvalidPreconditionHeader(header, f"invalid character {char!r} at position {pos}")
 
 
 def format_etag_list(tags: ETagList | Iterable[ETag]) -> str:

@@ -30,7 +30,7 @@ from .decisions import (
     proceed_with,
 )
 from .errors import InvalidPreconditionHeader
-from .etag import ETag, ETagList, Star, strong_match, weak_match
+from .etag import ETag, ETagList, Star, UnquotedEntityTag, strong_match, weak_match
 from .policy import DEFAULT_POLICY, Policy
 from .tags import is_version_etag
 
@@ -76,7 +76,8 @@ def evaluate(
         headers: the request's headers (a mapping or ``(name, value)`` pairs).
         resource: the current validators of the target resource.
         policy: what the resource demands (428 rules, weak echo, limits).
-        now: the server's clock, used only to read two-digit RFC 850 years.
+        now: the server's clock, used only to read two-digit RFC 850 years (default: the
+            current time, read only for such a date).
 
     Returns:
         One of ``Proceed``, ``NotModified``, ``PreconditionFailed``, ``PreconditionRequired``,
@@ -123,6 +124,16 @@ def _evaluate(
     warnings: tuple[str, ...] = ()
     if_match = preconditions.if_match
     if_none_match = preconditions.if_none_match
+    if preconditions.bare_token_fields:
+        refused = _refuse_bare_token(preconditions, resource, policy)
+        if refused is not None:
+            return refused
+        if "If-Match" in preconditions.bare_token_fields and not _is_current_version_token(
+            if_match, resource
+        ):
+            # A malformed If-Match is false (or a 400). A lone token is what a client holding
+            # a stale copy of a list item sends: false, so that it re-reads and retries.
+            if_match = ()
     if (
         if_match is None
         and if_none_match is None
@@ -215,6 +226,41 @@ def _is_conditional(
         and preconditions.if_unmodified_since is not None
         and last_modified is not None
     )
+
+
+def _is_current_version_token(tags: ETagList | None, resource: ResourceState) -> bool:
+    # The one shape outside the entity-tag grammar that is accepted: a field that is exactly
+    # one unquoted token equal to the opaque-tag of the current (strong) version tag.
+    current = resource.etag
+    return (
+        isinstance(tags, tuple)
+        and len(tags) == 1
+        and resource.exists
+        and current is not None
+        and not current.weak
+        and tags[0].opaque == current.opaque
+        and is_version_etag(current)
+    )
+
+
+def _refuse_bare_token(
+    preconditions: Preconditions, resource: ResourceState, policy: Policy
+) -> BadPrecondition | None:
+    # §8.8.3: opaque-tag = DQUOTE *etagc DQUOTE; a lone unquoted token is malformed. It is
+    # read only under the policy's documented leniency; in If-None-Match only as the current
+    # version tag (anything else there would let a write or a 200 through on a bad header).
+    for header, tags in (
+        ("If-Match", preconditions.if_match),
+        ("If-None-Match", preconditions.if_none_match),
+    ):
+        if header not in preconditions.bare_token_fields or not isinstance(tags, tuple):
+            continue
+        if not policy.accept_bare_version_token or (
+            header == "If-None-Match" and not _is_current_version_token(tags, resource)
+        ):
+            error = UnquotedEntityTag(header, tags[0].opaque)
+            return BadPrecondition(error.header, error.reason)
+    return None
 
 
 def _accepts(tag: ETag, current: ETag, policy: Policy) -> bool:

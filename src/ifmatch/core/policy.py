@@ -28,8 +28,17 @@ class Policy:
             GZipMiddleware) weaken strong tags, after which every write would fail. RFC 9110
             requires strong comparison, so this is off by default; it is safe for version tags
             because they name a stored version, not a byte sequence.
-        max_header_length: longest If-Match / If-None-Match value accepted (else 400).
+        max_header_length: longest value of each precondition field, its lines joined
+            (else 400).
         max_tags: most tags accepted in one list (else 400).
+        accept_bare_version_token: accept an If-Match / If-None-Match that is exactly one
+            unquoted token equal to the current version tag's opaque-tag (``If-Match: v3``
+            for ``"v3"``), as that strong tag. halchemy and other Eve-style clients send the
+            bare ``_etag`` member of a list item this way. It is not entity-tag syntax (RFC
+            9110 §8.8.3), so this is a deliberate, documented deviation, on by default. A
+            lone token in If-Match that is not the current version tag is then a false
+            precondition (412: re-read), in If-None-Match malformed (400). Off: every unquoted
+            token is malformed (400).
     """
 
     require_precondition: frozenset[str] = field(
@@ -40,6 +49,8 @@ class Policy:
     accept_weak_echo: bool = False
     max_header_length: int = DEFAULT_MAX_HEADER_LENGTH
     max_tags: int = DEFAULT_MAX_TAGS
+    # Last, so that positional construction written before it existed keeps its meaning.
+    accept_bare_version_token: bool = True
 
     def __post_init__(self) -> None:
         methods = frozenset(self.require_precondition)

@@ -135,6 +135,7 @@ def django_settings(
             "rest_framework",
             "drf_spectacular",
             "drf_spectacular_sidecar",
+            "ifmatch.integrations.djangoapp",  # Idempotency-Key records
             "ifmatch.demo.apps.DemoConfig",
         ],
         "MIDDLEWARE": [
@@ -165,6 +166,10 @@ def django_settings(
         "IFMATCH": {
             # A 412 carries the current document, so the page merges without another GET.
             "INCLUDE_CURRENT_REPRESENTATION": True,
+            # A save and its history row commit together, or neither does.
+            "ATOMIC_WRITES": True,
+            # A retried save (its reply lost) gets its first answer, never a second version.
+            "IDEMPOTENCY_KEYS": True,
         },
         "SPECTACULAR_SETTINGS": {
             "TITLE": "ifmatch demo: Guido & Ada's documents",

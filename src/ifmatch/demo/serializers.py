@@ -84,8 +84,8 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
         return document
 
     def update(self, instance: Document, validated_data: dict[str, Any]) -> Document:
-        # Runs inside the view's guarded transaction: if the conditional UPDATE loses, the
-        # revision is rolled back with it.
+        # Runs inside the view's guarded transaction (IFMATCH["ATOMIC_WRITES"]): the
+        # conditional UPDATE and the revision commit together, or neither does.
         validated_data["saved_by"] = author_of(self, validated_data)
         document = super().update(instance, validated_data)
         _record(document)

@@ -38,7 +38,9 @@ from ..core import (
     evaluate,
     problem,
 )
+from ..core.idempotency import IdempotencyRecord
 from ..stores import CASResult, Expectation, Outcome, Snapshot
+from ..stores.idempotency import Claim, Completion
 from ._fields import (
     PRECONDITION_FIELDS,
     VERSION_MISMATCH,
@@ -49,6 +51,7 @@ from ._fields import (
     unavailable_problem,
     write_conflict_problem,
 )
+from ._idempotency import replay_headers
 
 __all__ = [
     "KEY_ERRORS",
@@ -59,6 +62,7 @@ __all__ = [
     "Options",
     "decide",
     "decision_error",
+    "idempotency_error",
     "invalid_version",
     "location",
     "log_unguarded",
@@ -67,6 +71,7 @@ __all__ = [
     "not_found_error",
     "pick_key",
     "precheck",
+    "replay_error",
     "resource_state",
     "unavailable_error",
     "waiting",
@@ -124,6 +129,12 @@ class HTTPError:
     headers: tuple[tuple[str, str], ...]
     problem: dict[str, Any] | None = None
 
+    def with_header(self, field: tuple[str, str] | None) -> HTTPError:
+        """A copy with one more header line (``None``: this one)."""
+        if field is None:
+            return self
+        return HTTPError(self.status, self.body, (*self.headers, field), self.problem)
+
     @classmethod
     def from_problem(
         cls, body: dict[str, Any], options: Options, etag: ETag | None = None
@@ -131,6 +142,18 @@ class HTTPError:
         """Serialise a problem object in the configured error format."""
         data, headers = render_problem(body, options.error_format, etag)
         return cls(body["status"], data, headers, body)
+
+
+def replay_error(record: IdempotencyRecord, options: Options) -> HTTPError:
+    """The answer to a retry of a write that committed: its status, the ``ETag`` of the
+    version it left, its ``Location``, ``Idempotent-Replayed: true``, and no body."""
+    status = record.status or 200
+    return HTTPError(status, b"", tuple(replay_headers(record, options.variant)))
+
+
+def idempotency_error(body: dict[str, Any], options: Options) -> HTTPError:
+    """A 400, 409 or 422 about the request's ``Idempotency-Key``, in the resource's format."""
+    return HTTPError.from_problem(body, options)
 
 
 def location(path: str) -> str:
@@ -349,12 +372,36 @@ class ConditionalState:
         options: Options,
         *,
         refusal: HTTPError | None = None,
+        claim: Claim | None = None,
     ) -> None:
         self.key, self.snapshot, self.decision, self.options = key, snapshot, decision, options
         self.served: Snapshot | None = snapshot
         self.wrote = False
         self.instance: Any = None
         self.refusal = refusal
+        self.claim = claim
+        self.echo: tuple[str, str] | None = None  # set with a claim: the key, sent back
+
+    def answer(self, error: HTTPError) -> HTTPError:
+        """``error`` as sent: with the request's key echoed when it was claimed."""
+        return error.with_header(self.echo)
+
+    def completion(
+        self, status: int | None, *, deleting: bool, location: str | None
+    ) -> Completion | None:
+        """What the write records for the request's ``Idempotency-Key`` (``None``: unkeyed).
+
+        Args:
+            status: the status the write will be answered with (default: 204 for a delete,
+                201 for a create, else 200).
+            deleting: whether the write is a delete.
+            location: the created resource's URL, for a create.
+        """
+        if self.claim is None:
+            return None
+        creating = self.snapshot is None and not deleting
+        chosen = status or (204 if deleting else 201 if creating else 200)
+        return self.claim.completion(chosen, location if creating else None)
 
     @property
     def refused(self) -> bool:

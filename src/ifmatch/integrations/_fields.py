@@ -93,14 +93,14 @@ def render_problem(
 ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """A problem object as bytes and headers: RFC 9457 ``application/problem+json``, or a
     JSON:API error document with ``error_format="jsonapi"``; ``ETag`` when ``etag`` is given,
-    ``Retry-After`` on a 503.
+    ``Retry-After`` on a 503 and on a 409 for a key still in flight.
     Every integration renders its error bodies here (Django and DRF included)."""
     if error_format == "jsonapi":
         payload, media_type = jsonapi_errors(body), JSONAPI_MEDIA_TYPE
     else:
         payload, media_type = body, PROBLEM_MEDIA_TYPE
     headers = [("Content-Type", media_type)]
-    if body["status"] == 503:
+    if body["status"] == 503 or body.get("code") == "idempotency-key-in-flight":
         headers.append(("Retry-After", RETRY_AFTER))
     if etag is not None:
         # RFC 9110 §13.1.1: the current tag travels in the header too, so a client can re-read

@@ -9,7 +9,9 @@ whose writes raise the answer without touching the store, and this middleware re
 route answers anyway (a GET that granted access, a write that wrote nothing) with the waiting
 answer. Any other answer of the route passes through unchanged.
 
-``ifmatch.integrations.fastapi.install`` adds it; the dependency checks that it is there.
+It also releases the request's ``Idempotency-Key`` claim when the request ended without its
+write, so a retry goes on at once. ``ifmatch.integrations.fastapi.install`` adds it; the
+dependency checks that it is there.
 """
 
 from __future__ import annotations
@@ -60,7 +62,19 @@ class LateAnswerMiddleware:
                     return
             await send(message)
 
-        await self.app(scope, receive, send_or_replace)
+        try:
+            await self.app(scope, receive, send_or_replace)
+        finally:
+            await _release(scope)
+
+
+async def _release(scope: Scope) -> None:
+    """Forget the request's ``Idempotency-Key`` claim if it ended without its write."""
+    from .starlette import ConditionalRequest
+
+    condition = (scope.get("state") or {}).get("ifmatch")
+    if isinstance(condition, ConditionalRequest):
+        await condition.release_claim()
 
 
 def _refusal(scope: Scope) -> Response | None:
@@ -69,4 +83,4 @@ def _refusal(scope: Scope) -> Response | None:
     condition = (scope.get("state") or {}).get("ifmatch")
     if not isinstance(condition, ConditionalRequest) or condition.refusal is None:
         return None
-    return error_response(condition.refusal)
+    return error_response(condition.answer(condition.refusal))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -49,6 +50,7 @@ from ..stores.django import (
 )
 from ..stores.errors import is_unavailable
 from ._conditional import resource_state
+from ._django_keys import begin_keyed, user_scope
 from ._fields import (
     VERSION_MISMATCH,
     not_modified_fields,
@@ -273,20 +275,23 @@ class write_transaction:
     everything the view wrote. Inside an existing transaction (``ATOMIC_REQUESTS``, the
     caller's ``atomic()``) the view runs in a savepoint, as before.
 
-    Statements after a write that ran in autocommit are not part of its transaction: as in
-    plain Django, make such a view ``ATOMIC_REQUESTS`` or wrap it in ``transaction.atomic()``.
+    Statements after a write that ran in autocommit are not part of its transaction. A view
+    whose own writes must commit with the guarded write, or not at all (a history row, an
+    audit entry), passes ``atomic=True`` (the ``ATOMIC_WRITES`` setting, ``atomic_writes=True``
+    on the decorator): the transaction then begins before the first statement, whatever it is.
     """
 
-    def __init__(self, using: str, instance: models.Model | None) -> None:
+    def __init__(self, using: str, instance: models.Model | None, *, atomic: bool = False) -> None:
         self.using = using
         self.instance = instance
+        self.eager = atomic
         self.atomic: transaction.Atomic | None = None
         self._wrapper: Any = None
         self._first = True
 
     def __enter__(self) -> write_transaction:
         connection = connections[self.using]
-        if self.instance is None or connection.in_atomic_block:
+        if self.eager or self.instance is None or connection.in_atomic_block:
             self.atomic = transaction.atomic(using=self.using)
             self.atomic.__enter__()
         else:
@@ -405,6 +410,9 @@ def conditional(
     check_atomic_requests(router.db_for_write(base.model))
     upper = {key.upper(): value for key, value in overrides.items()}
     policy = ifmatch_settings.policy(upper)
+    keys = ifmatch_settings.idempotency(
+        {key: value for key, value in upper.items() if key.startswith("IDEMPOTENCY_")}
+    )
     url_kwarg = lookup_url_kwarg or lookup_field
 
     version, last_modified = version_fields(base.model)  # fails at start-up, not per request
@@ -454,6 +462,40 @@ def conditional(
             decision = decide(request, method, read_validators(request, value), send_lm)
             if not isinstance(decision, Proceed):
                 return decision_response(decision, request)
+        # A retry of this user's own committed write (a DELETE's included, whose row is gone)
+        # gets its first answer before anything else is looked at.
+        begun = begin_keyed(
+            request,
+            keys,
+            using=router.db_for_write(base.model),
+            scope=user_scope(request),
+            error_format=ifmatch_settings.ERROR_FORMAT,
+            variant=variant,
+        )
+        if isinstance(begun, HttpResponseBase):
+            return begun  # a replayed write, or a bad key
+        if begun is None:
+            return proceed(view, request, args, kwargs, method, value, send_lm)
+        begun.begin()
+        try:
+            response = proceed(view, request, args, kwargs, method, value, send_lm)
+        except BaseException:
+            begun.abort(sys.exc_info())
+            raise
+        written = getattr(request, "ifmatch", None)
+        instance = None if written is None else written.instance
+        version = None if method == "DELETE" or instance is None else snapshot_of(instance).version
+        return begun.finish(response, version)
+
+    def proceed(
+        view: Callable[..., HttpResponseBase],
+        request: HttpRequest,
+        args: Any,
+        kwargs: Any,
+        method: str,
+        value: Any,
+        send_lm: bool,
+    ) -> HttpResponseBase:
         obj = load(value)
         if obj is None and not (allow_create and method == "PUT"):
             raise Http404("No such resource.")
@@ -479,7 +521,8 @@ def conditional(
             if snapshot is not None:
                 set_validators(response, snapshot, variant=variant, last_modified=send_lm)
             return response
-        return _write(view, request, args, arguments, variant, send_lm, base.model)
+        atomic = bool(upper.get("ATOMIC_WRITES", ifmatch_settings.ATOMIC_WRITES))
+        return _write(view, request, args, arguments, variant, send_lm, base.model, atomic)
 
     def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
         @wraps(view)
@@ -504,6 +547,7 @@ def _write(
     variant: str | None,
     send_lm: bool,
     model: type[models.Model],
+    atomic: bool = False,
 ) -> HttpResponseBase:
     state: ConditionalState = request.ifmatch  # type: ignore[attr-defined]
     obj = state.instance
@@ -513,7 +557,7 @@ def _write(
     using = router.db_for_write(model, instance=obj)
     refusing = refuse_inserts(model, refusal) if refusal is not None else contextlib.nullcontext()
     try:
-        with write_transaction(using, obj), refusing:
+        with write_transaction(using, obj, atomic=atomic), refusing:
             response = view(request, *args, **kwargs)
             if response.status_code // 100 == 2:
                 if refusal is not None:

@@ -42,8 +42,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
+from ..core.errors import ConfigurationError
 from ..stores import Snapshot, StoreUnavailable
 from ._conditional import KEY_ERRORS, not_found_error, pick_key
+from ._idempotency import Idempotency, idempotency_options
 from .answers import SCOPE_KEY, LateAnswerMiddleware
 from .starlette import (
     EXCEPTION_HANDLERS,
@@ -59,6 +61,7 @@ from .starlette import (
 
 __all__ = [
     "BodyVersion",
+    "Idempotency",
     "Conditional",
     "ConditionalHTTPException",
     "ConditionalRequest",
@@ -122,6 +125,11 @@ class Conditional:
             Only for routes whose every access decision is an app or route dependency, or a
             parameter dependency declared before this one: none in the handler, none in a
             dependency resolved after this one.
+        idempotency: honour ``Idempotency-Key`` on writes (``True``, or an ``Idempotency``
+            that may require it on chosen methods); the store keeps the records (see
+            ``docs/idempotency.md``). Needs ``install(app)``.
+        idempotency_scope: who a key belongs to, from the request (e.g. the authenticated
+            user's id); keys are always scoped to the resource too.
 
     A key function that cannot read the path (``int("abc")`` raising ``ValueError``,
     ``TypeError`` or ``KeyError``), or a loader that cannot take the key, answers as FastAPI
@@ -143,6 +151,8 @@ class Conditional:
         load: Loader | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
         answer_before_view: bool = False,
+        idempotency: bool | Idempotency | None = None,
+        idempotency_scope: Callable[[Request], str] | None = None,
     ) -> None:
         self.load = load
         self.snapshot_of = snapshot or getattr(store, "snapshot", None)
@@ -150,6 +160,8 @@ class Conditional:
             raise TypeError("Conditional(load=...) needs snapshot=... for this store")
         self.store = as_async(store)
         self.key = key
+        self.idempotency = idempotency_options(idempotency)
+        self.idempotency_scope = idempotency_scope
         self.options = make_options(
             policy=policy,
             error_format=error_format,
@@ -169,10 +181,24 @@ class Conditional:
         # line itself, and document_route() puts them in the OpenAPI schema without FastAPI
         # validating two more parameters on every request.
         key = self.resource_key(request)
+        installed = SCOPE_KEY in request.scope
+        if self.idempotency is not None and not installed:
+            raise ConfigurationError(
+                "Conditional(idempotency=...) needs install(app): its middleware releases the "
+                "claim of a request that ended without its write"
+            )
+        scope = "" if self.idempotency_scope is None else self.idempotency_scope(request)
         condition = await check(
-            request, self.store, key, self.options, load=self.load, snapshot_of=self.snapshot_of
+            request,
+            self.store,
+            key,
+            self.options,
+            load=self.load,
+            snapshot_of=self.snapshot_of,
+            idempotency=self.idempotency,
+            scope=scope,
         )
-        if condition.refusal is not None and SCOPE_KEY not in request.scope:
+        if condition.refusal is not None and not installed:
             # Without install()'s middleware nothing could replace the route's 2xx later.
             raise ConditionalHTTPException(condition.refusal)
         condition.response = response
@@ -277,9 +303,17 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
-def _document_headers(route: APIRoute) -> None:
-    """List If-Match and If-None-Match among the operation's parameters (once, and not where
-    the handler declares the header itself)."""
+_IDEMPOTENCY_KEY = (
+    "A unique key per logical write (an RFC 8941 String, or a bare token), sent again "
+    "unchanged on every retry: a retry of a write that committed gets its first answer again "
+    "(`Idempotent-Replayed: true`), 409 while it is still in flight, 422 if the key was used "
+    "with another request."
+)
+
+
+def _document_headers(route: APIRoute, keys: Idempotency | None = None) -> None:
+    """List If-Match and If-None-Match (and Idempotency-Key where keys are honoured) among the
+    operation's parameters (once, and not where the handler declares the header itself)."""
     declared = {(p.alias or p.name).lower() for d in _dependants(route) for p in d.header_params}
     extra = route.openapi_extra if route.openapi_extra is not None else {}
     parameters = extra.setdefault("parameters", [])
@@ -288,13 +322,17 @@ def _document_headers(route: APIRoute) -> None:
         for p in parameters
         if isinstance(p, dict) and p.get("in") == "header"
     }
-    for name, description in _HEADER_PARAMETERS:
+    wanted = [(name, description, False) for name, description in _HEADER_PARAMETERS]
+    methods = route.methods or set()
+    if keys is not None and methods & keys.methods:
+        wanted.append(("Idempotency-Key", _IDEMPOTENCY_KEY, bool(methods <= keys.required)))
+    for name, description, required in wanted:
         if name.lower() not in declared:
             parameters.append(
                 {
                     "name": name,
                     "in": "header",
-                    "required": False,
+                    "required": required,
                     "description": description,
                     "schema": {"type": "string", "title": name},
                 }
@@ -308,7 +346,8 @@ def document_route(route: APIRoute) -> None:
     conditionals = _conditionals(route)
     if not conditionals:
         return
-    _document_headers(route)
+    keys = conditionals[0].idempotency
+    _document_headers(route, keys)
     methods = route.methods or set()
     policy = conditionals[0].options.policy
     responses: dict[int | str, Any] = route.responses
@@ -326,6 +365,11 @@ def document_route(route: APIRoute) -> None:
     responses.setdefault(412, _problem("Precondition Failed: the resource has changed."))
     if methods & policy.require_precondition and not policy.warn_only:
         responses.setdefault(428, _problem("Precondition Required: send If-Match."))
+    if keys is not None and methods & keys.methods:
+        responses.setdefault(409, _problem("A request with this Idempotency-Key is in flight."))
+        responses.setdefault(422, _problem("This Idempotency-Key was used with another request."))
+    if 503 not in responses:
+        responses[503] = _problem("The database could not be reached; see Retry-After.")
 
 
 def install(app: FastAPI) -> FastAPI:

@@ -48,21 +48,25 @@ from ..stores import (
     is_unavailable,
     is_write_conflict,
 )
+from ..stores.idempotency import Claim
 from ._conditional import (
     KEY_ERRORS,
     ConditionalState,
     HTTPError,
     Options,
+    idempotency_error,
     location,
     log_unguarded,
     not_found_error,
     pick_key,
     precheck,
+    replay_error,
     unavailable_error,
     validator_headers,
     waiting,
     write_conflict_error,
 )
+from ._idempotency import Idempotency, idempotency_options, judged, keyed_request, twin_completed
 
 __all__ = [
     "CONFIG_DEFAULTS",
@@ -82,10 +86,12 @@ CONFIG_DEFAULTS: Mapping[str, Any] = {
     "IFMATCH_REQUIRE_PRECONDITION": ("PUT", "PATCH", "DELETE"),  # 428 without one
     "IFMATCH_WARN_ONLY": False,  # log instead of 428, for migrating existing clients
     "IFMATCH_ACCEPT_WEAK_ECHO": False,  # accept W/"v3" in If-Match (compressing proxies)
+    "IFMATCH_ACCEPT_BARE_VERSION_TOKEN": True,  # accept If-Match: v3 (a bare _etag); False: 400
     "IFMATCH_UNMODIFIED_SINCE_COUNTS": True,  # If-Unmodified-Since satisfies the 428 rule
     "IFMATCH_ERROR_FORMAT": "problem",  # or "jsonapi"
     "IFMATCH_PROBLEM_TYPE_BASE": None,  # URI prefix for problem "type" members
     "IFMATCH_LAST_MODIFIED": True,  # send Last-Modified beside ETag
+    "IFMATCH_IDEMPOTENCY": False,  # honour Idempotency-Key (True, or an Idempotency)
     "IFMATCH_MAX_TAGS": 64,
     "IFMATCH_MAX_HEADER_LENGTH": 8190,
 }
@@ -107,8 +113,8 @@ class ConditionalError(HTTPException):
 
     def get_response(self, environ: Any = None, scope: Any = None) -> Response:
         response = Response(self.error.body, status=self.error.status)
-        if self.error.status == 304:
-            del response.headers["Content-Type"]
+        if not self.error.body:
+            del response.headers["Content-Type"]  # a 304, or a replayed answer
         for name, value in self.error.headers:
             response.headers[name] = value
         return response
@@ -128,32 +134,61 @@ class ConditionalRequest(ConditionalState):
         options: Options,
         *,
         refusal: HTTPError | None = None,
+        claim: Claim | None = None,
     ) -> None:
-        super().__init__(key, snapshot, decision, options, refusal=refusal)
+        super().__init__(key, snapshot, decision, options, refusal=refusal, claim=claim)
         self.store = store
 
-    def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
+    def write(
+        self, values: Mapping[str, Any], *, version: int | None = None, status: int | None = None
+    ) -> Snapshot:
         """Apply ``values`` in one compare-and-set; create the resource if the request may.
 
         Args:
             values: the columns/fields to store.
             version: the version the client sent in the body (409 scheme), if any.
+            status: the status the view answers a keyed write with, recorded with the write for
+                a retry of the same ``Idempotency-Key`` (default 200, 201 for a create).
 
         Returns:
             The new snapshot; its tag is sent as the response's ``ETag``.
 
         Raises:
-            ConditionalError: 412 (another writer won), 409 (``version`` is stale), 404.
+            ConditionalError: 412 (another writer won), 409 (``version`` is stale), 404; the
+                first answer again when another attempt of the same key wrote first.
         """
         expect = self.expect(version)
-        return self._apply(self.store.compare_and_set(self.key, expect, values), expect, version)
+        completion = self.completion(status, deleting=False, location=location(request.path))
+        if completion is None:
+            result = self.store.compare_and_set(self.key, expect, values)
+        else:
+            result = self._keyed(
+                self.store.compare_and_set(self.key, expect, values, completion=completion)  # type: ignore[call-arg]
+            )
+        return self._apply(result, expect, version)
 
-    def delete(self, *, version: int | None = None) -> Snapshot:
+    def delete(self, *, version: int | None = None, status: int | None = None) -> Snapshot:
         """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
         expect = self.expect(version)
-        snapshot = self._apply(self.store.compare_and_delete(self.key, expect), expect, version)
+        completion = self.completion(status, deleting=True, location=None)
+        if completion is None:
+            result = self.store.compare_and_delete(self.key, expect)
+        else:
+            result = self._keyed(
+                self.store.compare_and_delete(self.key, expect, completion=completion)  # type: ignore[call-arg]
+            )
+        snapshot = self._apply(result, expect, version)
         self.served = None
         return snapshot
+
+    def _keyed(self, result: CASResult) -> CASResult:
+        # A keyed write that did not apply may have lost to another attempt of the same key
+        # (a retry that took over a claim): then answer as that attempt was answered.
+        if not result.won and self.claim is not None:
+            record = self.store.lookup(self.claim.record.id)  # type: ignore[attr-defined]
+            if twin_completed(self.claim, record):
+                raise ConditionalError(replay_error(record, self.options))
+        return result
 
     def serve(self, snapshot: Snapshot) -> None:
         """Declare the version the response body was built from (when the view read it again)."""
@@ -228,6 +263,8 @@ class IfMatch:
         load: Callable[[Hashable], Any] | None = None,
         snapshot: Callable[[Any], Snapshot] | None = None,
         answer_before_view: bool = False,
+        idempotency: bool | Idempotency | None = None,
+        idempotency_scope: Callable[[], str] | None = None,
     ) -> Callable[[F], F]:
         """Decorate a view function, or a ``MethodView`` class, to make it conditional.
 
@@ -252,6 +289,12 @@ class IfMatch:
                 access decision of its own: all of them in ``authorize=``, ``before_request``
                 or decorators above ``protect``. By default the view runs first (see the
                 module's docstring).
+            idempotency: honour ``Idempotency-Key`` on writes (``True``, or an
+                :class:`~ifmatch.integrations.Idempotency` that may require it); ``None``
+                follows ``IFMATCH_IDEMPOTENCY``. The store keeps the records (see
+                ``docs/idempotency.md``).
+            idempotency_scope: who a key belongs to, e.g. ``lambda: str(current_user.id)``;
+                keys are always scoped to the resource too.
         """
         chosen = store if store is not None else self.store
         if chosen is None:
@@ -261,7 +304,17 @@ class IfMatch:
             raise TypeError("protect(load=...) needs snapshot=... for this store")
         methods = None if require is None else frozenset(m.upper() for m in require)
         settings = _Route(
-            chosen, key, create, variant, methods, authorize, load, snapshot_of, answer_before_view
+            chosen,
+            key,
+            create,
+            variant,
+            methods,
+            authorize,
+            load,
+            snapshot_of,
+            answer_before_view,
+            idempotency,
+            idempotency_scope,
         )
 
         def decorator(view: F) -> F:
@@ -293,6 +346,8 @@ class _Route:
     load: Callable[[Hashable], Any] | None
     snapshot_of: Callable[[Any], Snapshot] | None
     answer_before_view: bool
+    idempotency: bool | Idempotency | None
+    idempotency_scope: Callable[[], str] | None
     cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
 
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
@@ -316,7 +371,6 @@ class _Route:
     def respond(
         self, view: Callable[..., Any], options: Options, args: Any, kwargs: dict[str, Any]
     ) -> Response:
-        config = current_app.config
         try:
             key = self.resolve_key(kwargs)
             if self.authorize is not None and self.authorize(key) is False:
@@ -324,6 +378,80 @@ class _Route:
             instance, snapshot = self.read(key)
         except _NoSuchResource:
             raise ConditionalError(not_found_error(options, request.path)) from None
+        method = request.method
+        claim = self.claim(method, key, options)
+        echo: tuple[str, str] | None = g.get("_ifmatch_echo")
+        try:
+            response = self.proceed(view, options, args, kwargs, key, instance, snapshot, claim)
+        except ConditionalError as error:
+            if echo is None:
+                raise
+            raise ConditionalError(error.error.with_header(echo)) from error
+        finally:
+            condition: ConditionalRequest | None = g.get("_ifmatch_condition")
+            if claim is not None and (condition is None or not condition.wrote):
+                self.release(claim)
+        if echo is not None:
+            response.headers[echo[0]] = echo[1]
+        return response
+
+    def claim(self, method: str, key: Hashable, options: Options) -> Claim | None:
+        """The request's ``Idempotency-Key`` claimed, or ``None`` when it carries none; a replay,
+        a key in flight or reused, and a malformed or missing key are answered here."""
+        settings = self.idempotency
+        if settings is None:
+            settings = current_app.config.get("IFMATCH_IDEMPOTENCY", False)
+        chosen = idempotency_options(settings)
+        if chosen is None:
+            return None
+        scope = "" if self.idempotency_scope is None else self.idempotency_scope()
+        target = request.full_path.rstrip("?")
+        keyed = keyed_request(
+            chosen,
+            method,
+            request.headers.items(),
+            scope=f"{scope}\x1f{request.path}",
+            target=target,
+            body=lambda: request.get_data(cache=True),
+        )
+        if keyed is None:
+            return None
+        if isinstance(keyed, dict):
+            raise ConditionalError(idempotency_error(keyed, options))
+        store: Any = self.store
+        found = store.claim(
+            keyed.id, keyed.fingerprint, retention=chosen.retention, in_flight=chosen.in_flight
+        )
+        outcome = judged(found, request.path)
+        if outcome.replay is not None:
+            raise ConditionalError(replay_error(outcome.replay, options).with_header(keyed.echo))
+        if outcome.problem is not None:
+            error = idempotency_error(outcome.problem, options)
+            raise ConditionalError(error.with_header(keyed.echo))
+        g._ifmatch_echo = keyed.echo
+        return outcome.claim
+
+    def release(self, claim: Claim) -> None:
+        # The request ended without its write: a retry of the key may go on at once. Safe
+        # whatever happened: a record whose write committed is done, and is not released.
+        store: Any = self.store
+        try:
+            store.release(claim.record.id, claim.record.attempt)
+        except Exception:  # the database may be the reason the request failed
+            logger.warning("ifmatch: could not release an idempotency claim", exc_info=True)
+
+    def proceed(
+        self,
+        view: Callable[..., Any],
+        options: Options,
+        args: Any,
+        kwargs: dict[str, Any],
+        key: Hashable,
+        instance: Any,
+        snapshot: Snapshot | None,
+        claim: Claim | None,
+    ) -> Response:
+        config = current_app.config
         method = request.method
         answer = precheck(
             method,
@@ -339,7 +467,7 @@ class _Route:
             raise ConditionalError(ready)
         decision, refusal = ready
         condition = ConditionalRequest(
-            self.store, key, snapshot, decision, options, refusal=refusal
+            self.store, key, snapshot, decision, options, refusal=refusal, claim=claim
         )
         condition.instance = instance
         g._ifmatch_condition = condition
@@ -412,6 +540,7 @@ class _Route:
             accept_weak_echo=bool(setting("IFMATCH_ACCEPT_WEAK_ECHO")),
             max_header_length=int(setting("IFMATCH_MAX_HEADER_LENGTH")),
             max_tags=int(setting("IFMATCH_MAX_TAGS")),
+            accept_bare_version_token=bool(setting("IFMATCH_ACCEPT_BARE_VERSION_TOKEN")),
         )
         return Options(
             policy=policy,

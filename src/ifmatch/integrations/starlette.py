@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, Policy, Preconditions, Proceed
+from ..core.idempotency import IdempotencyRecord
 from ..stores import (
     AsyncVersionStore,
     CASResult,
@@ -45,21 +46,25 @@ from ..stores import (
     is_unavailable,
     is_write_conflict,
 )
+from ..stores.idempotency import Claim
 from ._conditional import (
     KEY_ERRORS,
     ConditionalState,
     ErrorFormat,
     HTTPError,
     Options,
+    idempotency_error,
     location,
     log_unguarded,
     not_found_error,
     precheck,
+    replay_error,
     unavailable_error,
     validator_headers,
     waiting,
     write_conflict_error,
 )
+from ._idempotency import Idempotency, idempotency_options, judged, keyed_request, twin_completed
 
 __all__ = [
     "EXCEPTION_HANDLERS",
@@ -137,12 +142,26 @@ class _ThreadedStore:
         return await run_in_threadpool(self.store.read, key)
 
     async def compare_and_set(
-        self, key: Any, expect: Expectation, values: Mapping[str, Any]
+        self, key: Any, expect: Expectation, values: Mapping[str, Any], **kwargs: Any
     ) -> CASResult:
-        return await run_in_threadpool(self.store.compare_and_set, key, expect, values)
+        return await run_in_threadpool(self.store.compare_and_set, key, expect, values, **kwargs)
 
-    async def compare_and_delete(self, key: Any, expect: Expectation) -> CASResult:
-        return await run_in_threadpool(self.store.compare_and_delete, key, expect)
+    async def compare_and_delete(self, key: Any, expect: Expectation, **kwargs: Any) -> CASResult:
+        return await run_in_threadpool(self.store.compare_and_delete, key, expect, **kwargs)
+
+    async def claim(self, id: str, fingerprint: str, **kwargs: Any) -> Claim:
+        store: Any = self.store
+        claim: Claim = await run_in_threadpool(store.claim, id, fingerprint, **kwargs)
+        return claim
+
+    async def lookup(self, id: str) -> IdempotencyRecord | None:
+        store: Any = self.store
+        found: IdempotencyRecord | None = await run_in_threadpool(store.lookup, id)
+        return found
+
+    async def release(self, id: str, attempt: str) -> None:
+        store: Any = self.store
+        await run_in_threadpool(store.release, id, attempt)
 
 
 def as_async(store: AnyStore) -> AsyncVersionStore[Any]:
@@ -183,8 +202,9 @@ class ConditionalRequest(ConditionalState):
         options: Options,
         *,
         refusal: HTTPError | None = None,
+        claim: Claim | None = None,
     ) -> None:
-        super().__init__(key, snapshot, decision, options, refusal=refusal)
+        super().__init__(key, snapshot, decision, options, refusal=refusal, claim=claim)
         self.request, self.store = request, store
         self.response: Response | None = None  # FastAPI's response to put validators on
 
@@ -193,34 +213,52 @@ class ConditionalRequest(ConditionalState):
         """The request's parsed precondition headers (they parsed: the decision was Proceed)."""
         return Preconditions.from_headers(self.request.headers.raw)
 
-    async def write(self, values: Mapping[str, Any], *, version: int | None = None) -> Snapshot:
+    async def write(
+        self, values: Mapping[str, Any], *, version: int | None = None, status: int | None = None
+    ) -> Snapshot:
         """Apply ``values`` in one compare-and-set (creating the resource if the request may).
 
         Args:
             values: the fields to store.
             version: the version the client sent in the body (409 scheme), if any.
+            status: the status the endpoint answers a keyed write with, recorded with the write
+                for a retry of the same ``Idempotency-Key`` (default 200, 201 for a create).
 
         Returns:
             The new snapshot; its tag becomes the response's ``ETag``.
 
         Raises:
-            ConditionalHTTPException: 412 (another writer won), 409 (stale ``version``), 404.
+            ConditionalHTTPException: 412 (another writer won), 409 (stale ``version``), 404;
+                the first answer again when another attempt of the same key wrote first.
         """
         expect = self.expect(version)
+        path = self.request.url.path
+        completion = self.completion(status, deleting=False, location=location(path))
+        store: Any = self.store
         try:
-            result = await self.store.compare_and_set(self.key, expect, values)
+            if completion is None:
+                result = await store.compare_and_set(self.key, expect, values)
+            else:
+                result = await store.compare_and_set(
+                    self.key, expect, values, completion=completion
+                )
         except Exception as error:
             raise self._unavailable(error) from error
-        return self._apply(result, expect, version)
+        return self._apply(await self._keyed(result), expect, version)
 
-    async def delete(self, *, version: int | None = None) -> Snapshot:
+    async def delete(self, *, version: int | None = None, status: int | None = None) -> Snapshot:
         """Delete the resource in one compare-and-delete; raises like :meth:`write`."""
         expect = self.expect(version)
+        completion = self.completion(status, deleting=True, location=None)
+        store: Any = self.store
         try:
-            result = await self.store.compare_and_delete(self.key, expect)
+            if completion is None:
+                result = await store.compare_and_delete(self.key, expect)
+            else:
+                result = await store.compare_and_delete(self.key, expect, completion=completion)
         except Exception as error:
             raise self._unavailable(error) from error
-        snapshot = self._apply(result, expect, version)
+        snapshot = self._apply(await self._keyed(result), expect, version)
         self.serve(None)
         return snapshot
 
@@ -233,6 +271,8 @@ class ConditionalRequest(ConditionalState):
     def apply(self, response: Response, *, unconditionally: bool = False) -> Response:
         """Put the served version's validators on a 2xx ``response`` (and ``Location`` on a
         create); a helper for endpoints that build their own response."""
+        if self.echo is not None:
+            response.headers[self.echo[0]] = self.echo[1]
         if not (unconditionally or 200 <= response.status_code < 300):
             return response
         for name in ("ETag", "Last-Modified"):
@@ -253,7 +293,30 @@ class ConditionalRequest(ConditionalState):
         return snapshot
 
     def failure(self, error: HTTPError) -> Exception:
-        return ConditionalHTTPException(error)
+        return ConditionalHTTPException(self.answer(error))
+
+    async def _keyed(self, result: CASResult) -> CASResult:
+        # A keyed write that did not apply may have lost to another attempt of the same key:
+        # then answer as that attempt was answered.
+        if not result.won and self.claim is not None:
+            store: Any = self.store
+            record = await store.lookup(self.claim.record.id)
+            if twin_completed(self.claim, record):
+                raise ConditionalHTTPException(replay_error(record, self.options))
+        return result
+
+    async def release_claim(self) -> None:
+        """Forget the request's ``Idempotency-Key`` claim when it ended without its write, so a
+        retry goes on at once. Safe whatever happened: a record whose write committed is done
+        and is never released."""
+        claim = self.claim
+        if claim is None or self.wrote:
+            return
+        store: Any = self.store
+        try:
+            await store.release(claim.record.id, claim.record.attempt)
+        except Exception:  # the database may be why the request failed
+            logger.warning("ifmatch: could not release an idempotency claim", exc_info=True)
 
     def _unavailable(self, error: Exception) -> Exception:
         # A lost connection is a 503 (the write's outcome unknown); anything else as it was.
@@ -274,8 +337,14 @@ async def check(
     *,
     load: Loader | None = None,
     snapshot_of: Callable[[Any], Snapshot] | None = None,
+    idempotency: Idempotency | None = None,
+    scope: str = "",
 ) -> ConditionalRequest:
     """Read the stored version and evaluate the request's preconditions against it.
+
+    With ``idempotency``, a write carrying ``Idempotency-Key`` claims it first: a retry of a
+    write that committed is answered as it was (raised as the exception), a key in flight 409,
+    reused 422, malformed or missing-but-required 400.
 
     With ``load`` (and ``snapshot_of``), the resource is loaded instead and its validators
     taken from the loaded object, which the endpoint finds in ``condition.instance``. A loader
@@ -309,16 +378,73 @@ async def check(
             raise
         failure = unavailable_error(request.method, options, path)
         raise ConditionalHTTPException(failure) from error
-    answer = precheck(request.method, request.headers.raw, snapshot, options, path, logger=logger)
-    ready = waiting(answer, options)
-    if isinstance(ready, HTTPError):
-        raise ConditionalHTTPException(ready)
+    claimed = await _claim(request, async_store, options, idempotency, scope)
+    claim, echo = claimed if claimed is not None else (None, None)
+    try:
+        answer = precheck(
+            request.method, request.headers.raw, snapshot, options, path, logger=logger
+        )
+        ready = waiting(answer, options)
+        if isinstance(ready, HTTPError):
+            raise ConditionalHTTPException(ready)
+    except BaseException:
+        if claim is not None:
+            await async_store.release(claim.record.id, claim.record.attempt)  # type: ignore[attr-defined]
+        raise
     decision, refusal = ready
     condition = ConditionalRequest(
-        request, async_store, key, snapshot, decision, options, refusal=refusal
+        request, async_store, key, snapshot, decision, options, refusal=refusal, claim=claim
     )
     condition.instance = instance
+    condition.echo = echo
     return condition
+
+
+async def _claim(
+    request: Request,
+    store: AsyncVersionStore[Any],
+    options: Options,
+    idempotency: Idempotency | None,
+    scope: str,
+) -> tuple[Claim, tuple[str, str]] | None:
+    if idempotency is None:
+        return None
+    path = request.url.path
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    body = await request.body() if request.method.upper() in idempotency.methods else b""
+    keyed = keyed_request(
+        idempotency,
+        request.method,
+        [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+        scope=f"{scope}\x1f{path}",
+        target=target,
+        body=lambda: body,
+    )
+    if keyed is None:
+        return None
+    if isinstance(keyed, dict):
+        raise ConditionalHTTPException(idempotency_error(keyed, options))
+    ledger: Any = store
+    try:
+        found = await ledger.claim(
+            keyed.id,
+            keyed.fingerprint,
+            retention=idempotency.retention,
+            in_flight=idempotency.in_flight,
+        )
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        raise ConditionalHTTPException(unavailable_error(request.method, options, path)) from error
+    outcome = judged(found, path)
+    if outcome.replay is not None:
+        replay = replay_error(outcome.replay, options)
+        raise ConditionalHTTPException(replay.with_header(keyed.echo))
+    if outcome.problem is not None:
+        problem = idempotency_error(outcome.problem, options)
+        raise ConditionalHTTPException(problem.with_header(keyed.echo))
+    assert outcome.claim is not None
+    return outcome.claim, keyed.echo
 
 
 def conditional(
@@ -332,6 +458,8 @@ def conditional(
     last_modified: bool = True,
     variant: str | None = None,
     answer_before_view: bool = False,
+    idempotency: bool | Idempotency | None = None,
+    idempotency_scope: Callable[[Request], str] | None = None,
 ) -> Callable[[Endpoint], Endpoint]:
     """Make a Starlette endpoint conditional; it finds its state in ``request.state.ifmatch``.
 
@@ -347,6 +475,10 @@ def conditional(
         answer_before_view: answer a false precondition before the endpoint runs (a 304 then
             costs only the version read). Only for an endpoint that makes no access decision
             of its own: all of them in middleware or the router.
+        idempotency: honour ``Idempotency-Key`` on writes (``True``, or an ``Idempotency``
+            that may require it); the store keeps the records.
+        idempotency_scope: who a key belongs to (e.g. the authenticated user's id), from the
+            request; keys are always scoped to the resource too.
     """
     options = make_options(
         policy=policy,
@@ -358,6 +490,7 @@ def conditional(
         answer_before_view=answer_before_view,
     )
     async_store = as_async(store)
+    keys = idempotency_options(idempotency)
 
     def decorator(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
@@ -366,17 +499,24 @@ def conditional(
                 resource = key(request) if callable(key) else request.path_params[key]
             except KEY_ERRORS:
                 return error_response(not_found_error(options, request.url.path))
+            scope = "" if idempotency_scope is None else idempotency_scope(request)
+            condition: ConditionalRequest | None = None
             try:
-                condition = await check(request, async_store, resource, options)
+                condition = await check(
+                    request, async_store, resource, options, idempotency=keys, scope=scope
+                )
                 request.state.ifmatch = condition
                 response = await endpoint(request)
             except ConditionalHTTPException as exc:
                 return error_response(exc.error)
             except Exception as exc:
                 return await write_conflict_handler(request, exc)
+            finally:
+                if condition is not None:
+                    await condition.release_claim()
             if condition.refusal is not None and 200 <= response.status_code < 300:
                 # The endpoint granted access and wrote nothing: answer the precondition now.
-                return error_response(condition.refusal)
+                return error_response(condition.answer(condition.refusal))
             unsafe = request.method not in {"GET", "HEAD"}
             if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
                 log_unguarded(logger, request.method, request.url.path)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -19,9 +21,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
 )
 
+from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
+from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
 
@@ -45,8 +50,11 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         last_modified_column: str | None = "last_modified",
         key_column: str | None = None,
         retries: int = 3,
+        idempotency: Table | None = None,
     ) -> None:
-        self._configure(model, version_column, last_modified_column, key_column, retries)
+        self._configure(
+            model, version_column, last_modified_column, key_column, retries, idempotency
+        )
         self._factory: async_sessionmaker[Any] | None = None
         self._session: Callable[[], AsyncSession] | None = None
         bind: Any
@@ -79,19 +87,76 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             assert snapshot is not None
             return snapshot, self._spec.values(row)
 
+    async def claim(
+        self,
+        id: str,
+        fingerprint: str,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        in_flight: timedelta = DEFAULT_IN_FLIGHT,
+    ) -> Claim:
+        """Claim record ``id`` for this attempt (see ``SQLAlchemyStore.claim``)."""
+        ledger = self._ledger_sql()
+        engine = self._ledger_engine()
+        flow = claim_flow(id, fingerprint, retention=retention, in_flight=in_flight)
+        answer: object = None
+        try:
+            while True:
+                step = flow.send(answer)
+                async with engine.begin() as connection:
+                    statement = ledger.step(step, connection.dialect)
+                    answer = ledger.answer(step, await connection.execute(statement))
+        except StopIteration as done:
+            claim: Claim = done.value
+            return claim
+
+    async def lookup(self, id: str) -> IdempotencyRecord | None:
+        """The record ``id`` as committed, or ``None``."""
+        ledger = self._ledger_sql()
+        async with self._ledger_engine().begin() as connection:
+            return ledger.record((await connection.execute(ledger.select(id))).first())
+
+    async def release(self, id: str, attempt: str) -> None:
+        """Forget ``attempt``'s pending claim of ``id`` (its write did not happen)."""
+        ledger = self._ledger_sql()
+        async with self._ledger_engine().begin() as connection:
+            await connection.execute(ledger.release(id, attempt))
+
+    def _ledger_engine(self) -> AsyncEngine:
+        if self._factory is not None:
+            bind = self._factory.kw.get("bind")
+        else:
+            assert self._session is not None
+            bind = self._session().bind
+        engine = bind.engine if isinstance(bind, AsyncConnection) else bind
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("idempotency records need a session bound to an engine")
+        return engine
+
     async def compare_and_set(
-        self, key: K, expect: Expectation, values: Mapping[str, Any]
+        self,
+        key: K,
+        expect: Expectation,
+        values: Mapping[str, Any],
+        *,
+        completion: Completion | None = None,
     ) -> CASResult:
-        """Apply ``values`` and bump the version iff ``expect`` holds."""
-        return await self._set_one(Item(key, expect, self._spec.assignments(values)))
+        """Apply ``values`` and bump the version iff ``expect`` holds (with ``completion``,
+        mark that idempotency record done in the same transaction)."""
+        item = Item(key, expect, self._spec.assignments(values))
+        return await self._set_one(item, completion)
 
-    async def _set_one(self, item: Item) -> CASResult:
-        return await self._one(item, lambda dialect: self._set_plan(item, dialect))
+    async def _set_one(self, item: Item, completion: Completion | None = None) -> CASResult:
+        return await self._one(item, lambda dialect: self._set_plan(item, dialect), completion)
 
-    async def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
+    async def compare_and_delete(
+        self, key: K, expect: Expectation, *, completion: Completion | None = None
+    ) -> CASResult:
         """Delete ``key`` iff ``expect`` holds."""
         item = Item(key, expect, {}, deleting=True)
-        return await self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
+        return await self._one(
+            item, lambda dialect: self._delete_plan(key, expect, dialect), completion
+        )
 
     async def compare_and_set_many(
         self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
@@ -110,14 +175,23 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             return aborted_batch(batch, await self._fresh_many(batch))
         return [await self._set_one(item) for item in batch]
 
-    async def _one(self, item: Item, plan_for: Callable[[Dialect], Plan]) -> CASResult:
+    async def _one(
+        self,
+        item: Item,
+        plan_for: Callable[[Dialect], Plan],
+        completion: Completion | None = None,
+    ) -> CASResult:
         if self._session is not None:
-            return await self._one_in_session(self._session(), item, plan_for)
+            return await self._one_in_session(self._session(), item, plan_for, completion)
         for _ in range(self.retries + 1):
             try:
                 async with self._factory_session() as session, session.begin():
                     plan = plan_for(self._dialect(session))
                     result = await self._attempt(session, item, plan)
+                    if result is not None and completion is not None:
+                        await self._complete(session, completion, plan, result)
+            except Superseded:
+                break
             except DBAPIError as exc:
                 if is_retryable_conflict(exc):
                     continue
@@ -128,12 +202,24 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         return self._missed(await self.read(item.key), creating=item.creating)
 
     async def _one_in_session(
-        self, session: AsyncSession, item: Item, plan_for: Callable[[Dialect], Plan]
+        self,
+        session: AsyncSession,
+        item: Item,
+        plan_for: Callable[[Dialect], Plan],
+        completion: Completion | None = None,
     ) -> CASResult:
         await session.flush()
         plan = plan_for(self._dialect(session))
         try:
-            result = await self._attempt(session, item, plan)
+            if completion is None:
+                result = await self._attempt(session, item, plan)
+            else:
+                async with session.begin_nested():
+                    result = await self._attempt(session, item, plan)
+                    if result is not None:
+                        await self._complete(session, completion, plan, result)
+        except Superseded:
+            result = None
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
@@ -144,6 +230,13 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
             return self._missed(fresh, creating=plan.creating)
         self._sync_identity(session, item, plan)
         return result
+
+    async def _complete(
+        self, session: AsyncSession, completion: Completion, plan: Plan, result: CASResult
+    ) -> None:
+        ledger = self._ledger_sql()
+        version = self._completed_version(plan, result)
+        ledger.check_completed(await session.execute(ledger.complete(completion, version)))
 
     async def _attempt(self, session: AsyncSession, item: Item, plan: Plan) -> CASResult | None:
         if plan.bound is None:

@@ -6,13 +6,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, CursorResult, Executable
+from sqlalchemy import Column, CursorResult, Executable, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from ._ledger_sql import LedgerSQL
 from ._sql import TableSpec, table_spec
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
-from .errors import StoreError, StoreUnavailable
+from .errors import ConfigurationError, StoreError, StoreUnavailable
 
 K = TypeVar("K")
 
@@ -55,10 +56,26 @@ class StoreBase(Generic[K]):
         last_modified_column: str | None,
         key_column: str | None,
         retries: int,
+        idempotency: Table | None = None,
     ) -> None:
         self._spec = table_spec(model, version_column, last_modified_column, key_column)
         self.retries = retries
         self._checked: set[int] = set()
+        self._ledger = None if idempotency is None else LedgerSQL(idempotency)
+
+    def _ledger_sql(self) -> LedgerSQL:
+        if self._ledger is None:
+            raise ConfigurationError(
+                "this store keeps no idempotency records: pass idempotency=idempotency_table(…)"
+            )
+        return self._ledger
+
+    @staticmethod
+    def _completed_version(plan: Plan, result: CASResult) -> int | None:
+        """The version an idempotency record keeps: the new one (``None`` after a delete)."""
+        if plan.deleting or result.snapshot is None:
+            return None
+        return result.snapshot.version
 
     @property
     def spec(self) -> TableSpec:

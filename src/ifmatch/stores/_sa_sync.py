@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, UnboundExecutionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
+from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .idempotency import Claim, Completion, claim_flow
 
 K = TypeVar("K")
 
@@ -43,6 +47,8 @@ class SQLAlchemyStore(StoreBase[K]):
         key_column: the unique key attribute; defaults to the single primary key.
         retries: how many times a serialization failure or deadlock is retried (own
             transactions only) before the write is reported LOST.
+        idempotency: the table of idempotency records (:func:`idempotency_table`), for
+            ``claim`` / ``lookup`` / ``release`` and writes with ``completion=``.
 
     Raises:
         ConfigurationError: the model or the database cannot support a guarded write.
@@ -58,8 +64,11 @@ class SQLAlchemyStore(StoreBase[K]):
         last_modified_column: str | None = "last_modified",
         key_column: str | None = None,
         retries: int = 3,
+        idempotency: Table | None = None,
     ) -> None:
-        self._configure(model, version_column, last_modified_column, key_column, retries)
+        self._configure(
+            model, version_column, last_modified_column, key_column, retries, idempotency
+        )
         self._factory: sessionmaker[Any] | None = None
         self._session: Callable[[], Session] | None = None
         if isinstance(session, sessionmaker):
@@ -104,19 +113,78 @@ class SQLAlchemyStore(StoreBase[K]):
         lm = None if last_modified is None else self._attribute(last_modified)
         return snapshot(instance, version_column=version, last_modified_column=lm)
 
+    # --- idempotency records (see ifmatch.stores.idempotency) ------------------------------
+
+    def claim(
+        self,
+        id: str,
+        fingerprint: str,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        in_flight: timedelta = DEFAULT_IN_FLIGHT,
+    ) -> Claim:
+        """Claim record ``id`` for this attempt, or say why not. Each step commits at once, in
+        a transaction of its own, so a concurrent retry sees the claim."""
+        ledger = self._ledger_sql()
+        engine = self._ledger_engine()
+        flow = claim_flow(id, fingerprint, retention=retention, in_flight=in_flight)
+        answer: object = None
+        try:
+            while True:
+                step = flow.send(answer)
+                with engine.begin() as connection:
+                    statement = ledger.step(step, connection.dialect)
+                    answer = ledger.answer(step, connection.execute(statement))
+        except StopIteration as done:
+            claim: Claim = done.value
+            return claim
+
+    def lookup(self, id: str) -> IdempotencyRecord | None:
+        """The record ``id`` as committed, or ``None``."""
+        ledger = self._ledger_sql()
+        with self._ledger_engine().begin() as connection:
+            return ledger.record(connection.execute(ledger.select(id)).first())
+
+    def release(self, id: str, attempt: str) -> None:
+        """Forget ``attempt``'s pending claim of ``id`` (its write did not happen)."""
+        ledger = self._ledger_sql()
+        with self._ledger_engine().begin() as connection:
+            connection.execute(ledger.release(id, attempt))
+
+    def _ledger_engine(self) -> Engine:
+        if self._factory is not None:
+            bind = self._factory.kw.get("bind")
+        else:
+            assert self._session is not None
+            bind = self._session().get_bind()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        if not isinstance(engine, Engine):
+            raise TypeError("idempotency records need a session bound to an engine")
+        return engine
+
     # --- writes -----------------------------------------------------------------------------
 
-    def compare_and_set(self, key: K, expect: Expectation, values: Mapping[str, Any]) -> CASResult:
-        """Apply ``values`` and bump the version iff ``expect`` holds (see the class doc)."""
-        return self._set_one(Item(key, expect, self._spec.assignments(values)))
+    def compare_and_set(
+        self,
+        key: K,
+        expect: Expectation,
+        values: Mapping[str, Any],
+        *,
+        completion: Completion | None = None,
+    ) -> CASResult:
+        """Apply ``values`` and bump the version iff ``expect`` holds (see the class doc); with
+        ``completion``, mark that idempotency record done in the same transaction."""
+        return self._set_one(Item(key, expect, self._spec.assignments(values)), completion)
 
-    def _set_one(self, item: Item) -> CASResult:
-        return self._one(item, lambda dialect: self._set_plan(item, dialect))
+    def _set_one(self, item: Item, completion: Completion | None = None) -> CASResult:
+        return self._one(item, lambda dialect: self._set_plan(item, dialect), completion)
 
-    def compare_and_delete(self, key: K, expect: Expectation) -> CASResult:
+    def compare_and_delete(
+        self, key: K, expect: Expectation, *, completion: Completion | None = None
+    ) -> CASResult:
         """``DELETE FROM t WHERE key = :key AND <expectation> [RETURNING …]``."""
         item = Item(key, expect, {}, deleting=True)
-        return self._one(item, lambda dialect: self._delete_plan(key, expect, dialect))
+        return self._one(item, lambda dialect: self._delete_plan(key, expect, dialect), completion)
 
     def compare_and_set_many(
         self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
@@ -141,14 +209,23 @@ class SQLAlchemyStore(StoreBase[K]):
 
     # --- internals --------------------------------------------------------------------------
 
-    def _one(self, item: Item, plan_for: Callable[[Dialect], Plan]) -> CASResult:
+    def _one(
+        self,
+        item: Item,
+        plan_for: Callable[[Dialect], Plan],
+        completion: Completion | None = None,
+    ) -> CASResult:
         if self._session is not None:
-            return self._one_in_session(self._session(), item, plan_for)
+            return self._one_in_session(self._session(), item, plan_for, completion)
         for _ in range(self.retries + 1):
             try:
                 with self._factory_session() as session, session.begin():
                     plan = plan_for(self._dialect(session))
                     result = self._attempt(session, item, plan)
+                    if result is not None and completion is not None:
+                        self._complete(session, completion, plan, result)
+            except Superseded:
+                break  # rolled back: another attempt of the same key completed it
             except DBAPIError as exc:
                 if is_retryable_conflict(exc):
                     continue
@@ -159,12 +236,25 @@ class SQLAlchemyStore(StoreBase[K]):
         return self._missed(self.read(item.key), creating=item.creating)
 
     def _one_in_session(
-        self, session: Session, item: Item, plan_for: Callable[[Dialect], Plan]
+        self,
+        session: Session,
+        item: Item,
+        plan_for: Callable[[Dialect], Plan],
+        completion: Completion | None = None,
     ) -> CASResult:
         session.flush()
         plan = plan_for(self._dialect(session))
         try:
-            result = self._attempt(session, item, plan)
+            if completion is None:
+                result = self._attempt(session, item, plan)
+            else:
+                # In a savepoint: a superseded completion rolls back only this write.
+                with session.begin_nested():
+                    result = self._attempt(session, item, plan)
+                    if result is not None:
+                        self._complete(session, completion, plan, result)
+        except Superseded:
+            result = None
         except DBAPIError as exc:
             if not is_retryable_conflict(exc):
                 raise unavailable(exc) from exc
@@ -175,6 +265,13 @@ class SQLAlchemyStore(StoreBase[K]):
             return self._missed(self._fresh_read(session, item.key), creating=plan.creating)
         self._sync_identity(session, item, plan)
         return result
+
+    def _complete(
+        self, session: Session, completion: Completion, plan: Plan, result: CASResult
+    ) -> None:
+        ledger = self._ledger_sql()
+        version = self._completed_version(plan, result)
+        ledger.check_completed(session.execute(ledger.complete(completion, version)))
 
     def _attempt(self, session: Session, item: Item, plan: Plan) -> CASResult | None:
         """Run one guarded statement; the result if it won, ``None`` if it matched nothing."""

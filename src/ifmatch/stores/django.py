@@ -28,12 +28,15 @@ import contextvars
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias, TypeVar
 
 from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
 from django.db.models import F, Field, QuerySet
 
 from ..core.errors import ConfigurationError, PreconditionFailedError
+from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
+from ._django_ledger import DjangoLedger
 from ._django_sql import (
     DatabaseNow,
     check_connection,
@@ -45,6 +48,7 @@ from ._django_sql import (
     update_returning,
 )
 from .base import CASResult, Expectation, Outcome, Snapshot
+from .idempotency import Claim, Completion
 
 __all__ = [
     "ConditionalSaveMixin",
@@ -473,6 +477,10 @@ class VersionedModel(ConditionalSaveMixin, models.Model):  # type: ignore[misc]
         abstract = True
 
 
+class _Superseded(Exception):
+    """Another attempt holds the idempotency record: roll the write back."""
+
+
 class DjangoStore:
     """A :class:`~ifmatch.stores.VersionStore` over one Django model, keyed by primary key.
 
@@ -495,6 +503,63 @@ class DjangoStore:
         self.retries = retries
         self._spec = _spec(model)
         check_connection(self.using)
+        self._ledger: DjangoLedger | None = None
+
+    # -- idempotency records (see ifmatch.stores.idempotency) ------------------------------
+
+    @property
+    def ledger(self) -> DjangoLedger:
+        """The idempotency records on this store's database (needs the
+        ``ifmatch.integrations.djangoapp`` app)."""
+        if self._ledger is None:
+            self._ledger = DjangoLedger(self.using)
+        return self._ledger
+
+    def claim(
+        self,
+        id: str,
+        fingerprint: str,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        in_flight: timedelta = DEFAULT_IN_FLIGHT,
+    ) -> Claim:
+        """Claim record ``id`` for this attempt, or say why not."""
+        return self.ledger.claim(id, fingerprint, retention=retention, in_flight=in_flight)
+
+    def lookup(self, id: str) -> IdempotencyRecord | None:
+        """The record ``id``, or ``None``."""
+        return self.ledger.lookup(id)
+
+    def release(self, id: str, attempt: str) -> None:
+        """Forget ``attempt``'s pending claim of ``id`` (its write did not happen)."""
+        self.ledger.release(id, attempt)
+
+    def _completing(
+        self,
+        operation: Callable[[], CASResult],
+        key: Any,
+        completion: Completion | None,
+        *,
+        deleting: bool = False,
+    ) -> Callable[[], CASResult]:
+        """``operation`` and the completion of its idempotency record, in one transaction."""
+        if completion is None:
+            return operation
+
+        def run() -> CASResult:
+            try:
+                with transaction.atomic(using=self.using):
+                    result = operation()
+                    if result.won:
+                        snapshot = result.snapshot
+                        version = None if deleting or snapshot is None else snapshot.version
+                        if not self.ledger.complete(completion, version):
+                            raise _Superseded
+                    return result
+            except _Superseded:
+                return _missing_or_lost(self._base, key, self._spec)
+
+        return run
 
     @property
     def _base(self) -> QuerySet[Any]:
@@ -509,9 +574,15 @@ class DjangoStore:
         return self._base.filter(pk=key).first()
 
     def compare_and_set(
-        self, key: Any, expect: Expectation, values: Mapping[str, Any]
+        self,
+        key: Any,
+        expect: Expectation,
+        values: Mapping[str, Any],
+        *,
+        completion: Completion | None = None,
     ) -> CASResult:
-        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row.
+        """Apply ``values`` (field name → value) iff ``expect`` allows the stored row; with
+        ``completion``, mark that idempotency record done in the same transaction.
 
         Raises:
             ValueError: ``values`` names the key, version or Last-Modified field (the store
@@ -519,9 +590,11 @@ class DjangoStore:
         """
         update: UpdateValues = [(field, None, value) for field, value in self._fields(values)]
         if expect.exists is False:
-            return self._run(lambda: self._create(key, values), key)
+            create = self._completing(lambda: self._create(key, values), key, completion)
+            return self._run(create, key)
         update += _bump_values(self._spec)
-        return self._run(lambda: self._update(key, expect, update), key)
+        write = self._completing(lambda: self._update(key, expect, update), key, completion)
+        return self._run(write, key)
 
     def _fields(self, values: Mapping[str, Any]) -> list[tuple[Field[Any, Any], Any]]:
         managed = {*_columns(self._spec), self.model._meta.pk}
@@ -535,7 +608,9 @@ class DjangoStore:
             fields.append((field, value))
         return fields
 
-    def compare_and_delete(self, key: Any, expect: Expectation) -> CASResult:
+    def compare_and_delete(
+        self, key: Any, expect: Expectation, *, completion: Completion | None = None
+    ) -> CASResult:
         """Delete ``key`` iff ``expect`` allows the stored row (cascades run as usual)."""
 
         def delete() -> CASResult:
@@ -549,7 +624,7 @@ class DjangoStore:
                 return lost.result
             return CASResult(Outcome.WON, snapshot)
 
-        return self._run(delete, key)
+        return self._run(self._completing(delete, key, completion, deleting=True), key)
 
     def compare_and_set_many(
         self,

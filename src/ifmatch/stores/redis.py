@@ -13,17 +13,18 @@ are loaded again automatically after a server restart (``NOSCRIPT``).
     store = RedisStore(Redis(), prefix="docs:")
     store.compare_and_set("42", Expectation(exists=False), {"text": "hi"})
 
-Connection errors propagate as :class:`ifmatch.stores.StoreUnavailable`. A client configured to
-retry commands on connection errors may re-run a script whose reply was lost: a conditional
-write then loses against its own first run (the version moved), an unconditional one applies
-twice.
+Connection errors propagate as :class:`ifmatch.stores.StoreUnavailable`. redis-py's default
+client retries a command whose reply was lost; every write names itself with a write id, so a
+re-run script answers what its first run answered instead of losing against its own write (or
+applying an unconditional one twice). Idempotency records live in ``<prefix>idem:<id>``.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -31,9 +32,17 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ._redis_lua import BULK, CAS, DELETE
+from ..core.idempotency import (
+    DEFAULT_IN_FLIGHT,
+    DEFAULT_RETENTION,
+    IdempotencyRecord,
+    Verdict,
+    new_attempt,
+)
+from ._redis_lua import BULK, CAS, CLAIM, DELETE, RELEASE
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
 from .errors import StoreUnavailable
+from .idempotency import Claim, Completion
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -56,6 +65,64 @@ class _RedisBase:
     def key(self, key: object) -> str:
         """The Redis key holding resource ``key``."""
         return f"{self.prefix}{key}"
+
+    def _write_id(self) -> str:
+        """A new write's id key: a retried script finds its own first run's answer there."""
+        return f"{self.prefix}w:{secrets.token_hex(12)}"
+
+    def _record_key(self, id: str) -> str:
+        return f"{self.prefix}idem:{id}"
+
+    def _write_keys(self, key: object, completion: Completion | None) -> list[str]:
+        resource = self.key(key)
+        record = resource if completion is None else self._record_key(completion.id)
+        return [resource, self._write_id(), record]
+
+    @staticmethod
+    def _meta(completion: Completion | None) -> str:
+        if completion is None:
+            return '{"c":false}'
+        c = {"a": completion.attempt, "s": completion.status, "l": completion.location or ""}
+        return json.dumps({"c": c})
+
+    @staticmethod
+    def _claim_args(
+        fingerprint: str, retention: timedelta, in_flight: timedelta
+    ) -> tuple[str, list[Value]]:
+        attempt = new_attempt()
+        ms = (int(retention.total_seconds() * 1000), int(in_flight.total_seconds() * 1000))
+        return attempt, [fingerprint, attempt, *ms]
+
+    @classmethod
+    def _claimed(cls, id: str, reply: Sequence[Any]) -> Claim:
+        text = [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+        return Claim(Verdict(text[0]), cls._record_of(id, text[1:]))
+
+    @staticmethod
+    def _record_of(id: str, text: Sequence[str]) -> IdempotencyRecord:
+        fingerprint, attempt, created, expires, done, status, version, location = text
+        return IdempotencyRecord(
+            id=id,
+            fingerprint=fingerprint,
+            attempt=attempt,
+            created=datetime.fromtimestamp(int(created) / 1000, UTC),
+            expires=datetime.fromtimestamp(int(expires) / 1000, UTC),
+            done=done == "1",
+            status=int(status) if status else None,
+            version=int(version) if version else None,
+            location=location or None,
+        )
+
+    @classmethod
+    def _looked_up(cls, id: str, raw: Mapping[Any, Any]) -> IdempotencyRecord | None:
+        if not raw:
+            return None
+        fields = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        order = ("fingerprint", "attempt", "created", "expires", "done", "status", "version")
+        return cls._record_of(id, [*(fields.get(n, "") for n in order), fields.get("location", "")])
 
     @staticmethod
     def _spec(expect: Expectation, fields: int = 0) -> dict[str, Any]:
@@ -89,7 +156,7 @@ class _RedisBase:
             specs.append(self._spec(expect, len(flat)))
             fields += flat
         argv: list[Value] = [json.dumps({"all": all_or_nothing, "items": specs}), *fields]
-        return [self.key(key) for key, _, _ in batch], argv
+        return [*(self.key(key) for key, _, _ in batch), self._write_id()], argv
 
     @staticmethod
     def _result(reply: Sequence[Any]) -> CASResult:
@@ -132,6 +199,32 @@ class RedisStore(_RedisBase):
         self._cas = client.register_script(CAS)
         self._delete = client.register_script(DELETE)
         self._bulk = client.register_script(BULK)
+        self._claim = client.register_script(CLAIM)
+        self._release = client.register_script(RELEASE)
+
+    def claim(
+        self,
+        id: str,
+        fingerprint: str,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        in_flight: timedelta = DEFAULT_IN_FLIGHT,
+    ) -> Claim:
+        """Claim record ``id`` for this attempt, or say why not (one script, server clock)."""
+        _, argv = self._claim_args(fingerprint, retention, in_flight)
+        return self._claimed(id, self._run(self._claim, [self._record_key(id)], argv))
+
+    def lookup(self, id: str) -> IdempotencyRecord | None:
+        """The record ``id``, or ``None``."""
+        try:
+            raw = self.client.hgetall(self._record_key(id))
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        return self._looked_up(id, raw)
+
+    def release(self, id: str, attempt: str) -> None:
+        """Forget ``attempt``'s pending claim of ``id`` (its write did not happen)."""
+        self._run(self._release, [self._record_key(id)], [attempt])
 
     def read(self, key: object) -> Snapshot | None:
         """The current validators of ``key``, or ``None``."""
@@ -150,16 +243,23 @@ class RedisStore(_RedisBase):
         return self._record(raw)
 
     def compare_and_set(
-        self, key: object, expect: Expectation, values: Mapping[str, Any]
+        self,
+        key: object,
+        expect: Expectation,
+        values: Mapping[str, Any],
+        *,
+        completion: Completion | None = None,
     ) -> CASResult:
         """Run the compare-and-set script on ``key`` (see ``_redis_lua.CAS``)."""
-        argv = [json.dumps(self._spec(expect)), *self._fields(values)]
-        return self._result(self._run(self._cas, [self.key(key)], argv))
+        argv = [json.dumps(self._spec(expect)), self._meta(completion), *self._fields(values)]
+        return self._result(self._run(self._cas, self._write_keys(key, completion), argv))
 
-    def compare_and_delete(self, key: object, expect: Expectation) -> CASResult:
+    def compare_and_delete(
+        self, key: object, expect: Expectation, *, completion: Completion | None = None
+    ) -> CASResult:
         """Delete ``key`` iff ``expect`` holds (one script)."""
-        reply = self._run(self._delete, [self.key(key)], [json.dumps(self._spec(expect))])
-        return self._result(reply)
+        argv = [json.dumps(self._spec(expect)), self._meta(completion)]
+        return self._result(self._run(self._delete, self._write_keys(key, completion), argv))
 
     def compare_and_set_many(
         self, items: Iterable[BulkItem[object]], *, all_or_nothing: bool = False
@@ -193,6 +293,32 @@ class AsyncRedisStore(_RedisBase):
         self._cas = client.register_script(CAS)
         self._delete = client.register_script(DELETE)
         self._bulk = client.register_script(BULK)
+        self._claim = client.register_script(CLAIM)
+        self._release = client.register_script(RELEASE)
+
+    async def claim(
+        self,
+        id: str,
+        fingerprint: str,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        in_flight: timedelta = DEFAULT_IN_FLIGHT,
+    ) -> Claim:
+        """Claim record ``id`` for this attempt (see :meth:`RedisStore.claim`)."""
+        _, argv = self._claim_args(fingerprint, retention, in_flight)
+        return self._claimed(id, await self._run(self._claim, [self._record_key(id)], argv))
+
+    async def lookup(self, id: str) -> IdempotencyRecord | None:
+        """The record ``id``, or ``None``."""
+        try:
+            raw = await self.client.hgetall(self._record_key(id))
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(f"Redis is unreachable: {exc}") from exc
+        return self._looked_up(id, raw)
+
+    async def release(self, id: str, attempt: str) -> None:
+        """Forget ``attempt``'s pending claim of ``id``."""
+        await self._run(self._release, [self._record_key(id)], [attempt])
 
     async def read(self, key: object) -> Snapshot | None:
         """The current validators of ``key``, or ``None``."""
@@ -211,16 +337,25 @@ class AsyncRedisStore(_RedisBase):
         return self._record(raw)
 
     async def compare_and_set(
-        self, key: object, expect: Expectation, values: Mapping[str, Any]
+        self,
+        key: object,
+        expect: Expectation,
+        values: Mapping[str, Any],
+        *,
+        completion: Completion | None = None,
     ) -> CASResult:
         """Run the compare-and-set script on ``key``."""
-        argv = [json.dumps(self._spec(expect)), *self._fields(values)]
-        return self._result(await self._run(self._cas, [self.key(key)], argv))
+        argv = [json.dumps(self._spec(expect)), self._meta(completion), *self._fields(values)]
+        keys = self._write_keys(key, completion)
+        return self._result(await self._run(self._cas, keys, argv))
 
-    async def compare_and_delete(self, key: object, expect: Expectation) -> CASResult:
+    async def compare_and_delete(
+        self, key: object, expect: Expectation, *, completion: Completion | None = None
+    ) -> CASResult:
         """Delete ``key`` iff ``expect`` holds."""
-        argv = [json.dumps(self._spec(expect))]
-        return self._result(await self._run(self._delete, [self.key(key)], argv))
+        argv = [json.dumps(self._spec(expect)), self._meta(completion)]
+        keys = self._write_keys(key, completion)
+        return self._result(await self._run(self._delete, keys, argv))
 
     async def compare_and_set_many(
         self, items: Iterable[BulkItem[object]], *, all_or_nothing: bool = False

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, literal_column
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from ._ledger_sql import idempotency_table
 from ._sa_async import AsyncSQLAlchemyStore
 from ._sa_sync import SQLAlchemyStore
 from ._sql import DbNow, NextLastModified, is_retryable_conflict, utc
@@ -35,6 +36,7 @@ __all__ = [
     "NextLastModified",
     "SQLAlchemyStore",
     "Versioned",
+    "idempotency_table",
     "is_retryable_conflict",
     "snapshot",
 ]

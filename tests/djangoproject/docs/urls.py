@@ -9,6 +9,7 @@ from . import views
 
 router = DefaultRouter()
 router.register("api/documents", views.DocumentViewSet, basename="document")
+router.register("keyed/documents", views.KeyedDocumentViewSet, basename="keyed-document")
 
 urlpatterns: list[Any] = [
     path("", include(router.urls)),
@@ -18,8 +19,11 @@ urlpatterns: list[Any] = [
     path("versioned/documents/<int:pk>/", views.VersionedDocumentView.as_view()),
     path("warn/documents/<int:pk>/", views.WarnOnlyDocumentView.as_view()),
     path("optional/documents/<int:pk>/", views.OptionalDocumentView.as_view()),
+    path("plain/documents/", views.plain_document_list),
     path("plain/documents/<int:pk>/", views.plain_document),
+    path("plain/strict/<int:pk>/", views.plain_document_strict),
     path("plain/early/<int:pk>/", views.plain_document_early),
+    path("plain/keyed/<int:pk>/", views.plain_document_keyed),
     path("naive/documents/<int:pk>/", views.NaiveDocumentView.as_view()),
     path("plain/racy/<int:pk>/", views.racy_document),
     path("plain/guarded/<int:pk>/", views.guarded_document),

@@ -30,6 +30,16 @@ class DocumentViewSet(ConditionalModelViewSet):
     ifmatch_allow_put_create = True
 
 
+class KeyedDocumentViewSet(ConditionalModelViewSet):
+    """Writes honour Idempotency-Key; DELETE requires one."""
+
+    queryset = Document.objects.all()
+    serializer_class = DocumentSerializer
+    ifmatch_allow_put_create = True
+    ifmatch_idempotency_keys = True
+    ifmatch_idempotency_required = ("DELETE",)
+
+
 class GenericDocumentView(ConditionalRetrieveUpdateDestroyAPIView):
     queryset = Document.objects.all()
     serializer_class = DocumentSerializer
@@ -92,10 +102,38 @@ def plain_document(request: HttpRequest, pk: str, obj: Document | None) -> HttpR
     return JsonResponse(document_json(obj))
 
 
+# The same view with Idempotency-Key honoured (and required on DELETE).
+plain_document_keyed = django_conditional(
+    Document, allow_create=True, idempotency_keys=True, idempotency_required=("DELETE",)
+)(plain_document.__wrapped__)  # type: ignore[attr-defined]
+
 # The same view, answering false preconditions before it runs: it makes no access decision.
 plain_document_early = django_conditional(Document, allow_create=True, answer_before_view=True)(
     plain_document.__wrapped__  # type: ignore[attr-defined]
 )
+
+# The same view, refusing every unquoted entity-tag (If-Match: v3 included) with 400.
+plain_document_strict = django_conditional(
+    Document, allow_create=True, accept_bare_version_token=False
+)(
+    plain_document.__wrapped__  # type: ignore[attr-defined]
+)
+
+
+def plain_document_list(request: HttpRequest) -> HttpResponseBase:
+    """The documents as an Eve-style HAL collection: each item with its bare ``_etag`` and its
+    ``_links.self``, the plain Django item view (what halchemy reads and writes back)."""
+    from ifmatch.stores.django import snapshot_of
+
+    items = [
+        {
+            **document_json(doc),
+            "_etag": snapshot_of(doc).etag().opaque,
+            "_links": {"self": {"href": f"/plain/documents/{doc.pk}/"}},
+        }
+        for doc in Document.objects.order_by("pk")
+    ]
+    return JsonResponse({"_items": items, "_links": {"self": {"href": "/plain/documents/"}}})
 
 
 @django_conditional(Document, has_permission=lambda request, doc: doc.title != "secret")

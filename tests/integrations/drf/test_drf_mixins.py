@@ -60,6 +60,21 @@ def test_list_items_carry_their_tags_usable_as_if_match() -> None:
     assert client.problems == []
 
 
+def test_accept_bare_version_token_setting() -> None:
+    client = LintingClient(fields_under_test=True)  # the unquoted If-Match is what is tested
+    d = doc()
+    url = f"/api/documents/{d.pk}/"
+    assert put(client, url, {"If-Match": "v1"}).status_code == 200
+    with override_settings(IFMATCH={"ACCEPT_BARE_VERSION_TOKEN": False}):
+        refused = put(client, url, {"If-Match": "v2"})
+        assert refused.status_code == 400
+        assert refused.json()["header"] == "If-Match"
+        assert "not quoted" in refused.json()["detail"]
+        assert put(client, url, {"If-Match": '"v2"'}).status_code == 200
+    assert Document.objects.get(pk=d.pk).version == 3
+    assert client.problems == []
+
+
 def test_etag_in_request_body_is_ignored(client: LintingClient) -> None:
     d = doc()
     response = put(client, f"/api/documents/{d.pk}/", {"If-Match": '"v1"'}, etag="v99", _etag="x")

@@ -125,6 +125,17 @@ function resolve(base, mine, theirs) {
   return { kind: "conflict", mine, base, theirs };
 }
 
+/**
+ * Merge one value that has no lines to merge (a title): {value, conflict}. A change made on one
+ * side only is taken, the same change on both sides is no conflict, and different changes on
+ * both sides give `conflict: {mine, theirs}` with `value` null: the user has to choose.
+ */
+export function mergeValue(base, mine, theirs) {
+  if (mine === theirs || theirs === base) return { value: mine, conflict: null };
+  if (mine === base) return { value: theirs, conflict: null };
+  return { value: null, conflict: { mine, theirs } };
+}
+
 export const MARKERS = Object.freeze({
   mine: "<<<<<<<",
   base: "|||||||",

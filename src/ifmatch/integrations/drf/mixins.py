@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -65,6 +66,7 @@ from ...stores.django import (
     version_fields,
 )
 from ...stores.errors import is_unavailable
+from .._django_keys import KeyedWrite, begin_keyed, user_scope
 from .._fields import last_modified_fields
 from ..django import (
     SAFE_METHODS,
@@ -93,9 +95,21 @@ _POLICY_KEYS = (
     "UNMODIFIED_SINCE_COUNTS",
     "MAX_TAGS",
     "MAX_HEADER_LENGTH",
+    "ACCEPT_BARE_VERSION_TOKEN",
 )
 _SETTING_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in DEFAULTS)
 _POLICY_ATTRIBUTES = tuple((key, "ifmatch_" + key.lower()) for key in _POLICY_KEYS)
+_KEY_ATTRIBUTES = tuple(
+    (key, "ifmatch_" + key.lower()) for key in DEFAULTS if key.startswith("IDEMPOTENCY_")
+)
+
+
+class _Answered(Exception):
+    """An answer given before the handler runs (a replayed write, a bad key)."""
+
+    def __init__(self, response: HttpResponseBase) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def _overrides(view: Any, attributes: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -190,6 +204,54 @@ class ConditionalMixin:
     def get_etag_variant(self) -> str | None:
         """Distinguish representations of one version in the tag (``None``: one tag)."""
         return None
+
+    # -- Idempotency-Key --------------------------------------------------------------------
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        self._ifmatch_keyed: KeyedWrite | None = None
+        options = ifmatch_settings.idempotency(_overrides(self, _KEY_ATTRIBUTES))
+        if options is None:
+            return
+        # After authentication and the permission classes: a key belongs to its user.
+        model = self.get_queryset().model  # type: ignore[attr-defined]
+        begun = begin_keyed(
+            request,
+            options,
+            using=router.db_for_write(model),
+            scope=user_scope(request),
+            error_format=ifmatch_settings.ERROR_FORMAT,
+            variant=self.get_etag_variant(),
+        )
+        if isinstance(begun, HttpResponseBase):
+            raise _Answered(begun)
+        if begun is not None:
+            begun.begin()
+            self._ifmatch_keyed = begun
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        except BaseException:
+            keyed = getattr(self, "_ifmatch_keyed", None)
+            if keyed is not None:
+                self._ifmatch_keyed = None
+                keyed.abort(sys.exc_info())
+            raise
+        return response
+
+    def _written_version(self) -> int | None:
+        """The version a keyed write left (``None`` after a delete, or without a write)."""
+        if (self.request.method or "").upper() == "DELETE":
+            return None
+        saved = getattr(getattr(self, "_ifmatch_serializer", None), "instance", None)
+        for written in (getattr(self, "_ifmatch_created", None), saved, self._instance()):
+            if isinstance(written, ConditionalSaveMixin):
+                return self.get_snapshot(written).version  # type: ignore[arg-type]
+        return None
+
+    def _instance(self) -> models.Model | None:
+        return getattr(self, "_ifmatch_instance", None)
 
     # -- reading validators -----------------------------------------------------------------
 
@@ -345,7 +407,8 @@ class ConditionalMixin:
     def _guarded(self, write: Callable[[], Any], instance: models.Model) -> None:
         using = router.db_for_write(type(instance), instance=instance)
         try:
-            with write_transaction(using, instance):
+            atomic = bool(self.get_ifmatch_setting("ATOMIC_WRITES"))
+            with write_transaction(using, instance, atomic=atomic):
                 write()
                 pending = pending_expectation(instance)
                 if isinstance(pending, Refusal):
@@ -424,10 +487,15 @@ class ConditionalMixin:
     def perform_create(self, serializer: Any) -> None:
         # A view without CreateModelMixin (a create-by-PUT detail view) saves as DRF's would.
         create = getattr(super(), "perform_create", None)
-        if create is None:
-            serializer.save()
-        else:
-            create(serializer)
+        atomic: Any = contextlib.nullcontext()
+        if self.get_ifmatch_setting("ATOMIC_WRITES"):
+            model = self.get_queryset().model  # type: ignore[attr-defined]
+            atomic = transaction.atomic(using=router.db_for_write(model))
+        with atomic:
+            if create is None:
+                serializer.save()
+            else:
+                create(serializer)
         self._ifmatch_created = serializer.instance
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
@@ -584,6 +652,16 @@ class ConditionalMixin:
                 refusal.refuse()
             except Exception as answer:
                 response = self.handle_exception(answer)
+        keyed: KeyedWrite | None = getattr(self, "_ifmatch_keyed", None)
+        if keyed is not None:
+            # The write and its idempotency record commit together, or neither does.
+            self._ifmatch_keyed = None
+            try:
+                response = keyed.finish(response, self._written_version())
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                response = unavailable_response(self.request)
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         instance = getattr(self, "_ifmatch_instance", None)
         method = (request.method or "").upper()
@@ -598,6 +676,8 @@ class ConditionalMixin:
         return response
 
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
+        if isinstance(exc, _Answered):
+            return exc.response
         if isinstance(exc, exceptions.IfMatchAPIException | exceptions.NotModified):
             return exceptions.exception_handler(exc, {})  # type: ignore[no-any-return]
         if isinstance(exc, DatabaseError) and is_transient(exc):

@@ -5,7 +5,8 @@ Set ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] =
 ConditionalAutoSchema()`` on a view). Operations of views using ``ConditionalMixin`` then
 document the ``If-Match`` / ``If-None-Match`` / ``If-Unmodified-Since`` /
 ``If-Modified-Since`` parameters, the ``ETag`` and ``Last-Modified`` response headers, and the
-304, 400, 412 and 428 (or, for the version scheme, 409) responses with problem+json bodies.
+304, 400, 412 and 428 (or, for the version scheme, 409) responses with problem+json bodies,
+and, where the view honours it, the ``Idempotency-Key`` header with its 409 and 422.
 Other views are documented exactly as drf-spectacular's ``AutoSchema`` documents them.
 """
 
@@ -18,6 +19,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
 from ...core.problems import PROBLEM_MEDIA_TYPE
+from .._idempotency import Idempotency
 from .mixins import ConditionalMixin
 
 __all__ = ["PROBLEM_SCHEMA", "ConditionalAutoSchema"]
@@ -57,6 +59,13 @@ def _requirement(required: bool, creates: bool) -> str:
     if creates:
         return "Required to update; to create, send If-None-Match: * instead (428 without either)."
     return "Required (428 without a precondition)."
+
+
+def _keys(view: ConditionalMixin) -> Idempotency | None:
+    from .mixins import _KEY_ATTRIBUTES, _overrides
+    from .settings import ifmatch_settings
+
+    return ifmatch_settings.idempotency(_overrides(view, _KEY_ATTRIBUTES))
 
 
 class ConditionalAutoSchema(AutoSchema):
@@ -102,6 +111,18 @@ class ConditionalAutoSchema(AutoSchema):
             )
             if method == "PUT":
                 parameters.append(_header("If-None-Match", "`*`: create only if absent."))
+        keys = _keys(view)
+        if keys is not None and method in keys.methods:
+            parameters.append(
+                _header(
+                    "Idempotency-Key",
+                    "A unique key per logical write, sent again unchanged on every retry: a "
+                    "retry of a write that committed gets its first answer "
+                    "(Idempotent-Replayed: true); 409 while it is in flight; 422 if the key was "
+                    "used with another request.",
+                    required=method in keys.required,
+                )
+            )
         codes = ["200", "201"]
         parameters.append(
             OpenApiParameter(
@@ -149,4 +170,23 @@ class ConditionalAutoSchema(AutoSchema):
                     "description": "Conflict: the version in the body is not current.",
                     "content": problem,
                 }
+        keys = _keys(view)
+        if keys is not None and method in keys.methods:
+            responses.setdefault(
+                "409",
+                {
+                    "description": "Conflict: a request with this Idempotency-Key is in flight.",
+                    "content": problem,
+                },
+            )
+            responses["422"] = {
+                "description": "This Idempotency-Key was used with another request.",
+                "content": problem,
+            }
+        if method in _UNSAFE | {"POST"}:
+            responses["503"] = {
+                "description": "The database could not be reached; the outcome of a write is "
+                "unknown (read again, or retry with the same Idempotency-Key).",
+                "content": problem,
+            }
         return responses

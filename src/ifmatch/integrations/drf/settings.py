@@ -14,6 +14,7 @@ Django integration uses it too.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -23,6 +24,7 @@ from django.dispatch import receiver
 from ...core.errors import ConfigurationError
 from ...core.etag import DEFAULT_MAX_HEADER_LENGTH, DEFAULT_MAX_TAGS
 from ...core.policy import Policy
+from .._idempotency import Idempotency
 
 __all__ = ["DEFAULTS", "IfMatchSettings", "ifmatch_settings"]
 
@@ -33,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "WARN_ONLY": False,
     # Accept W/"v…" echoes of our own version tags in If-Match (compressing proxies).
     "ACCEPT_WEAK_ECHO": False,
+    # Accept a field that is exactly the current version tag's bare token (If-Match: v3), as
+    # halchemy / Eve-style clients send a list item's _etag; False refuses it with 400.
+    "ACCEPT_BARE_VERSION_TOKEN": True,
     # Whether If-Unmodified-Since alone satisfies REQUIRE_PRECONDITION.
     "UNMODIFIED_SINCE_COUNTS": True,
     "MAX_TAGS": DEFAULT_MAX_TAGS,
@@ -55,6 +60,16 @@ DEFAULTS: dict[str, Any] = {
     "COLLECTION_ETAG": True,
     # Logger for warn-only mode and lost writes.
     "LOGGER": "ifmatch",
+    # Begin the write's transaction before the guarded write, so that what the view writes
+    # after it (a history row, a signal's writes) commits with it or not at all.
+    "ATOMIC_WRITES": False,
+    # Honour Idempotency-Key on writes (records in the ifmatch.integrations.djangoapp app).
+    "IDEMPOTENCY_KEYS": False,
+    # Methods answered 400 without an Idempotency-Key (e.g. ("POST",)).
+    "IDEMPOTENCY_REQUIRED": (),
+    # Seconds a key's record is kept, and a claimed key counts as in flight.
+    "IDEMPOTENCY_RETENTION": 86400,
+    "IDEMPOTENCY_IN_FLIGHT": 30,
 }
 
 
@@ -89,6 +104,18 @@ class IfMatchSettings:
         self._cache = None
         self._policies = {}
 
+    def idempotency(self, overrides: dict[str, Any] | None = None) -> Idempotency | None:
+        """The ``Idempotency-Key`` settings with per-view ``overrides``, or ``None`` when keys
+        are not honoured."""
+        values = {**self._values(), **(overrides or {})}
+        if not values["IDEMPOTENCY_KEYS"]:
+            return None
+        return Idempotency(
+            required=frozenset(m.upper() for m in values["IDEMPOTENCY_REQUIRED"]),
+            retention=timedelta(seconds=float(values["IDEMPOTENCY_RETENTION"])),
+            in_flight=timedelta(seconds=float(values["IDEMPOTENCY_IN_FLIGHT"])),
+        )
+
     def policy(self, overrides: dict[str, Any] | None = None) -> Policy:
         """The core ``Policy`` for these settings, with per-view ``overrides`` applied (built
         and validated once per distinct set of overrides, as views ask for it per request)."""
@@ -109,6 +136,7 @@ class IfMatchSettings:
             accept_weak_echo=bool(values["ACCEPT_WEAK_ECHO"]),
             max_header_length=int(values["MAX_HEADER_LENGTH"]),
             max_tags=int(values["MAX_TAGS"]),
+            accept_bare_version_token=bool(values["ACCEPT_BARE_VERSION_TOKEN"]),
         )
 
 

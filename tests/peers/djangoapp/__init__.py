@@ -1,0 +1,1 @@
+"""Django's ``condition`` and drf-extensions, on the ``peer_documents`` table."""
