@@ -302,10 +302,12 @@ def page(run: dict[str, Any], figures: list[str]) -> str:
         "machine and its neighbours; they are listed at the end and are never compared across "
         "runs.",
         "",
-        "Reproduce: `pip install -e .[bench]`, `apt-get install wrk`, PostgreSQL on "
+        "Reproduce: `pip install -e '.[all,demo]' --group bench`, `apt-get install wrk`, "
+        "PostgreSQL on "
         "127.0.0.1:5432, then `python -m benchmarks` (about 40 minutes; `--quick` is a "
         "two-minute smoke test, `--only NAME` runs one part). The raw results of the run below "
-        "are in [`benchmarks/results/latest.json`](../benchmarks/results/latest.json).",
+        "are in [`benchmarks/results/latest.json`]"
+        "(https://github.com/ifmatch/ifmatch/blob/main/benchmarks/results/latest.json).",
         "",
         *machine_lines(run),
         "",

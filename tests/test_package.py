@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,54 @@ def test_exported_members_are_exactly_the_public_names() -> None:
 
 def test_py_typed_marker_ships() -> None:
     assert (Path(ifmatch.__file__).parent / "py.typed").is_file()
+
+
+COVERED_SUITE = """
+from ifmatch import ResourceState, evaluate, version_etag
+
+
+def test_a_stale_put():
+    decision = evaluate("PUT", {"If-Match": '"v6"'}, ResourceState(etag=version_etag(7)))
+    assert decision.status == 412
+"""
+
+
+def test_pytest_cov_measures_ifmatch_from_its_first_line(tmp_path: Path) -> None:
+    # pytest imports entry-point plugins (ifmatch's among them) before pytest-cov starts:
+    # ifmatch's plugin must import nothing of ifmatch, or every module it loads is reported as
+    # never run ("Module ifmatch was previously imported, but not measured").
+    (tmp_path / "test_user.py").write_text(COVERED_SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE_", "COVERAGE_"))}
+    env["PYTHONPATH"] = str(SRC)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--cov=ifmatch",
+            "--cov-report=json:coverage.json",
+            "test_user.py",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "CoverageWarning" not in output and "previously imported" not in output, output
+    files = {
+        Path(name).resolve().relative_to(SRC).as_posix(): data
+        for name, data in json.loads((tmp_path / "coverage.json").read_text())["files"].items()
+    }
+    # Every line of these runs when ifmatch is imported or evaluate() answers a stale PUT.
+    assert files["ifmatch/__init__.py"]["summary"]["missing_lines"] == 0
+    assert files["ifmatch/_version.py"]["summary"]["missing_lines"] == 0
+    # The definitions of the core's modules run at import: measured only if the import is.
+    for module in ("core/decisions.py", "core/evaluate.py", "core/etag.py"):
+        source = (SRC / "ifmatch" / module).read_text().splitlines()
+        definitions = [n for n, line in enumerate(source, 1) if line.startswith(("def ", "class "))]
+        assert set(definitions) <= set(files[f"ifmatch/{module}"]["executed_lines"]), module

@@ -1,8 +1,12 @@
 """The ``ifmatch`` command line.
 
 Subcommands register themselves in ``COMMANDS``; each is a module with ``add_arguments(parser)``
-and ``run(args) -> int``, imported only when chosen so ``ifmatch --help`` stays fast and needs no
-optional dependency.
+and ``run(args) -> int`` that imports its optional dependencies only inside ``run``, so
+``ifmatch --help`` stays fast and needs none. A command whose extra is not installed answers with
+one line naming it (``pip install 'ifmatch[check]'``) and exit status 2, never a traceback.
+
+Exit status of ``ifmatch explain``: 0 when the method would be performed, 1 when the request is
+answered without performing it (304, 400, 412 or 428), 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from ._extras import MissingExtra, needs
 from ._version import __version__
 from .core import (
     NotModified,
@@ -29,11 +34,18 @@ from .core import (
 
 __all__ = ["main"]
 
-#: name -> (module path, one-line help). Modules provide add_arguments(parser) and run(args).
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("ifmatch.check.command", "audit an HTTP API for lost-update safety"),
-    "demo": ("ifmatch.demo.command", "run the Guido & Ada demo"),
+#: name -> (module path, one-line help, the extra it needs). Modules provide
+#: add_arguments(parser) and run(args).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check": ("ifmatch.check.command", "audit an HTTP API for lost-update safety", "check"),
+    "demo": ("ifmatch.demo.command", "run the Guido & Ada demo", "demo"),
 }
+
+#: ``ifmatch explain``'s exit status: the method is performed, or the request is answered
+#: without performing it (304, 400, 412, 428); 2 is for bad arguments.
+EXIT_PROCEED = 0
+EXIT_ANSWERED = 1
+EXIT_USAGE = 2
 
 
 def _add_explain(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,19 +81,19 @@ def _run_explain(args: argparse.Namespace) -> int:
         name, sep, value = raw.partition(":")
         if not sep:
             print(f"ifmatch explain: header must be 'Name: value', got {raw!r}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         headers.append((name.strip(), value.strip()))
     last_modified: datetime | None = None
     if args.last_modified:
         last_modified = parse_http_date(args.last_modified)
         if last_modified is None:
             print("ifmatch explain: --last-modified is not an HTTP-date", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
         etag = parse_etag(args.etag) if args.etag else None
     except ValueError as error:
         print(f"ifmatch explain: --etag: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     policy = Policy(
         require_precondition=frozenset() if args.no_require else Policy().require_precondition,
         accept_weak_echo=args.accept_weak_echo,
@@ -95,15 +107,15 @@ def _run_explain(args: argparse.Namespace) -> int:
             print(f"  the write must still hold: {_describe(condition)}")
         for warning in decision.warnings:
             print(f"  warning: {warning}")
-        return 0
+        return EXIT_PROCEED
     if isinstance(decision, NotModified):
         print("304 Not Modified")
         for name, value in decision.headers:
             print(f"  {name}: {value}")
-        return 0
+        return EXIT_ANSWERED
     print(f"{decision.status}")
-    print(json.dumps(decision_problem(decision), indent=2))
-    return 0
+    print(json.dumps(decision_problem(decision), indent=2, ensure_ascii=False))
+    return EXIT_ANSWERED
 
 
 def _describe(condition: object) -> str:
@@ -130,14 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ifmatch {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_explain(subparsers)
-    for name, (module_path, help_text) in COMMANDS.items():
+    for name, (module_path, help_text, extra) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text)
-        sub.set_defaults(command_module=module_path)
-        try:
-            module = importlib.import_module(module_path)
-        except ImportError as error:
-            sub.set_defaults(import_error=error)
-            continue
+        sub.set_defaults(command=name, extra=extra)
+        module = importlib.import_module(module_path)  # imports no optional dependency
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
     return parser
@@ -147,17 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ifmatch`` command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    import_error = getattr(args, "import_error", None)
-    if import_error is not None:
-        print(
-            f"ifmatch: this command needs optional dependencies ({import_error}). "
-            "Install them with: pip install 'ifmatch[all]'",
-            file=sys.stderr,
-        )
-        return 2
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 2
-    result: int = handler(args)
+        return EXIT_USAGE
+    extra: str | None = getattr(args, "extra", None)
+    if extra is None:
+        result: int = handler(args)
+        return result
+    try:
+        with needs(extra):
+            result = handler(args)
+    except MissingExtra as missing:
+        print(f"ifmatch {args.command}: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     return result

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from . import command
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the check; return the exit status."""
-    parser = argparse.ArgumentParser(prog="ifmatch check")
-    command.add_arguments(parser)
-    return command.run(parser.parse_args(argv))
+    """Run ``ifmatch check`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    from ..cli import main as ifmatch
+
+    return ifmatch(["check", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

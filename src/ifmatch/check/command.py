@@ -7,6 +7,7 @@ Exit status: 0 safe, 1 unsafe, 2 could not check (bad arguments, unreachable URL
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from .context import Options, Progress
+    from .model import Report
 
 __all__ = ["add_arguments", "run"]
 
@@ -137,6 +139,43 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
+def _advice(error: str, url: str, timeout: float) -> str:
+    """What to do when the first GET got no response at all (refused, timed out, no such host)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    address = f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    text = error.lower()
+    if "timeout" in text or "timed out" in text:
+        return (
+            f"No answer from {address} within {timeout:g} s: check that the server is up and "
+            "answering, or allow more time with --timeout."
+        )
+    if "refused" in text:
+        return (
+            f"Nothing accepts connections on {address}: start the server first (the demo: "
+            "ifmatch demo), or correct the host and port in the URL."
+        )
+    if "ssl" in text or "tls" in text or "certificate" in text:
+        return (
+            f"The TLS handshake with {address} failed: use http:// if the server does not speak "
+            "HTTPS, or give it a certificate this machine trusts."
+        )
+    if "connecterror" in text:
+        return f"{host} cannot be reached: check the host name and this machine's network."
+    return (
+        f"The connection to {address} closed without an answer: check that the URL names an "
+        "HTTP server."
+    )
+
+
+def _with_advice(report: Report, url: str, timeout: float) -> Report:
+    """The report, with what to do added when the check could not start for lack of a response."""
+    if report.error is None or not report.error.startswith("No response"):
+        return report
+    advice = _advice(report.error, url, timeout)
+    return dataclasses.replace(report, error=f"{report.error.rstrip('.')}. {advice}")
+
+
 def _options(args: argparse.Namespace) -> Options:
     """The run's options.
 
@@ -257,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
             )
     except KeyboardInterrupt:
         return _fail("interrupted; with --write the resource may not have been restored")
+    report = _with_advice(report, args.url, args.timeout)
     if args.json:
         sys.stdout.write(render_json(report))
     else:

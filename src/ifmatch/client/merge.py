@@ -127,7 +127,9 @@ def diff3(
     """Split a three-way merge of sequences into resolved and conflicting regions.
 
     Args:
-        base, mine, theirs: the three versions (lines of text, array elements).
+        base: the version both sides started from (lines of text, array elements).
+        mine: your version.
+        theirs: the version stored now.
         key: maps an item to a hashable stand-in used for comparing (identity by default).
 
     Returns:
@@ -181,7 +183,9 @@ def merge_text(
     """Merge three versions of a text line by line.
 
     Args:
-        base, mine, theirs: the text you read, the text you want, the text stored now.
+        base: the text you read.
+        mine: the text you want.
+        theirs: the text stored now.
         markers: instead of raising on a conflict, write both sides between
             ``<<<<<<<`` / ``=======`` / ``>>>>>>>`` marker lines for a person to resolve.
         labels: the names written after the ``<<<<<<<`` and ``>>>>>>>`` markers.

@@ -12,25 +12,59 @@ on Ctrl-C. Also runnable as ``python -m ifmatch.demo``.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["add_arguments", "main", "run"]
 
+# RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. A last label
+# of digits only is no host name (RFC 3696 §2): "999.0.0.1" is a mistyped address.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\.?$)(?:{_LABEL}\.)*(?!\d+\.?$){_LABEL}\.?")
+
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {value}")
+    return value
+
+
+def _host(text: str) -> str:
+    """An IPv4 or IPv6 address (brackets allowed around IPv6) or a host name."""
+    host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host == text and _HOST_NAME.fullmatch(host):
+        return host
+    raise argparse.ArgumentTypeError(f"not an IP address or host name: {text!r}")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options to ``parser``."""
     parser.description = "Run the Guido & Ada demo: two people edit one document, nobody loses."
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (8000)")
+    parser.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to bind (127.0.0.1)"
+    )
+    parser.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (8000)")
     parser.add_argument(
         "--database-url",
         metavar="URL",
@@ -73,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ifmatch demo`` with ``argv`` (default: ``sys.argv[1:]``)."""
-    parser = argparse.ArgumentParser(prog="ifmatch demo")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    from ..cli import main as ifmatch
+
+    return ifmatch(["demo", *(sys.argv[1:] if argv is None else argv)])

@@ -9,6 +9,7 @@ system), a single-process threaded server from the standard library takes its pl
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from socketserver import ThreadingMixIn
 from typing import Any, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .._extras import MissingExtra
 from .config import configure
 
 __all__ = ["ServerError", "prepare", "serve", "serve_threaded", "urls"]
@@ -39,7 +41,11 @@ def prepare(*, data_dir: Path, database_url: str | None, host: str) -> str:
     """
     try:
         configure(data_dir=data_dir, database_url=database_url, host=host)
-    except (ValueError, ImportError) as error:
+    except ModuleNotFoundError as error:
+        if error.name in ("pymysql", "MySQLdb"):  # a mysql:// URL; the demo extra has no driver
+            raise MissingExtra("mysql", ("pymysql",)) from error
+        raise  # a requirement of the demo extra: the command names that extra
+    except ValueError as error:
         raise ServerError(f"database: {error}") from error
     from django.core.management import call_command
     from django.db import DatabaseError, connections
@@ -107,8 +113,10 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
         on_ready: called with a one-line description of the server once it listens.
 
     Raises:
-        ServerError: ``workers > 1`` where gunicorn is not available.
+        ServerError: the address cannot be bound, or ``workers > 1`` where gunicorn is not
+            available.
     """
+    _check_port(host, port)
     try:
         from gunicorn.app.base import BaseApplication
         from gunicorn.arbiter import Arbiter  # noqa: F401  (POSIX only: needs fcntl)
@@ -117,7 +125,6 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
             raise ServerError(f"--workers needs gunicorn ({error})") from error
         return serve_threaded(host=host, port=port, on_ready=on_ready)
 
-    _check_port(host, port)
     plural = "es" if workers > 1 else ""
     description = f"gunicorn, {workers} worker process{plural} x {THREADS_PER_WORKER} threads"
 
@@ -136,6 +143,8 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
                 # characters) instead of the server refusing the request line by itself.
                 "limit_request_field_size": 16384,
                 "when_ready": lambda _arbiter: on_ready(description),
+                "post_worker_init": _quit_at_once,
+                "worker_exit": _leave_at_once,
             }
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+
                 # No runtime control socket (a file in the home directory shared by every
@@ -154,14 +163,49 @@ def serve(*, host: str, port: int, workers: int, on_ready: Callable[[str], None]
     return 0
 
 
+def _leave() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _quit_at_once(_worker: object) -> None:
+    """gunicorn's ``post_worker_init`` hook: Ctrl-C ends a worker at once, quietly.
+
+    A terminal's Ctrl-C sends ``SIGINT`` to the worker, and the arbiter relays ``SIGQUIT``
+    ("quick shutdown") right after. gunicorn's own handler stops the thread pool inside the
+    signal handler, so the second signal arriving during the first can deadlock the worker
+    on the pool's lock; past that, the interpreter waits for the pool's threads, and one may
+    be waiting five seconds for the first request on a connection a browser opened ahead of
+    time. Either way the arbiter kills the worker with SIGKILL after its graceful timeout
+    ("Perhaps out of memory?"). Nothing of the demo lives in a worker's memory (each request
+    commits its own write), so a quick shutdown leaves at once, with status 0.
+    """
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, lambda *_: _leave())
+
+
+def _leave_at_once(_arbiter: object, worker: Any) -> None:
+    """gunicorn's ``worker_exit`` hook: end the worker process once it has stopped serving.
+
+    After ``SIGTERM`` gunicorn answers what is in progress, then calls this in the worker;
+    left to itself the interpreter would then wait for threads still waiting for a request on
+    a browser's idle connection.
+    """
+    if os.getpid() == getattr(worker, "pid", None):
+        _leave()
+    # else: the arbiter also calls the hook, for a worker it found already gone
+
+
 def _check_port(host: str, port: int) -> None:
-    """Fail at once on a port in use (gunicorn would retry for several seconds)."""
+    """Fail at once on a port in use or an address that is not this machine's (gunicorn would
+    retry for several seconds)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
-        except OSError as error:
+        except OSError as error:  # in use, not an address here, or a name that does not resolve
             raise ServerError(f"cannot listen on {_bind_address(host, port)}: {error}") from error
 
 

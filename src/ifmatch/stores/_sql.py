@@ -88,6 +88,7 @@ _INTEGER_BITS = {
     "bigint": 64,
     "big_integer": 64,
 }
+_MYSQL_ONLY = frozenset({"tinyint", "mediumint"})
 
 
 def max_version(column: Column[Any], dialect: Dialect) -> int:
@@ -110,8 +111,14 @@ def _integer_bounds(column: Column[Any], dialect: Dialect) -> tuple[int, int]:
     if dialect.name == "sqlite":
         return -(2**63), 2**63 - 1
     impl = column.type.dialect_impl(dialect)
-    bits: int = _INTEGER_BITS.get(impl.__visit_name__.lower(), 32)
-    if getattr(impl, "unsigned", False):
+    kind = impl.__visit_name__.lower()
+    on_mysql = dialect.name in ("mysql", "mariadb")
+    if not on_mysql and kind in _MYSQL_ONLY:
+        # SQLAlchemy 2.0 keeps a MySQL type as it is on other databases (2.1 turns it into
+        # INTEGER); there the column is a plain INTEGER, and UNSIGNED means nothing.
+        kind = "integer"
+    bits: int = _INTEGER_BITS.get(kind, 32)
+    if on_mysql and getattr(impl, "unsigned", False):
         return 0, (1 << bits) - 1
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 

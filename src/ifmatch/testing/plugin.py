@@ -8,6 +8,10 @@ Installed with ifmatch (entry point ``pytest11``), so any test can ask for the f
 ``--ifmatch-rounds`` and ``--ifmatch-concurrency`` set the race probe's size for the whole
 run (raise them in a nightly job to hunt narrow windows). Importing this module loads neither
 httpx nor any web framework.
+
+The hooks and the fixture live in the top-level module ``_ifmatch_pytestplugin`` (the entry
+point pytest loads, before ``pytest --cov`` starts measuring, so it imports nothing of ifmatch)
+and are re-exported here, so ``-p ifmatch.testing.plugin`` loads them too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
+from _ifmatch_pytestplugin import ifmatch_check, pytest_addoption
 
 from ..check.model import Report
 from .assertions import (
@@ -27,23 +31,6 @@ from .assertions import (
 )
 
 __all__ = ["IfMatchChecker", "ifmatch_check", "pytest_addoption"]
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--ifmatch-rounds`` and ``--ifmatch-concurrency``."""
-    group = parser.getgroup("ifmatch", "ifmatch conditional-write checks")
-    group.addoption(
-        "--ifmatch-rounds",
-        type=int,
-        default=10,
-        help="race rounds per ifmatch_check run (default: 10)",
-    )
-    group.addoption(
-        "--ifmatch-concurrency",
-        type=int,
-        default=8,
-        help="writers released together in each race round (default: 8)",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +79,3 @@ class IfMatchChecker:
         return await assert_conditional_write_safe_async(
             target, path, ignore=ignore, strict=strict, **self._settings(options)
         )
-
-
-@pytest.fixture
-def ifmatch_check(request: pytest.FixtureRequest) -> IfMatchChecker:
-    """A checker configured from ``--ifmatch-rounds`` and ``--ifmatch-concurrency``."""
-    config = request.config
-    return IfMatchChecker(
-        rounds=config.getoption("--ifmatch-rounds"),
-        concurrency=config.getoption("--ifmatch-concurrency"),
-    )
