@@ -67,6 +67,12 @@ def parse_http_date(value: str, *, now: datetime | None = None) -> datetime | No
     return None
 
 
+def needs_clock(value: str) -> bool:
+    """Whether ``parse_http_date(value)`` depends on ``now``: an RFC 850 date (two-digit year)."""
+    value = value.strip(" \t")
+    return len(value) <= 64 and _RFC850_DATE.fullmatch(value) is not None
+
+
 def _build(match: re.Match[str], year: int) -> datetime | None:
     try:
         return datetime(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .conditions import HeadersInput, Preconditions
+from .conditions import HeadersInput, Preconditions, read_fields
 from .dates import modified_after, to_http_precision
 from .decisions import (
     BadPrecondition,
@@ -93,12 +93,33 @@ def evaluate(
     if method in IGNORING_METHODS:
         return PROCEED
     try:
-        preconditions = Preconditions.from_headers(
-            headers, max_tags=policy.max_tags, max_length=policy.max_header_length, now=now
-        )
+        read = read_fields(headers, policy.max_tags, policy.max_header_length, now)
     except InvalidPreconditionHeader as error:
         return BadPrecondition(error.header, error.reason)
-    return _evaluate(method, preconditions, resource, policy)
+    # The two shapes clients send most, decided by one comparison (``ReadFields``): the same
+    # answers ``_evaluate`` gives, whose steps they skip. Anything else takes the full path.
+    opaque = read.sole_if_match
+    if opaque is not None:
+        # Step 1, If-Match: "<tag>" alone: true when it is strongly the current tag; then
+        # nothing else is evaluated and the write must enforce exactly that tag.
+        current = resource.etag
+        if (
+            current is not None
+            and current.opaque == opaque
+            and not current.weak
+            and resource.exists
+            and read.proceed is not None
+        ):
+            return read.proceed
+    elif read.sole_if_none_match is not None and not policy.accept_weak_echo:
+        # Step 3, an If-None-Match list alone, compared weakly (§13.1.2).
+        current = resource.etag
+        if current is None or not resource.exists or current.opaque not in read.sole_if_none_match:
+            if read.proceed is not None:
+                return read.proceed
+        elif method in CACHEABLE_READS:
+            return _not_modified(resource)
+    return _evaluate(method, read.preconditions, resource, policy)
 
 
 def evaluate_preconditions(
