@@ -164,7 +164,19 @@ def format_http_date(moment: datetime) -> str:
     'Sun, 06 Nov 1994 08:49:37 GMT'
     """
     moment = to_http_precision(moment)
-    return (
+    known = _FORMATTED.get(moment)
+    if known is not None:
+        return known
+    text = (
         f"{_DAYS[moment.weekday()]}, {moment.day:02d} {_MONTHS[moment.month - 1]} "
         f"{moment.year:04d} {moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} GMT"
     )
+    if len(_FORMATTED) >= _FORMATTED_SIZE:
+        _FORMATTED.clear()  # bounded; a response's dates repeat (one row's Last-Modified)
+    _FORMATTED[moment] = text
+    return text
+
+
+# Recently formatted dates (aware UTC, whole seconds, so equal instants share a key).
+_FORMATTED: dict[datetime, str] = {}
+_FORMATTED_SIZE = 1024

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import re
 
-from .etag import ETag
+from .etag import ETag, _parsed
 
 __all__ = [
     "PROXY_SUFFIXES",
@@ -32,6 +32,10 @@ _VERSION_TAG = re.compile(r"v(?P<version>[A-Za-z0-9_.-]{1,128})(?:~(?P<variant>[
 _NUMBER_TAG = re.compile(r"v(?P<version>0|[1-9][0-9]{0,127})(?:~(?P<variant>[0-9a-f]{8}))?")
 
 
+# Integer versions with at most 128 digits (the version text's limit).
+_INT_VERSIONS = 10**128
+
+
 def _variant_digest(variant: str) -> str:
     return hashlib.blake2b(variant.encode(), digest_size=4).hexdigest()
 
@@ -45,6 +49,9 @@ def version_etag(version: int | str, *, variant: str | None = None) -> ETag:
     >>> str(version_etag(42))
     '"v42"'
     """
+    if type(version) is int and 0 <= version < _INT_VERSIONS and variant is None:
+        # The usual case: ASCII digits, which the grammar accepts as they are.
+        return _parsed(f"v{version}", False)
     text = str(version)
     if isinstance(version, bool) or _VERSION.fullmatch(text) is None:
         raise ValueError(f"a version must be an int or 1-128 of [A-Za-z0-9_.-]: {version!r}")

@@ -10,8 +10,9 @@ route answers anyway (a GET that granted access, a write that wrote nothing) wit
 answer. Any other answer of the route passes through unchanged.
 
 It also releases the request's ``Idempotency-Key`` claim when the request ended without its
-write, so a retry goes on at once. ``ifmatch.integrations.fastapi.install`` adds it; the
-dependency checks that it is there.
+write, so a retry goes on at once, and closes a loader that yielded the request's row (and the
+session it read the row in) when the request ends. ``ifmatch.integrations.fastapi.install``
+adds it; the dependency checks that it is there.
 """
 
 from __future__ import annotations
@@ -69,12 +70,16 @@ class LateAnswerMiddleware:
 
 
 async def _release(scope: Scope) -> None:
-    """Forget the request's ``Idempotency-Key`` claim if it ended without its write."""
+    """Forget the request's ``Idempotency-Key`` claim if it ended without its write, and close
+    the loader that yielded its row (``Conditional(load=...)`` with a loader that yields)."""
     from .starlette import ConditionalRequest
 
     condition = (scope.get("state") or {}).get("ifmatch")
     if isinstance(condition, ConditionalRequest):
-        await condition.release_claim()
+        try:
+            await condition.release_claim()
+        finally:
+            await condition.close()
 
 
 def _refusal(scope: Scope) -> Response | None:

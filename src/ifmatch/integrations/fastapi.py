@@ -214,9 +214,9 @@ class Conditional:
         if condition.refusal is not None and not installed:
             # Without install()'s middleware nothing could replace the route's 2xx later.
             raise ConditionalHTTPException(condition.refusal)
+        request.state.ifmatch = condition  # for write_conflict_handler and the middleware
         condition.response = response
         condition.serve(condition.snapshot)
-        request.state.ifmatch = condition  # for write_conflict_handler and the middleware
         return condition
 
     def resource_key(self, request: Request) -> Hashable:

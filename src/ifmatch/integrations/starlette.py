@@ -27,8 +27,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from dataclasses import replace
+from http import HTTPStatus
+from types import AsyncGeneratorType
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, ETag, Policy, Preconditions, Proceed
+from ..core.errors import ConfigurationError
 from ..core.idempotency import IdempotencyRecord
 from ..stores import (
     AsyncVersionStore,
@@ -70,6 +73,7 @@ from ._conditional import (
 )
 from ._fields import PRECONDITION_FIELDS, last_modified_fields
 from ._idempotency import Idempotency, idempotency_options, judged, keyed_request, twin_completed
+from .answers import SCOPE_KEY
 
 __all__ = [
     "EXCEPTION_HANDLERS",
@@ -94,16 +98,27 @@ class ConditionalHTTPException(HTTPException):
     """A 304, 400, 404, 409, 412 or 428 answer with its body rendered (``.error``)."""
 
     def __init__(self, error: HTTPError) -> None:
-        detail = None if error.problem is None else str(error.problem.get("detail"))
+        problem = error.problem
+        detail = _PHRASES.get(error.status) if problem is None else str(problem.get("detail"))
         super().__init__(error.status, detail=detail, headers=dict(error.headers))
         self.error = error
+
+
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
 def error_response(error: HTTPError) -> Response:
     """The Starlette response for a rendered error (a 304 has no body and no media type)."""
     response = Response(error.body or None, status_code=error.status)
+    raw = response.raw_headers
+    present = {name for name, _ in raw}
     for name, value in error.headers:
-        response.headers[name] = value
+        key = name.lower().encode("latin-1")
+        if key in present:
+            response.headers[name] = value  # one line per field: the last value wins
+        else:
+            raw.append((key, value.encode("latin-1")))
+            present.add(key)
     return response
 
 
@@ -179,9 +194,25 @@ class _ThreadedStore:
 
 def as_async(store: AnyStore) -> AsyncVersionStore[Any]:
     """``store`` itself if it is async, else a wrapper running it in the thread pool."""
+    if type(store) in _ASYNC_STORES and "read" not in getattr(store, "__dict__", ()):
+        return store  # type: ignore[return-value]
     if inspect.iscoroutinefunction(store.read):
+        if len(_ASYNC_STORES) < 64 and inspect.iscoroutinefunction(type(store).read):
+            _ASYNC_STORES.add(type(store))  # its class's read is a coroutine function
         return store  # type: ignore[return-value]
     return _ThreadedStore(store)  # type: ignore[arg-type]
+
+
+# Store classes whose ``read`` is a coroutine function (checked once per class).
+_ASYNC_STORES: set[type] = set()
+
+
+def request_path(request: Request) -> str:
+    """``request.url.path``, without building the URL when the path needs no escaping."""
+    path: str = request.scope["path"]
+    if "?" in path or "#" in path or "\\" in path:
+        return request.url.path
+    return path
 
 
 def make_options(
@@ -220,6 +251,8 @@ class ConditionalRequest(ConditionalState):
         super().__init__(key, snapshot, decision, options, refusal=refusal, claim=claim)
         self.request, self.store = request, store
         self.response: Response | None = None  # FastAPI's response to put validators on
+        #: The loader that yielded ``instance``, closed when the request ends (``close()``).
+        self.loading: AsyncGenerator[Any, None] | None = None
 
     @property
     def preconditions(self) -> Preconditions:
@@ -317,6 +350,13 @@ class ConditionalRequest(ConditionalState):
             if twin_completed(self.claim, record):
                 raise ConditionalHTTPException(replay_error(record, self.options))
         return result
+
+    async def close(self) -> None:
+        """Close the loader that yielded ``instance`` (and the session it read the row in):
+        ``install()``'s middleware calls this when the request ends."""
+        loading, self.loading = self.loading, None
+        if loading is not None:
+            await loading.aclose()
 
     async def release_claim(self) -> None:
         """Forget the request's ``Idempotency-Key`` claim when it ended without its write, so a
@@ -478,7 +518,7 @@ async def check_collection(
     )
 
 
-Loader = Callable[[Hashable], Awaitable[Any]]
+Loader = Callable[[Hashable], Awaitable[Any] | AsyncIterator[Any]]
 
 
 async def check(
@@ -512,36 +552,50 @@ async def check(
             ``answer_before_view``, the decision's 304, 400, 412 or 428.
     """
     async_store = as_async(store)
-    path = request.url.path
+    path = request_path(request)
     instance = None
+    loading: AsyncGenerator[Any, None] | None = None
     try:
-        if load is not None and snapshot_of is not None:
-            try:
-                instance = await load(key)
-            except KEY_ERRORS:
-                raise ConditionalHTTPException(not_found_error(options, path)) from None
-            snapshot = None if instance is None else snapshot_of(instance)
-        else:
-            snapshot = await async_store.read(key)
-    except ConditionalHTTPException:
-        raise
-    except Exception as error:
-        if not is_unavailable(error):
+        try:
+            if load is not None and snapshot_of is not None:
+                try:
+                    loaded = load(key)
+                    if type(loaded) is AsyncGeneratorType:
+                        # A loader that yields: the row stays in its session (which the
+                        # endpoint may use) until the request ends; closed at once on a refusal.
+                        loading = loaded
+                        instance = await anext(loaded, None)
+                        _closable(request, loaded)
+                    else:
+                        instance = await loaded  # type: ignore[misc]
+                except KEY_ERRORS:
+                    raise ConditionalHTTPException(not_found_error(options, path)) from None
+                snapshot = None if instance is None else snapshot_of(instance)
+            else:
+                snapshot = await async_store.read(key)
+        except ConditionalHTTPException:
             raise
-        failure = unavailable_error(request.method, options, path)
-        raise ConditionalHTTPException(failure) from error
-    claimed = await _claim(request, async_store, options, idempotency, scope)
-    claim, echo = claimed if claimed is not None else (None, None)
-    try:
-        answer = precheck(
-            request.method, request.headers.raw, snapshot, options, path, logger=logger
-        )
-        ready = waiting(answer, options)
-        if isinstance(ready, HTTPError):
-            raise ConditionalHTTPException(ready)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            failure = unavailable_error(request.method, options, path)
+            raise ConditionalHTTPException(failure) from error
+        claimed = await _claim(request, async_store, options, idempotency, scope)
+        claim, echo = claimed if claimed is not None else (None, None)
+        try:
+            answer = precheck(
+                request.method, request.headers.raw, snapshot, options, path, logger=logger
+            )
+            ready = waiting(answer, options)
+            if isinstance(ready, HTTPError):
+                raise ConditionalHTTPException(ready)
+        except BaseException:
+            if claim is not None:
+                await async_store.release(claim.record.id, claim.record.attempt)  # type: ignore[attr-defined]
+            raise
     except BaseException:
-        if claim is not None:
-            await async_store.release(claim.record.id, claim.record.attempt)  # type: ignore[attr-defined]
+        if loading is not None:
+            await loading.aclose()
         raise
     decision, refusal = ready
     condition = ConditionalRequest(
@@ -549,7 +603,17 @@ async def check(
     )
     condition.instance = instance
     condition.echo = echo
+    condition.loading = loading
     return condition
+
+
+def _closable(request: Request, loading: AsyncGenerator[Any, None]) -> None:
+    # Only install()'s middleware can close the loader when the request ends.
+    if SCOPE_KEY not in request.scope:
+        raise ConfigurationError(
+            "a loader that yields needs install(app): its middleware closes the loader (and "
+            "the session it read the row in) when the request ends"
+        )
 
 
 async def _claim(

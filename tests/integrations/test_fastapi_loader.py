@@ -1,0 +1,148 @@
+"""A ``Conditional`` loader that yields: the row stays in its session for the handler, and the
+loader is closed exactly once, at once for an answer given before the handler, else when the
+request ends (whatever the handler did)."""
+
+from collections.abc import AsyncIterator, Hashable
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from anyio.from_thread import BlockingPortal
+from fastapi import Depends, FastAPI, HTTPException
+
+from ifmatch.core.errors import ConfigurationError
+from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
+from ifmatch.stores import Expectation, Snapshot
+from ifmatch.stores.memory import MemoryStore
+from integrations.http_conformance import AsgiClient
+
+
+class Ledger:
+    """What the loader saw: each opening and each closing, and what was open when."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.open = 0
+
+    def load(self, store: MemoryStore) -> Any:
+        async def load(key: Hashable) -> AsyncIterator[tuple[Snapshot, dict[str, Any]] | None]:
+            self.open += 1
+            self.events.append(f"open {key}")
+            try:
+                yield store.get(key)
+            finally:
+                self.open -= 1
+                self.events.append(f"close {key}")
+
+        return load
+
+
+def make_app(store: MemoryStore, ledger: Ledger, *, early: bool, installed: bool = True) -> FastAPI:
+    documents = Conditional(
+        store,
+        key="doc_id",
+        load=ledger.load(store),
+        snapshot=lambda found: found[0],
+        answer_before_view=early,
+    )
+    Condition = Annotated[ConditionalRequest, Depends(documents)]
+    app = FastAPI()
+
+    @app.get("/d/{doc_id}")
+    async def read(doc_id: str, condition: Condition) -> dict[str, Any]:
+        ledger.events.append(f"handler sees {ledger.open} open")
+        if doc_id == "secret":
+            raise HTTPException(403)
+        if doc_id == "broken":
+            raise RuntimeError("the handler failed")
+        return {"text": condition.instance[1]["text"]}
+
+    @app.put("/d/{doc_id}")
+    async def put(doc_id: str, condition: Condition) -> dict[str, Any]:
+        ledger.events.append(f"handler sees {ledger.open} open")
+        await condition.write({"text": "new"})
+        return {"text": "new"}
+
+    return install(app) if installed else app
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    store = MemoryStore()
+    for key in ("d", "secret", "broken"):
+        store.compare_and_set(key, Expectation(exists=False), {"text": key})
+    return store
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_the_handler_gets_the_row_with_its_loader_open_closed_when_the_request_ends(
+    portal: BlockingPortal, store: MemoryStore, early: bool
+) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=early), portal)
+    response = client.request("GET", "/d/d")
+    assert response.status_code == 200 and response.json() == {"text": "d"}
+    assert response.headers["etag"] == '"v1"'
+    assert ledger.events == ["open d", "handler sees 1 open", "close d"]
+    assert ledger.open == 0
+
+
+def test_an_answer_before_the_handler_closes_the_loader_at_once(
+    portal: BlockingPortal, store: MemoryStore
+) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=True), portal)
+    assert client.request("GET", "/d/d", headers={"If-None-Match": '"v1"'}).status_code == 304
+    assert client.request("PUT", "/d/d", headers={"If-Match": '"v9"'}).status_code == 412
+    assert client.request("PUT", "/d/d").status_code == 428
+    assert client.request("PUT", "/d/d", headers={"If-Match": "v1, junk"}).status_code == 400
+    assert client.request("GET", "/d/missing").status_code == 404
+    # The handler never ran; each loader was closed before the answer.
+    assert ledger.events == [
+        *("open d", "close d") * 4,
+        "open missing",
+        "close missing",
+    ]
+    assert store.get("d")[1] == {"text": "d"}  # type: ignore[index]
+
+
+def test_a_waiting_answer_still_waits_for_the_handler_and_closes_the_loader_after(
+    portal: BlockingPortal, store: MemoryStore
+) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=False), portal)
+    # The handler refuses access: 403, not the 304 that was waiting.
+    refused = client.request("GET", "/d/secret", headers={"If-None-Match": '"v1"'})
+    assert refused.status_code == 403
+    granted = client.request("GET", "/d/d", headers={"If-None-Match": '"v1"'})
+    assert granted.status_code == 304
+    assert ledger.events == [
+        *("open secret", "handler sees 1 open", "close secret"),
+        *("open d", "handler sees 1 open", "close d"),
+    ]
+
+
+def test_the_loader_is_closed_after_a_write_and_after_a_failing_handler(
+    portal: BlockingPortal, store: MemoryStore
+) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=True), portal)
+    written = client.request("PUT", "/d/d", headers={"If-Match": '"v1"'})
+    assert written.status_code == 200 and written.headers["etag"] == '"v2"'
+    transport = httpx.ASGITransport(app=make_app(store, ledger, early=True))
+    transport.raise_app_exceptions = False
+    failing = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    assert portal.call(lambda: failing.get("/d/broken")).status_code == 500
+    assert ledger.events == [
+        *("open d", "handler sees 1 open", "close d"),
+        *("open broken", "handler sees 1 open", "close broken"),
+    ]
+    assert ledger.open == 0
+
+
+def test_a_loader_that_yields_needs_install(portal: BlockingPortal, store: MemoryStore) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=True, installed=False), portal)
+    with pytest.raises(ConfigurationError, match="install"):
+        client.request("GET", "/d/d")
+    assert ledger.events == ["open d", "close d"] and ledger.open == 0
