@@ -127,7 +127,9 @@ class Conditional:
             reads); a write is checked against the variant it returns for the write request.
         load: ``async (key) -> object | None`` loading the resource itself; its validators
             come from the object (``snapshot``, default ``store.snapshot``) and the handler
-            gets it as ``condition.instance``: no separate version query.
+            gets it as ``condition.instance``: no separate version query. An async generator
+            yielding the object is kept open until the request ends (its session can build
+            the body), and closed at once when the dependency answers; needs ``install(app)``.
         snapshot: the validators of a loaded object, e.g. ``ifmatch.stores.sqlalchemy.snapshot``.
         answer_before_view: raise a false precondition's answer (304, 400, 412, 428) from the
             dependency itself, before the handler runs, so a 304 costs only the version read.
