@@ -72,10 +72,8 @@ class LateAnswerMiddleware:
 async def _release(scope: Scope) -> None:
     """Forget the request's ``Idempotency-Key`` claim if it ended without its write, and close
     the loader that yielded its row (``Conditional(load=...)`` with a loader that yields)."""
-    from .starlette import ConditionalRequest
-
     condition = (scope.get("state") or {}).get("ifmatch")
-    if isinstance(condition, ConditionalRequest):
+    if condition is not None and isinstance(condition, _starlette().ConditionalRequest):
         try:
             await condition.release_claim()
         finally:
@@ -83,9 +81,24 @@ async def _release(scope: Scope) -> None:
 
 
 def _refusal(scope: Scope) -> Response | None:
-    from .starlette import ConditionalRequest, error_response
-
     condition = (scope.get("state") or {}).get("ifmatch")
-    if not isinstance(condition, ConditionalRequest) or condition.refusal is None:
+    if condition is None:
         return None
-    return error_response(condition.answer(condition.refusal))
+    starlette = _starlette()
+    if not isinstance(condition, starlette.ConditionalRequest) or condition.refusal is None:
+        return None
+    response: Response = starlette.error_response(condition.answer(condition.refusal))
+    return response
+
+
+def _starlette() -> Any:
+    # Imported on first use (the integration imports this module), then kept.
+    global _STARLETTE
+    if _STARLETTE is None:
+        from . import starlette
+
+        _STARLETTE = starlette
+    return _STARLETTE
+
+
+_STARLETTE: Any = None

@@ -580,7 +580,11 @@ async def check(
                 raise
             failure = unavailable_error(request.method, options, path)
             raise ConditionalHTTPException(failure) from error
-        claimed = await _claim(request, async_store, options, idempotency, scope)
+        claimed = (
+            None
+            if idempotency is None
+            else await _claim(request, async_store, options, idempotency, scope)
+        )
         claim, echo = claimed if claimed is not None else (None, None)
         try:
             answer = precheck(

@@ -628,6 +628,8 @@ def utc(value: datetime | None) -> datetime | None:
     """A database datetime as an aware UTC datetime (naive values are UTC by convention)."""
     if value is None:
         return None
+    if type(value) is datetime and value.tzinfo is UTC:  # the usual case: nothing to do
+        return value
     if isinstance(value, str):  # SQLite values computed in SQL and read without a type
         value = datetime.fromisoformat(value)
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
