@@ -14,7 +14,6 @@ from sa_models import DATABASE_URL_ENV, BenchDoc, BenchItem
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import (
     AsyncSession,
-    async_object_session,
     async_scoped_session,
     async_sessionmaker,
     create_async_engine,
@@ -55,8 +54,7 @@ def create_app() -> FastAPI:
     url = os.environ[DATABASE_URL_ENV].replace("postgresql://", "postgresql+asyncpg://")
     engine = create_async_engine(url, pool_size=4, max_overflow=4)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    # One session per request (scoped to the request's task) for the routes without ifmatch
-    # and for fastapi-etag's.
+    # One session per request, scoped to the request's task.
     db = async_scoped_session(sessions, scopefunc=request_task)
     app = FastAPI()
 
@@ -68,14 +66,18 @@ def create_app() -> FastAPI:
 
     Session = Annotated[AsyncSession, Depends(session)]
     # ifmatch as docs/fastapi.md shows it: the loader reads the row without its body (text is
-    # deferred) and yields it; the validators come from it, and the handler builds the body in
-    # the session the row was read in, closed when the request ends (at once for a 304, which
-    # the dependency answers before the handler runs: no access check follows it here).
-    store = AsyncSQLAlchemyStore(BenchDoc, sessions)  # each write commits itself
+    # deferred) in the request's session and yields it; the validators come from it, and the
+    # handler builds the body in that session, closed when the request ends (at once for a
+    # 304, which the dependency answers before the handler runs: no access check follows it
+    # here). The store writes in the same session, and the handler commits: one connection
+    # per request.
+    store = AsyncSQLAlchemyStore(BenchDoc, db)
 
     async def load(key: int) -> AsyncIterator[BenchDoc | None]:
-        async with sessions() as own:
-            yield await own.get(BenchDoc, key)
+        try:
+            yield await db.get(BenchDoc, key)
+        finally:
+            await db.remove()
 
     documents = Conditional(
         store,
@@ -122,14 +124,13 @@ def create_app() -> FastAPI:
     # The handler runs only after the preconditions passed, and builds the body then.
     @app.get("/fastapi/ifmatch/docs/{doc_id}", response_model=Doc)
     async def ifmatch_get(doc_id: int, condition: Condition) -> Doc:
-        doc = condition.instance
-        return await build(async_object_session(doc), doc)
+        return await build(db(), condition.instance)
 
     @app.put("/fastapi/ifmatch/docs/{doc_id}", response_model=Doc)
     async def ifmatch_put(doc_id: int, body: TextIn, condition: Condition) -> Doc:
-        await condition.write({"text": body.text})  # the guarded UPDATE, committed
-        doc = condition.instance
-        return await build(async_object_session(doc), doc)
+        await condition.write({"text": body.text})  # the guarded UPDATE
+        await db.commit()
+        return await build(db(), condition.instance)
 
     async def version_tag(request: Request) -> str:
         async with sessions() as own:
