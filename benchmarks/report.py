@@ -279,7 +279,25 @@ def machine_lines(run: dict[str, Any]) -> list[str]:
         f"repetitions, wrk with {options.get('connections', '?')} connections for reads; "
         f"gunicorn worker class `{options.get('worker_class', '?')}`.",
         f"- Software: {versions}.",
+        *_rerun_lines(run),
     ]
+
+
+def _rerun_lines(run: dict[str, Any]) -> list[str]:
+    """Parts measured again after the run (``run["reruns"]``): their rows come from the rerun."""
+    lines = []
+    for rerun in run.get("reruns", []):
+        state = rerun.get("conditions", {})
+        lines.append(
+            f"- Rerun of {', '.join(rerun.get('parts', []))}: {rerun.get('started', '?')}, "
+            f"commit `{rerun.get('commit', '?')}`, {rerun.get('seconds', '?')} s; load average "
+            f"{state.get('load_average_before', ['?'])[0]} at the start and "
+            f"{state.get('load_average_after', ['?'])[0]} at the end, CPU busy "
+            f"{state.get('busy_pct', 0):.0f}%. Those parts' rows and cells below come from "
+            "this rerun, each comparison still measured side by side within it; the other "
+            "parts are from the run above."
+        )
+    return lines
 
 
 def page(run: dict[str, Any], figures: list[str]) -> str:
