@@ -1,0 +1,83 @@
+"""Starlette and FastAPI: bulk conditional writes on a collection URL (see ``docs/bulk.md``).
+
+Quick start (FastAPI; a Starlette ``Route`` takes :func:`bulk_endpoint` the same way)::
+
+    from ifmatch.integrations.starlette_bulk import BulkUpdate, bulk_response
+
+    bulk = BulkUpdate(store, fields={"text"})
+
+    @app.patch("/documents")
+    async def update_documents(request: Request) -> Response:
+        return await bulk_response(request, bulk)
+
+The store may be async (``AsyncSQLAlchemyStore``, ``AsyncRedisStore``) or sync, which then runs
+in the thread pool; ``prepare`` and ``authorize`` hooks may be coroutine functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..core import DEFAULT_POLICY, Policy
+from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_async
+from ._conditional import ErrorFormat
+from .starlette import make_options
+
+__all__ = ["BulkUpdate", "ItemInvalid", "bulk_endpoint", "bulk_response"]
+
+
+async def bulk_response(
+    request: Request,
+    endpoint: BulkUpdate,
+    *,
+    policy: Policy = DEFAULT_POLICY,
+    error_format: ErrorFormat = "problem",
+    type_base: str | None = None,
+    variant: str | None = None,
+) -> Response:
+    """Answer ``request`` as a batch of conditional writes.
+
+    Args:
+        request: the ``PATCH`` on the collection.
+        endpoint: the store, the writable fields or ``prepare`` hook, and the limits.
+        policy: what each item must carry (``PATCH`` in ``require_precondition``: ``ifMatch``
+            or ``version``, else 428 for the item), weak echoes, limits.
+        error_format: ``"problem"`` or ``"jsonapi"`` for the error answers.
+        type_base: a URI prefix for problem ``type`` members.
+        variant: the representation variant in the entity-tags.
+
+    Returns:
+        200 with one result per item; 400, 403, 409, 412 or 428 for an atomic batch that
+        applied nothing; 400 or 415 for a body that is not a batch.
+    """
+    options = make_options(
+        policy=policy, error_format=error_format, type_base=type_base, variant=variant
+    )
+    body = await request.body()
+    flow = bulk_flow(request.headers, request.headers.get("content-type"), body, endpoint, options)
+    return _response(await run_async(flow, endpoint.store, _offload))
+
+
+def bulk_endpoint(endpoint: BulkUpdate, **options: Any) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint answering with :func:`bulk_response` (``options`` are its keyword
+    arguments): ``Route("/documents", bulk_endpoint(bulk), methods=["PATCH"])``."""
+
+    async def answer(request: Request) -> Response:
+        return await bulk_response(request, endpoint, **options)
+
+    return answer
+
+
+async def _offload(call: Callable[[], Any]) -> Any:
+    return await run_in_threadpool(call)
+
+
+def _response(answer: BulkAnswer) -> Response:
+    headers = dict(answer.headers)
+    media_type = headers.pop("Content-Type", None)
+    return Response(answer.body, status_code=answer.status, headers=headers, media_type=media_type)
