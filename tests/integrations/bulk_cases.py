@@ -9,8 +9,8 @@ status and each item's. :func:`check` then also verifies the store: an item whos
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ifmatch.stores import Expectation
@@ -134,9 +134,33 @@ def authorize(key: Any) -> bool:
     return key != "locked"
 
 
-def check(case: BulkCase, status: int, headers: Mapping[str, str], body: bytes, get: Any) -> None:
+def translated(case: BulkCase, ids: Mapping[str, Any], *, denied: int = 403) -> BulkCase:
+    """``case`` with its item ids replaced (``ids``: name -> the key an app uses) and, for an
+    app that refuses items as missing (``denied=404``), the statuses that follows."""
+    if isinstance(case.body, bytes) or not isinstance(case.body, dict):
+        return case
+    body = json.loads(json.dumps(case.body))
+    for entry in body.get("items", []) if isinstance(body.get("items"), list) else []:
+        if isinstance(entry, dict) and entry.get("id") in ids:
+            entry["id"] = ids[entry["id"]]
+    items = case.items
+    status = case.status
+    if denied == 404 and items is not None and 403 in items:
+        items = tuple(404 if s == 403 else s for s in items)
+        status = 409 if status == 403 else status
+    return replace(case, body=body, items=items, status=status)
+
+
+def check(
+    case: BulkCase,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    get: Any,
+    seeded: Collection[Any] = SEEDED,
+) -> None:
     """Assert the answer and the store's state; ``get(key)`` returns ``(version, text)`` or
-    ``None``."""
+    ``None``; ``seeded`` are the keys of the seeded items."""
     assert status == case.status, body
     answer = json.loads(body) if body else {}
     if case.status == 415:
@@ -146,7 +170,7 @@ def check(case: BulkCase, status: int, headers: Mapping[str, str], body: bytes, 
         assert answer["code"] == case.code and answer["status"] == case.status
     if case.items is None:
         assert "items" not in answer
-        for key in SEEDED:
+        for key in seeded:
             assert get(key) == (1, "old")
         return
     if status == 200:
@@ -162,7 +186,7 @@ def check(case: BulkCase, status: int, headers: Mapping[str, str], body: bytes, 
             continue
         assert "etag" not in result and result["problem"]["status"] == result["status"]
         key = request_item.get("id") if isinstance(request_item, dict) else None
-        if key in SEEDED:
+        if key in seeded:
             assert get(key) == (1, "old")
         if result["status"] in (409, 412, 424, 428):
             assert result["currentEtag"] == '"v1"'

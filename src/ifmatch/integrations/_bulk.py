@@ -99,6 +99,8 @@ class BulkUpdate:
         max_items: most items in one batch (else 400).
         default_atomic: ``atomic`` when a batch does not say.
         allow_non_atomic: whether clients may ask for per-item results (``"atomic": false``).
+        denied_status: the item's status when ``authorize`` refuses it: 403, or 404 to not
+            reveal that the item exists (as a queryset scoped to the caller does).
     """
 
     store: Any
@@ -109,6 +111,7 @@ class BulkUpdate:
     max_items: int = DEFAULT_MAX_ITEMS
     default_atomic: bool = True
     allow_non_atomic: bool = True
+    denied_status: int = 403
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.store, "compare_and_set_many", None)):
@@ -119,6 +122,8 @@ class BulkUpdate:
             object.__setattr__(self, "fields", frozenset(self.fields))
         if self.max_items < 1:
             raise ValueError("max_items must be positive")
+        if self.denied_status not in (403, 404):
+            raise ValueError("denied_status must be 403 or 404")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +286,8 @@ def _admit(entry: _Pending, endpoint: BulkUpdate) -> Generator[Step, Any, ItemRe
     if endpoint.authorize is not None:
         allowed = yield Call(endpoint.authorize, (entry.key,))
         if isinstance(allowed, ItemInvalid) or not allowed:
+            if endpoint.denied_status == 404:
+                return _not_found(item)
             detail = "You may not change this item."
             return ItemResult(
                 item.index, item.id, 403, problem=problem(403, detail, code="forbidden")
