@@ -1,7 +1,7 @@
 """The bulk-write status table every integration runs (see ``docs/bulk.md``).
 
 Each case seeds items ``a``, ``b`` and ``c`` at version 1 (``locked`` too, which the apps'
-``authorize`` hook refuses), sends one ``PATCH`` to the collection and states the batch's
+``authorize`` hook refuses), sends one batch ``POST`` and states the batch's
 status and each item's. :func:`check` then also verifies the store: an item whose result is
 200 is at version 2 with the text it was sent, every other item is untouched.
 """
@@ -164,7 +164,7 @@ def check(
     assert status == case.status, body
     answer = json.loads(body) if body else {}
     if case.status == 415:
-        assert headers.get("Accept-Patch") == "application/json"
+        assert headers.get("Accept-Post") == "application/json"
     if case.code is not None:
         assert headers["Content-Type"] == "application/problem+json"
         assert answer["code"] == case.code and answer["status"] == case.status

@@ -2,7 +2,7 @@
 items, through a real server.
 
 Each writer, round after round, appends one unique token to three of the shared items in one
-batch: GET each item (text + ETag) -> PATCH the collection with the three items, each with its
+batch: GET each item (text + ETag) -> POST the batch with the three items, each with its
 ``ifMatch`` -> retry what failed after re-reading it. A token is *acknowledged* on an item
 when that item's result was 200. At the end every acknowledged token must be in its item's
 text (else a lost update), and, for atomic batches, every token found anywhere must be in all
@@ -49,7 +49,7 @@ def _read(client: httpx.Client, url: str) -> tuple[str, str]:
 
 def _writer(
     base: str,
-    collection: str,
+    batch_url: str,
     item_url: Callable[[Any], str],
     keys: list[Any],
     number: int,
@@ -72,7 +72,7 @@ def _writer(
                 for key in pending:
                     text, etag = _read(client, item_url(key))
                     items.append({"id": key, "ifMatch": etag, "data": {"text": f"{text} {token}"}})
-                response = client.patch(collection, json={"items": items, "atomic": atomic})
+                response = client.post(batch_url, json={"items": items, "atomic": atomic})
                 if atomic and response.status_code == 412:
                     with tally.lock:
                         tally.conflicts += 1
@@ -99,7 +99,7 @@ def _writer(
 
 def bulk_race(
     base: str,
-    collection: str,
+    batch_url: str,
     item_url: Callable[[Any], str],
     keys: list[Any],
     *,
@@ -107,14 +107,14 @@ def bulk_race(
     rounds: int,
     atomic: bool,
 ) -> BulkRaceResult:
-    """Run the writers against the bulk endpoint ``base + collection`` over ``keys`` (which
+    """Run the writers against the bulk endpoint ``base + batch_url`` over ``keys`` (which
     must exist, each readable at ``base + item_url(key)``)."""
     tally = BulkTally()
     deadline = time.monotonic() + TIME_LIMIT
     threads = [
         threading.Thread(
             target=_writer,
-            args=(base, collection, item_url, keys, n, rounds, atomic, tally, deadline),
+            args=(base, batch_url, item_url, keys, n, rounds, atomic, tally, deadline),
         )
         for n in range(writers)
     ]

@@ -30,7 +30,7 @@ def make_app(store: MemoryStore, **config: Any) -> Flask:
     app.config.update(config)
     IfMatch(app, store=store)
     endpoint = BulkUpdate(store, fields=WRITABLE, authorize=authorize, max_items=MAX_ITEMS)
-    app.add_url_rule("/documents", "bulk", bulk_view(endpoint), methods=["PATCH"])
+    app.add_url_rule("/documents:batchUpdate", "bulk", bulk_view(endpoint), methods=["POST"])
     return app
 
 
@@ -49,8 +49,8 @@ def test_status_table(case: BulkCase) -> None:
     response = (
         make_app(store)
         .test_client()
-        .patch(
-            "/documents",
+        .post(
+            "/documents:batchUpdate",
             data=case.encoded(),
             headers={"Content-Type": case.content_type, **case.headers},
         )
@@ -58,14 +58,16 @@ def test_status_table(case: BulkCase) -> None:
     check(case, response.status_code, response.headers, response.get_data(), _get(store))
 
 
-def test_policy_without_patch_lets_items_go_without_a_precondition() -> None:
+def test_policy_not_requiring_patch_lets_items_go_without_a_precondition() -> None:
     store = MemoryStore()
     seed(store)
     app = make_app(store, IFMATCH_REQUIRE_PRECONDITION=("PUT", "DELETE"))
-    response = app.test_client().patch("/documents", json=batch(item("a", None), item("zz", None)))
+    response = app.test_client().post(
+        "/documents:batchUpdate", json=batch(item("a", None), item("zz", None))
+    )
     assert response.status_code == 409  # atomic: the missing item fails the batch
     assert [r["status"] for r in response.json["items"]] == [424, 404]  # type: ignore[index]
-    response = app.test_client().patch("/documents", json=batch(item("a", None)))
+    response = app.test_client().post("/documents:batchUpdate", json=batch(item("a", None)))
     assert response.status_code == 200 and store.get("a") == (store.read("a"), {"text": "new a"})
 
 
@@ -73,7 +75,7 @@ def test_weak_echo_policy_applies_to_items() -> None:
     store = MemoryStore()
     seed(store)
     app = make_app(store, IFMATCH_ACCEPT_WEAK_ECHO=True)
-    response = app.test_client().patch("/documents", json=batch(item("a", 'W/"v1"')))
+    response = app.test_client().post("/documents:batchUpdate", json=batch(item("a", 'W/"v1"')))
     assert response.status_code == 200, response.json
 
 
@@ -81,7 +83,9 @@ def test_jsonapi_error_format_for_an_atomic_failure() -> None:
     store = MemoryStore()
     seed(store)
     app = make_app(store, IFMATCH_ERROR_FORMAT="jsonapi")
-    response = app.test_client().patch("/documents", json=batch(item("a"), item("b", '"v5"')))
+    response = app.test_client().post(
+        "/documents:batchUpdate", json=batch(item("a"), item("b", '"v5"'))
+    )
     assert response.status_code == 412
     assert response.headers["Content-Type"] == "application/vnd.api+json"
     (error,) = response.json["errors"]  # type: ignore[index]
@@ -102,12 +106,12 @@ def test_prepare_hook_validates_and_converts_each_item() -> None:
     app = Flask(__name__)
     endpoint = BulkUpdate(store, prepare=prepare)
 
-    @app.patch("/documents")
+    @app.post("/documents:batchUpdate")
     def documents() -> Any:
         return bulk_response(endpoint)
 
     body = batch(item("a"), {"id": "b", "ifMatch": '"v1"', "data": {"text": 3}}, atomic=False)
-    response = app.test_client().patch("/documents", json=body)
+    response = app.test_client().post("/documents:batchUpdate", json=body)
     assert response.status_code == 200
     first, second = response.json["items"]  # type: ignore[index]
     assert first["status"] == 200 and store.get("a")[1] == {"text": "NEW A"}  # type: ignore[index]
@@ -120,12 +124,12 @@ def test_int_keys_and_a_key_function() -> None:
         store.compare_and_set(key, Expectation(exists=False), {"text": ""})
     app = Flask(__name__)
     endpoint = BulkUpdate(store, fields={"text"}, key=int)
-    app.add_url_rule("/n", "bulk", bulk_view(endpoint), methods=["PATCH"])
+    app.add_url_rule("/n", "bulk", bulk_view(endpoint), methods=["POST"])
     client = app.test_client()
     # "1" and 1 are the same item once the key function has read them.
-    duplicate = client.patch("/n", json=batch(item(1), item("1")))
+    duplicate = client.post("/n", json=batch(item(1), item("1")))
     assert duplicate.status_code == 400 and duplicate.json["pointer"] == "/items/1/id"  # type: ignore[index]
-    response = client.patch("/n", json=batch(item("2"), item("x"), atomic=False))
+    response = client.post("/n", json=batch(item("2"), item("x"), atomic=False))
     assert [r["status"] for r in response.json["items"]] == [200, 404]  # type: ignore[index]
 
 
@@ -145,12 +149,12 @@ def test_a_large_batch_answers_in_order() -> None:
         store.compare_and_set(key, Expectation(exists=False), {"text": ""})
     app = Flask(__name__)
     app.add_url_rule(
-        "/d", "bulk", bulk_view(BulkUpdate(store, fields={"text"}, max_items=50)), methods=["PATCH"]
+        "/d", "bulk", bulk_view(BulkUpdate(store, fields={"text"}, max_items=50)), methods=["POST"]
     )
     stale = {7, 21}
     body = batch(
         *[item(k, '"v9"' if n in stale else '"v1"') for n, k in enumerate(keys)], atomic=False
     )
-    response = app.test_client().patch("/d", data=json.dumps(body), content_type="application/json")
+    response = app.test_client().post("/d", data=json.dumps(body), content_type="application/json")
     statuses = [r["status"] for r in response.json["items"]]  # type: ignore[index]
     assert statuses == [412 if n in stale else 200 for n in range(50)]

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import services
-from integrations.bulk_race import assert_clean, bulk_race
+from integrations.bulk_race import BulkRaceResult, assert_clean, bulk_race
 from integrations.example_models import DATABASE_URL_ENV, create_tables
 from services import Database, free_port, running_server, subprocess_env
 
@@ -28,18 +28,19 @@ def _seed(base: str, prefix: str) -> list[str]:
     return keys
 
 
-def _race(base: str, prefix: str, atomic: bool) -> None:
+def _race(
+    base: str, prefix: str, atomic: bool, batch_url: str = "/documents:batchUpdate"
+) -> BulkRaceResult:
     keys = _seed(base, prefix)
-    result = bulk_race(
+    return bulk_race(
         base,
-        "/documents",
+        batch_url,
         lambda key: f"/documents/{key}",
         keys,
         writers=WRITERS,
         rounds=ROUNDS,
         atomic=atomic,
     )
-    assert_clean(result, writers=WRITERS, rounds=ROUNDS)
 
 
 @pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "per-item"])
@@ -58,7 +59,14 @@ def test_flask_gunicorn_workers(postgres_db: Database, atomic: bool) -> None:
         "integrations.bulk_apps:create_flask_app()",
     ]
     with running_server(argv, port, env=subprocess_env(**{DATABASE_URL_ENV: url})):
-        _race(f"http://127.0.0.1:{port}", f"bulk-flask-{atomic}", atomic)
+        base = f"http://127.0.0.1:{port}"
+        result = _race(base, f"bulk-flask-{atomic}", atomic)
+        naive = _race(base, f"bulk-naive-{atomic}", atomic, "/documents:naiveBatchUpdate")
+    print(f"check-then-write: {len(naive.lost)} of {len(naive.tally.acknowledged)} lost")
+    assert_clean(result, writers=WRITERS, rounds=ROUNDS)
+    # The same harness catches a check-then-write bulk endpoint losing acknowledged writes.
+    assert naive.tally.errors == []
+    assert naive.lost, "the check-then-write arm lost nothing: the harness made no contention"
 
 
 @pytest.mark.parametrize("atomic", [True, False], ids=["atomic", "per-item"])
@@ -81,4 +89,5 @@ def test_fastapi_uvicorn_workers(postgres_db: Database, atomic: bool) -> None:
     ]
     url = postgres_db.sqlalchemy_url(asynchronous=True)
     with running_server(argv, port, env=subprocess_env(**{DATABASE_URL_ENV: url})):
-        _race(f"http://127.0.0.1:{port}", f"bulk-fastapi-{atomic}", atomic)
+        result = _race(f"http://127.0.0.1:{port}", f"bulk-fastapi-{atomic}", atomic)
+    assert_clean(result, writers=WRITERS, rounds=ROUNDS)

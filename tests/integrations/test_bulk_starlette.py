@@ -73,7 +73,7 @@ async def allow(key: Any) -> bool:
 def fastapi_app(endpoint: BulkUpdate, **options: Any) -> FastAPI:
     app = FastAPI()
 
-    @app.patch("/documents")
+    @app.post("/documents:batchUpdate")
     async def update_documents(request: Request) -> Response:
         return await bulk_response(request, endpoint, **options)
 
@@ -90,8 +90,8 @@ def test_status_table_fastapi(case: BulkCase, flavour: str, portal: BlockingPort
     endpoint = BulkUpdate(store, fields=WRITABLE, authorize=hook, max_items=MAX_ITEMS)
     client = AsgiClient(fastapi_app(endpoint), portal)
     response = client.request(
-        "PATCH",
-        "/documents",
+        "POST",
+        "/documents:batchUpdate",
         content=case.encoded(),
         headers={"Content-Type": case.content_type, **case.headers},
     )
@@ -103,10 +103,15 @@ def test_status_table_starlette_route(case: BulkCase, portal: BlockingPortal) ->
     store = MemoryStore()
     seed(store)
     endpoint = BulkUpdate(store, fields=WRITABLE, authorize=authorize, max_items=MAX_ITEMS)
-    app = Starlette(routes=[Route("/documents", bulk_endpoint(endpoint), methods=["PATCH"])])
+    app = Starlette(
+        routes=[Route("/documents:batchUpdate", bulk_endpoint(endpoint), methods=["POST"])]
+    )
     client = AsgiClient(app, portal)
     response = client.request(
-        "PATCH", "/documents", content=case.encoded(), headers={"Content-Type": case.content_type}
+        "POST",
+        "/documents:batchUpdate",
+        content=case.encoded(),
+        headers={"Content-Type": case.content_type},
     )
     check(case, response.status_code, response.headers, response.content, _get(store))
 
@@ -116,7 +121,7 @@ def test_async_store_reads_then_writes_once(portal: BlockingPortal) -> None:
     seed(memory)
     store = AsyncMemory(memory)
     client = AsgiClient(fastapi_app(BulkUpdate(store, fields=WRITABLE)), portal)
-    response = client.request("PATCH", "/documents", json=batch(item("a"), item("b")))
+    response = client.request("POST", "/documents:batchUpdate", json=batch(item("a"), item("b")))
     assert response.status_code == 200
     assert store.calls == ["read", "read", "write"]
 
@@ -133,7 +138,7 @@ def test_async_prepare_hook_and_its_refusals(portal: BlockingPortal) -> None:
     endpoint = BulkUpdate(AsyncMemory(memory), prepare=prepare)
     body = batch(item("a", text="short"), item("b", text="far too long a text"), atomic=False)
     client = AsgiClient(fastapi_app(endpoint), portal)
-    response = client.request("PATCH", "/documents", json=body)
+    response = client.request("POST", "/documents:batchUpdate", json=body)
     assert response.status_code == 200
     assert [r["status"] for r in response.json()["items"]] == [200, 400]
     assert response.json()["items"][1]["problem"]["pointer"] == "/items/1/data/text"
@@ -148,8 +153,11 @@ def test_policy_is_the_callers(portal: BlockingPortal) -> None:
     lenient = Policy(require_precondition=frozenset({"PUT"}))
     strict = Policy(accept_bare_version_token=False)
     client = AsgiClient(fastapi_app(endpoint, policy=lenient), portal)
-    assert client.request("PATCH", "/documents", json=batch(item("a", None))).status_code == 200
+    assert (
+        client.request("POST", "/documents:batchUpdate", json=batch(item("a", None))).status_code
+        == 200
+    )
     client = AsgiClient(fastapi_app(endpoint, policy=strict), portal)
-    refused = client.request("PATCH", "/documents", json=batch(item("b", "v1")))
+    refused = client.request("POST", "/documents:batchUpdate", json=batch(item("b", "v1")))
     assert refused.status_code == 400
     assert refused.json()["items"][0]["problem"]["code"] == "invalid-if-match"

@@ -1,7 +1,9 @@
 """Bulk conditional writes: the request body, per-item results and the batch's answer.
 
 Sans-I/O, like the rest of the core: plain values in, frozen values out. The convention (see
-``docs/bulk.md``) is one ``PATCH`` on the collection URL with an ``application/json`` body::
+``docs/bulk.md``) is one ``POST`` to the collection's batch URL (``/documents:batchUpdate``, the
+form of Google's AIP-136 custom methods and AIP-234 batch updates) with an ``application/json``
+body::
 
     {"atomic": true,
      "items": [{"id": "a", "ifMatch": "\\"v3\\"", "data": {"text": "..."}},

@@ -8,7 +8,7 @@ against a sync or async store, so the two never repeat the rules.
 The steps for one request (see ``ifmatch.core.bulk`` for the wire format)::
 
     precondition header fields on the batch itself  -> 400 (they belong to the items)
-    not application/json                            -> 415 with Accept-Patch
+    not application/json                            -> 415 with Accept-Post
     not JSON, or not a batch                        -> 400, nothing written
     per item: key, authorize, data                  -> 404 / 403 / 400 for that item
     one key twice                                   -> 400, nothing written
@@ -57,7 +57,8 @@ __all__ = [
 
 logger = logging.getLogger("ifmatch.bulk")
 
-#: The method whose precondition rules (``Policy.require_precondition``) apply to each item.
+#: The method whose precondition rules (``Policy.require_precondition``) apply to each item:
+#: each item is a partial update of one resource, as a PATCH of it would be.
 BULK_METHOD: Final = "PATCH"
 
 
@@ -263,7 +264,7 @@ def _refuse_request(
         body_ = problem(415, detail, code="unsupported-media-type")
         answer = _problem_answer(body_, options)
         return BulkAnswer(
-            answer.status, answer.body, (*answer.headers, ("Accept-Patch", BULK_MEDIA_TYPE))
+            answer.status, answer.body, (*answer.headers, ("Accept-Post", BULK_MEDIA_TYPE))
         )
     try:
         decoded = json.loads(body)

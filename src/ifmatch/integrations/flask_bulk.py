@@ -5,12 +5,14 @@ Quick start::
     from ifmatch.integrations.flask_bulk import BulkUpdate, bulk_view
 
     bulk = BulkUpdate(store, fields={"text"})
-    app.add_url_rule("/documents", "documents_bulk", bulk_view(bulk), methods=["PATCH"])
+    app.add_url_rule(
+        "/documents:batchUpdate", "documents_batch", bulk_view(bulk), methods=["POST"]
+    )
 
-The collection's ``GET`` / ``POST`` views stay as they are: Flask routes a ``PATCH`` on the
-same URL to this rule. The precondition rules come from the ``IFMATCH_*`` config, as for
-``@ifmatch.protect()`` views (``IFMATCH_REQUIRE_PRECONDITION`` naming ``PATCH`` makes every
-item need ``ifMatch`` or ``version``).
+The batch URL is the collection's with ``:batchUpdate`` appended (any URL works). The
+precondition rules come from the ``IFMATCH_*`` config, as for ``@ifmatch.protect()`` views: each
+item is a partial update, so ``IFMATCH_REQUIRE_PRECONDITION`` naming ``PATCH`` makes every item
+need ``ifMatch`` or ``version``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def bulk_response(endpoint: BulkUpdate, *, variant: str | None = None) -> Respon
 
 
 def bulk_view(endpoint: BulkUpdate, *, variant: str | None = None) -> Callable[..., Response]:
-    """A view function answering ``PATCH`` on a collection with :func:`bulk_response`.
+    """A view function answering the batch ``POST`` with :func:`bulk_response`.
 
     Args:
         endpoint: the store, the writable fields or ``prepare`` hook, and the limits.

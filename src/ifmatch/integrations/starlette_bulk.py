@@ -6,7 +6,7 @@ Quick start (FastAPI; a Starlette ``Route`` takes :func:`bulk_endpoint` the same
 
     bulk = BulkUpdate(store, fields={"text"})
 
-    @app.patch("/documents")
+    @app.post("/documents:batchUpdate")
     async def update_documents(request: Request) -> Response:
         return await bulk_response(request, bulk)
 
@@ -43,10 +43,11 @@ async def bulk_response(
     """Answer ``request`` as a batch of conditional writes.
 
     Args:
-        request: the ``PATCH`` on the collection.
+        request: the batch ``POST``.
         endpoint: the store, the writable fields or ``prepare`` hook, and the limits.
-        policy: what each item must carry (``PATCH`` in ``require_precondition``: ``ifMatch``
-            or ``version``, else 428 for the item), weak echoes, limits.
+        policy: what each item must carry (each item is a partial update: ``PATCH`` in
+            ``require_precondition`` makes ``ifMatch`` or ``version`` required, else 428 for
+            the item), weak echoes, limits.
         error_format: ``"problem"`` or ``"jsonapi"`` for the error answers.
         type_base: a URI prefix for problem ``type`` members.
         variant: the representation variant in the entity-tags.
@@ -65,7 +66,7 @@ async def bulk_response(
 
 def bulk_endpoint(endpoint: BulkUpdate, **options: Any) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint answering with :func:`bulk_response` (``options`` are its keyword
-    arguments): ``Route("/documents", bulk_endpoint(bulk), methods=["PATCH"])``."""
+    arguments): ``Route("/documents:batchUpdate", bulk_endpoint(bulk), methods=["POST"])``."""
 
     async def answer(request: Request) -> Response:
         return await bulk_response(request, endpoint, **options)

@@ -1,5 +1,6 @@
 """Bulk conditional writes on the document collection (``docs/bulk.md``): the viewset's
-``PATCH`` on the list route, and a scoped variant whose queryset hides some documents."""
+``bulk_update`` at the collection's batch URL, and a scoped variant whose queryset hides some
+documents."""
 
 from __future__ import annotations
 
@@ -27,15 +28,12 @@ class ScopedBulkView(BulkUpdateAPIView):
 
 
 urlpatterns: list[Any] = [
-    path(
-        "bulk/documents/",
-        BulkDocumentViewSet.as_view({"get": "list", "post": "create", "patch": "bulk_update"}),
-    ),
+    path("bulk/documents:batchUpdate/", BulkDocumentViewSet.as_view({"post": "bulk_update"})),
     path(
         "bulk/documents/<int:pk>/",
         BulkDocumentViewSet.as_view(
             {"get": "retrieve", "put": "update", "patch": "partial_update"}
         ),
     ),
-    path("bulk/scoped/", ScopedBulkView.as_view()),
+    path("bulk/scoped:batchUpdate/", ScopedBulkView.as_view()),
 ]

@@ -8,8 +8,8 @@ Quick start::
         queryset = Document.objects.all()
         serializer_class = DocumentSerializer
 
-    bulk = DocumentViewSet.as_view({"get": "list", "post": "create", "patch": "bulk_update"})
-    urlpatterns = [path("documents/", bulk), ...]
+    batch = DocumentViewSet.as_view({"post": "bulk_update"})
+    urlpatterns = [path("documents:batchUpdate/", batch), ...]
 
 Each item's ``data`` is validated by the view's serializer (``partial=True``) and written
 through :class:`~ifmatch.stores.django.DjangoStore` in one guarded ``UPDATE`` per item; items
@@ -39,8 +39,8 @@ __all__ = ["BulkUpdateAPIView", "BulkUpdateMixin", "ItemInvalid"]
 
 
 class BulkUpdateMixin:
-    """Adds ``bulk_update``: a ``PATCH`` on the collection applying a batch of conditional
-    writes. Route it yourself (``as_view({"patch": "bulk_update", ...})``) or use
+    """Adds ``bulk_update``: a ``POST`` to the collection's batch URL applying a batch of
+    conditional writes. Route it yourself (``as_view({"post": "bulk_update"})``) or use
     :class:`BulkUpdateAPIView`.
 
     Attributes:
@@ -162,8 +162,8 @@ def _response(answer: BulkAnswer) -> HttpResponse:
 
 
 class BulkUpdateAPIView(BulkUpdateMixin, GenericAPIView):  # type: ignore[type-arg]
-    """A view whose ``PATCH`` is :meth:`BulkUpdateMixin.bulk_update` (set ``queryset`` and
+    """A view whose ``POST`` is :meth:`BulkUpdateMixin.bulk_update` (set ``queryset`` and
     ``serializer_class``)."""
 
-    def patch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.bulk_update(request, *args, **kwargs)
