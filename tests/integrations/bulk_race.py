@@ -143,7 +143,7 @@ def assert_clean(result: BulkRaceResult, *, writers: int, rounds: int) -> None:
         f"bulk race: {len(tally.acknowledged)} item writes acknowledged, {tally.conflicts} "
         f"refused by a precondition, {len(result.lost)} lost, {len(result.partial)} partial"
     )
-    assert tally.errors == []
+    assert tally.errors == [], tally.errors[:3]
     assert len(tally.acknowledged) == writers * rounds * PER_BATCH
     assert result.lost == [], f"{len(result.lost)} acknowledged writes lost"
     assert result.partial == [], f"partially applied batches: {result.partial}"

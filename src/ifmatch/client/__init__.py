@@ -12,6 +12,7 @@
 Needs ``pip install 'ifmatch[client]'``.
 """
 
+from .bulk import BulkItemOutcome, BulkOutcome, BulkUpdateFailed, bulk_update_flow
 from .cache import CachedResponse, ResponseCache
 from .client import AsyncClient, Client
 from .documents import Document
@@ -54,6 +55,9 @@ __all__ = [
     "AsyncClient",
     "AsyncIfMatchTransport",
     "Backoff",
+    "BulkItemOutcome",
+    "BulkOutcome",
+    "BulkUpdateFailed",
     "CachedResponse",
     "Client",
     "ClientError",
@@ -81,6 +85,7 @@ __all__ = [
     "Validators",
     "VersionConflict",
     "apply_json_patch",
+    "bulk_update_flow",
     "apply_merge_patch",
     "conflict_from_response",
     "current_representation",

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator, Hashable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
+from .bulk import BulkOutcome, bulk_update_flow
 from .cache import ResponseCache
 from .documents import Document
 from .errors import raise_for_conflict
@@ -35,6 +36,9 @@ from .validators import ValidatorStore
 LOST = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 __all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+Flow = Generator[Request | Sleep, Response | LostReply | None, T]
 
 
 def _precondition_headers(headers: Any, *, create: bool, overwrite: bool) -> httpx.Headers | None:
@@ -132,6 +136,32 @@ class _Base:
             require_validator=require_validator,
             learning=self.config.learning,
         )
+
+    def _bulk_flow(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        atomic: bool,
+        retries: int,
+        item_url: Callable[[Hashable], str] | None,
+    ) -> Flow[BulkOutcome]:
+        locate = None if item_url is None else (lambda key: self.absolute(item_url(key)))
+        return bulk_update_flow(
+            self.absolute(url),
+            changes,
+            atomic=atomic,
+            retries=retries,
+            item_url=locate,
+            backoff=self.backoff,
+            rng=self.rng,
+            learning=self.config.learning,
+        )
+
+    def _learn_bulk(self, outcome: BulkOutcome) -> BulkOutcome:
+        store: ValidatorStore = self.store  # type: ignore[attr-defined]
+        for document in outcome.documents.values():
+            store.learn(document.url, document.validators)
+        return outcome
 
     def _save_flow(
         self,
@@ -315,7 +345,21 @@ class Client(_Base):
         backoff, at most ``retries`` more times (see ``strategies.update_flow``)."""
         return self._run(self._update_flow(url, fn, retries, patch, require_validator))
 
-    def _run(self, flow: StrategyFlow) -> Document:
+    def bulk_update(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        *,
+        atomic: bool = False,
+        retries: int = 5,
+        item_url: Callable[[Hashable], str] | None = None,
+    ) -> BulkOutcome:
+        """Read each item, apply its function, send one batch to ``url``; re-read, re-apply and
+        resend only the items that lost, with backoff, at most ``retries`` more rounds (see
+        ``ifmatch.client.bulk``). The new tags are remembered for later writes."""
+        return self._learn_bulk(self._run(self._bulk_flow(url, changes, atomic, retries, item_url)))
+
+    def _run(self, flow: Flow[T]) -> T:
         step = next(flow)
         while True:
             received: Response | LostReply | None = None
@@ -326,7 +370,7 @@ class Client(_Base):
             try:
                 step = flow.send(received)
             except StopIteration as done:
-                result: Document = done.value
+                result: T = done.value
                 return result
 
     def _send(self, request: Request) -> Response | LostReply:
@@ -465,7 +509,20 @@ class AsyncClient(_Base):
         """See :meth:`Client.update`."""
         return await self._run(self._update_flow(url, fn, retries, patch, require_validator))
 
-    async def _run(self, flow: StrategyFlow) -> Document:
+    async def bulk_update(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        *,
+        atomic: bool = False,
+        retries: int = 5,
+        item_url: Callable[[Hashable], str] | None = None,
+    ) -> BulkOutcome:
+        """See :meth:`Client.bulk_update`."""
+        flow = self._bulk_flow(url, changes, atomic, retries, item_url)
+        return self._learn_bulk(await self._run(flow))
+
+    async def _run(self, flow: Flow[T]) -> T:
         step = next(flow)
         while True:
             received: Response | LostReply | None = None
@@ -481,7 +538,7 @@ class AsyncClient(_Base):
             try:
                 step = flow.send(received)
             except StopIteration as done:
-                result: Document = done.value
+                result: T = done.value
                 return result
 
     async def aclose(self) -> None:

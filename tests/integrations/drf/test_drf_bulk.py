@@ -117,7 +117,7 @@ def test_concurrent_bulk_writers_lose_nothing(postgres_db: Database, atomic: boo
     with gunicorn(postgres_db.url, workers=4) as port:
         result = bulk_race(
             f"http://127.0.0.1:{port}",
-            "/bulk/documents/",
+            "/bulk/documents:batchUpdate/",
             lambda key: f"/bulk/documents/{key}/",
             keys,
             writers=writers,
