@@ -415,7 +415,7 @@ def _not_found(item: BulkItem) -> ItemResult:
 def _aborted(item: BulkItem, snapshot: Snapshot | None, options: Options) -> ItemResult:
     current = None if snapshot is None else str(snapshot.etag(variant=options.variant))
     detail = "Not applied: this item's precondition held, but another item in the batch failed."
-    body = problem(424, detail, code="batch-not-applied", current_etag=current)
+    body = problem(424, detail, code="aborted", pointer=item.pointer, current_etag=current)
     return ItemResult(item.index, item.id, 424, current_etag=current, problem=body)
 
 
