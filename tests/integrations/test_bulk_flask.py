@@ -158,3 +158,32 @@ def test_a_large_batch_answers_in_order() -> None:
     response = app.test_client().post("/d", data=json.dumps(body), content_type="application/json")
     statuses = [r["status"] for r in response.json["items"]]  # type: ignore[index]
     assert statuses == [412 if n in stale else 200 for n in range(50)]
+
+
+def test_warn_only_logs_and_lets_unconditional_items_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    seed(store)
+    app = make_app(store, IFMATCH_WARN_ONLY=True)
+    with caplog.at_level("WARNING", logger="ifmatch.bulk"):
+        response = app.test_client().post(
+            "/documents:batchUpdate", json=batch(item("a", None), item("b", '"v7"'), atomic=False)
+        )
+    assert [r["status"] for r in response.json["items"]] == [200, 412]  # type: ignore[index]
+    assert "bulk item 0: precondition-required (warn-only mode)" in caplog.text
+
+
+def test_a_store_failure_mid_batch_is_not_reported_as_success() -> None:
+    class Failing(MemoryStore):
+        def compare_and_set_many(self, items: Any, *, all_or_nothing: bool = False) -> Any:
+            from ifmatch.stores.errors import StoreUnavailable
+
+            raise StoreUnavailable("connection lost")
+
+    store = Failing()
+    seed(store)
+    response = make_app(store).test_client().post("/documents:batchUpdate", json=batch(item("a")))
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert store.get("a") is not None and store.get("a")[1] == {"text": "old"}  # type: ignore[index]

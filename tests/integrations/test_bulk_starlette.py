@@ -161,3 +161,18 @@ def test_policy_is_the_callers(portal: BlockingPortal) -> None:
     refused = client.request("POST", "/documents:batchUpdate", json=batch(item("b", "v1")))
     assert refused.status_code == 400
     assert refused.json()["items"][0]["problem"]["code"] == "invalid-if-match"
+
+
+def test_an_unreachable_store_is_503_not_500(portal: BlockingPortal) -> None:
+    class Unreachable(AsyncMemory):
+        async def compare_and_set_many(self, items: Any, *, all_or_nothing: bool = False) -> Any:
+            from ifmatch.stores.errors import StoreUnavailable
+
+            raise StoreUnavailable("connection lost")
+
+    memory = MemoryStore()
+    seed(memory)
+    client = AsgiClient(fastapi_app(BulkUpdate(Unreachable(memory), fields=WRITABLE)), portal)
+    response = client.request("POST", "/documents:batchUpdate", json=batch(item("a")))
+    assert response.status_code == 503 and "Retry-After" in response.headers
+    assert memory.get("a")[1] == {"text": "old"}  # type: ignore[index]

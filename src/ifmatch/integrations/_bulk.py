@@ -42,8 +42,8 @@ from ..core.bulk import (
     parse_bulk,
 )
 from ..core.problems import problem
-from ..stores import CASResult, Expectation, Outcome, Snapshot
-from ._conditional import KEY_ERRORS, Options, decide
+from ..stores import CASResult, Expectation, Outcome, Snapshot, is_unavailable
+from ._conditional import KEY_ERRORS, Options, decide, unavailable_error
 from ._fields import PRECONDITION_FIELDS, HeaderNames, render_problem
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "bulk_flow",
     "run_async",
     "run_sync",
+    "unavailable",
 ]
 
 logger = logging.getLogger("ifmatch.bulk")
@@ -445,6 +446,19 @@ def _body_error(error: BulkBodyError, options: Options) -> BulkAnswer:
 
 
 # --- drivers --------------------------------------------------------------------------------
+
+
+def unavailable(error: Exception, options: Options) -> BulkAnswer:
+    """503 with ``Retry-After`` when the store could not be reached or lost its connection
+    (the batch may or may not have applied); re-raises any other error.
+
+    Raises:
+        Exception: ``error`` itself, when it is not about the store's availability.
+    """
+    if not is_unavailable(error):
+        raise error
+    answer = unavailable_error("POST", options, None)
+    return BulkAnswer(answer.status, answer.body, answer.headers)
 
 
 def run_sync(flow: Generator[Step, Any, BulkAnswer], store: Any) -> BulkAnswer:

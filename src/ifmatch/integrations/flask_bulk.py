@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_sync
+from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_sync, unavailable
 from .flask import CONFIG_DEFAULTS, build_options
 
 __all__ = ["BulkUpdate", "ItemInvalid", "bulk_response", "bulk_view"]
@@ -49,7 +49,11 @@ def bulk_response(endpoint: BulkUpdate, *, variant: str | None = None) -> Respon
     flow = bulk_flow(
         request.headers, request.content_type, request.get_data(cache=False), endpoint, options
     )
-    return _response(run_sync(flow, endpoint.store))
+    try:
+        answer = run_sync(flow, endpoint.store)
+    except Exception as error:  # a store that cannot be reached: 503, never 500
+        answer = unavailable(error, options)
+    return _response(answer)
 
 
 def bulk_view(endpoint: BulkUpdate, *, variant: str | None = None) -> Callable[..., Response]:

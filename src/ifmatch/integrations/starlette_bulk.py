@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import DEFAULT_POLICY, Policy
-from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_async
+from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_async, unavailable
 from ._conditional import ErrorFormat
 from .starlette import make_options
 
@@ -61,7 +61,11 @@ async def bulk_response(
     )
     body = await request.body()
     flow = bulk_flow(request.headers, request.headers.get("content-type"), body, endpoint, options)
-    return _response(await run_async(flow, endpoint.store, _offload))
+    try:
+        answer = await run_async(flow, endpoint.store, _offload)
+    except Exception as error:  # a store that cannot be reached: 503, never 500
+        answer = unavailable(error, options)
+    return _response(answer)
 
 
 def bulk_endpoint(endpoint: BulkUpdate, **options: Any) -> Callable[[Request], Awaitable[Response]]:

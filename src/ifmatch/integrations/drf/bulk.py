@@ -31,7 +31,7 @@ from rest_framework.generics import GenericAPIView
 from ...core.bulk import DEFAULT_MAX_ITEMS
 from ...core.policy import Policy
 from ...stores.django import DjangoStore, version_fields
-from .._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_sync
+from .._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_sync, unavailable
 from .._conditional import Options
 from .settings import ifmatch_settings
 
@@ -56,14 +56,15 @@ class BulkUpdateMixin:
     def bulk_update(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
         """Answer the request as a batch (see ``ifmatch.core.bulk`` for the statuses)."""
         endpoint = self.get_bulk_endpoint()
+        options = self.get_bulk_options()
         flow = bulk_flow(
-            request.headers,
-            request.content_type,
-            _raw_body(request),
-            endpoint,
-            self.get_bulk_options(),
+            request.headers, request.content_type, _raw_body(request), endpoint, options
         )
-        return _response(run_sync(flow, endpoint.store))
+        try:
+            answer = run_sync(flow, endpoint.store)
+        except Exception as error:  # a store that cannot be reached: 503, never 500
+            answer = unavailable(error, options)
+        return _response(answer)
 
     def get_bulk_store(self) -> DjangoStore:
         """The store the batch writes through: the queryset's model."""
