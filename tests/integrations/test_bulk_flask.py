@@ -187,3 +187,35 @@ def test_a_store_failure_mid_batch_is_not_reported_as_success() -> None:
     assert response.status_code == 503
     assert response.headers["Content-Type"] == "application/problem+json"
     assert store.get("a") is not None and store.get("a")[1] == {"text": "old"}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "items"),
+    [
+        (b'{"items": ' + b"[" * 100_000, 400, None),
+        (json.dumps(batch(item("a", ", ".join(['"v1"'] * 1000)))).encode(), 400, [400]),
+        (json.dumps(batch(item("a", '"v1"' + " " * 10_000), atomic=False)).encode(), 200, [400]),
+        (json.dumps(batch(item("a" * 100_000), atomic=False)).encode(), 200, [404]),
+        (json.dumps(batch(item(2**200), atomic=False)).encode(), 200, [404]),
+        (json.dumps(batch(item("a", "\u00e9"), atomic=False)).encode(), 200, [400]),
+    ],
+    ids=["deep-nesting", "too-many-tags", "too-long-if-match", "long-id", "huge-id", "non-ascii"],
+)
+def test_hostile_bodies_are_refused_without_writing(
+    body: bytes, status: int, items: list[int] | None
+) -> None:
+    store = MemoryStore()
+    seed(store)
+    response = (
+        make_app(store)
+        .test_client()
+        .post("/documents:batchUpdate", data=body, content_type="application/json")
+    )
+    assert response.status_code == status
+    found = response.json
+    assert found is not None
+    if items is None:
+        assert found["code"] == "invalid-batch"
+    else:
+        assert [r["status"] for r in found["items"]] == items
+    assert store.get("a") is not None and store.get("a")[1] == {"text": "old"}  # type: ignore[index]
