@@ -114,6 +114,13 @@ def test_the_fastapi_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             return answers
 
     refused, applied = anyio.run(main)
+    operation = app.openapi()["paths"]["/documents:batchUpdate"]["post"]
+    assert (
+        operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["items"][
+            "maxItems"
+        ]
+        == 50
+    )
     assert refused.status_code == 400
     problem = refused.json()["items"][0]["problem"]
     assert problem["pointer"] == "/items/0/data/text" and "10000" in problem["detail"]

@@ -158,3 +158,36 @@ def test_item_results_as_json_leave_out_what_they_lack() -> None:
 def test_a_type_base_names_the_atomic_failure() -> None:
     status, body = batch_answer([_result(0, 412)], atomic=True, type_base="https://e.x/p/")
     assert status == 412 and body["type"] == "https://e.x/p/batch-not-applied"
+
+
+def test_the_schema_agrees_with_the_parser() -> None:
+    import jsonschema
+
+    from ifmatch.core.bulk import batch_schema
+
+    validator = jsonschema.Draft202012Validator(batch_schema(max_items=3))
+    good = {"id": "a", "ifMatch": '"v1"', "data": {}}
+    accepted = [
+        {"items": [good]},
+        {"items": [good, {"id": 2, "version": 0, "data": {"x": 1}}], "atomic": False},
+    ]
+    refused = [
+        {"items": []},
+        {"items": [good] * 4},
+        {"items": [good], "atomic": "yes"},
+        {"items": [good], "extra": 1},
+        {"items": [{"id": "a", "ifMatch": '"v1"', "version": 1, "data": {}}]},
+        {"items": [{"id": True, "data": {}}]},
+        {"items": [{"id": "a", "data": []}]},
+        {"items": [{"id": "a", "data": {}, "etag": '"v1"'}]},
+    ]
+    for body in accepted:
+        assert validator.is_valid(body)
+        assert parse_bulk(body, max_items=3).invalid == ()
+    for body in refused:
+        assert not validator.is_valid(body)
+        try:
+            parsed = parse_bulk(body, max_items=3)
+        except BulkBodyError:
+            continue
+        assert parsed.invalid, body

@@ -176,3 +176,21 @@ def test_an_unreachable_store_is_503_not_500(portal: BlockingPortal) -> None:
     response = client.request("POST", "/documents:batchUpdate", json=batch(item("a")))
     assert response.status_code == 503 and "Retry-After" in response.headers
     assert memory.get("a")[1] == {"text": "old"}  # type: ignore[index]
+
+
+def test_openapi_documents_the_batch(portal: BlockingPortal) -> None:
+    from ifmatch.integrations.starlette_bulk import bulk_openapi
+
+    endpoint = BulkUpdate(MemoryStore(), fields=WRITABLE, max_items=7)
+    app = FastAPI()
+
+    @app.post("/documents:batchUpdate", openapi_extra=bulk_openapi(endpoint))
+    async def update_documents(request: Request) -> Response:
+        return await bulk_response(request, endpoint)
+
+    schema = AsgiClient(app, portal).request("GET", "/openapi.json").json()
+    operation = schema["paths"]["/documents:batchUpdate"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["items"]["maxItems"] == 7
+    assert {"200", "400", "409", "412", "415", "428", "503"} <= set(operation["responses"])
+    assert "application/problem+json" in operation["responses"]["412"]["content"]

@@ -50,9 +50,11 @@ __all__ = [
     "BulkRequest",
     "ItemResult",
     "batch_answer",
+    "batch_schema",
     "duplicate_key",
     "invalid_item",
     "parse_bulk",
+    "results_schema",
 ]
 
 #: The media type of a bulk request and of a processed batch's answer.
@@ -351,3 +353,63 @@ def batch_answer(
         items=items,
     )
     return status, body
+
+
+def batch_schema(max_items: int = DEFAULT_MAX_ITEMS) -> dict[str, Any]:
+    """The JSON Schema of a batch request (for OpenAPI documents).
+
+    :func:`parse_bulk` is the authority: it also names the member of each item that is wrong.
+
+    Args:
+        max_items: most items accepted.
+    """
+    item = {
+        "type": "object",
+        "required": ["id", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+            "ifMatch": {
+                "type": "string",
+                "description": "An If-Match field value: an entity-tag, a list of them, or *.",
+            },
+            "version": {"type": "integer", "minimum": 0},
+            "data": {"type": "object"},
+        },
+        "not": {"required": ["ifMatch", "version"]},
+    }
+    return {
+        "type": "object",
+        "required": ["items"],
+        "additionalProperties": False,
+        "properties": {
+            "atomic": {"type": "boolean", "default": True},
+            "items": {"type": "array", "minItems": 1, "maxItems": max_items, "items": item},
+        },
+    }
+
+
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of a processed batch's answer (``200``), for OpenAPI documents."""
+    result = {
+        "type": "object",
+        "required": ["index", "id", "status"],
+        "properties": {
+            "index": {"type": "integer"},
+            "id": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+            "status": {"type": "integer", "enum": [200, 400, 403, 404, 409, 412, 424, 428]},
+            "etag": {"type": "string"},
+            "currentEtag": {"type": "string"},
+            "currentVersion": {"type": "integer"},
+            "problem": {"type": "object"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["atomic", "applied", "items"],
+        "properties": {
+            "atomic": {"type": "boolean"},
+            "applied": {"type": "integer"},
+            "items": {"type": "array", "items": result},
+        },
+    }

@@ -23,12 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core import DEFAULT_POLICY, Policy
+from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
+from ..core.bulk import BULK_MEDIA_TYPE, batch_schema, results_schema
 from ._bulk import BulkAnswer, BulkUpdate, ItemInvalid, bulk_flow, run_async, unavailable
 from ._conditional import ErrorFormat
 from .starlette import make_options
 
-__all__ = ["BulkUpdate", "ItemInvalid", "bulk_endpoint", "bulk_response"]
+__all__ = ["BulkUpdate", "ItemInvalid", "bulk_endpoint", "bulk_openapi", "bulk_response"]
 
 
 async def bulk_response(
@@ -76,6 +77,41 @@ def bulk_endpoint(endpoint: BulkUpdate, **options: Any) -> Callable[[Request], A
         return await bulk_response(request, endpoint, **options)
 
     return answer
+
+
+def bulk_openapi(endpoint: BulkUpdate) -> dict[str, Any]:
+    """The request body and answers of a batch route, for FastAPI's ``openapi_extra``::
+
+        @app.post("/documents:batchUpdate", openapi_extra=bulk_openapi(batch))
+
+    The endpoint reads the raw request, so FastAPI cannot see its body on its own.
+    """
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"type": "object"}}}
+    answers = {
+        "400": "Not a batch, or (atomic) an item is malformed: nothing applied.",
+        "403": "Atomic: an item may not be changed; nothing applied.",
+        "409": "Atomic: an item's version is stale, or it does not exist; nothing applied.",
+        "412": "Atomic: an item's ifMatch is false; nothing applied.",
+        "415": "Not application/json.",
+        "428": "Atomic: an item carries no precondition; nothing applied.",
+        "503": "The store could not be reached: the batch may or may not have applied.",
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {BULK_MEDIA_TYPE: {"schema": batch_schema(endpoint.max_items)}},
+        },
+        "responses": {
+            "200": {
+                "description": "Processed: each item's own status in 'items'.",
+                "content": {BULK_MEDIA_TYPE: {"schema": results_schema()}},
+            },
+            **{
+                status: {"description": text, "content": problem}
+                for status, text in answers.items()
+            },
+        },
+    }
 
 
 async def _offload(call: Callable[[], Any]) -> Any:
