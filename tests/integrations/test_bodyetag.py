@@ -1,0 +1,183 @@
+"""Body entity-tags (AIP-154 ``etag``, Eve's ``_etag``) through the WSGI and ASGI middleware:
+the shared table against Flask, Starlette and FastAPI, and the middleware's own edges."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from anyio.from_thread import BlockingPortal
+from flask import Flask
+
+from ifmatch.integrations.bodyetag import BodyETag, BodyETagASGI, BodyETagWSGI
+from ifmatch.stores.memory import MemoryStore
+from integrations import example_fastapi, example_flask, example_starlette
+from integrations.body_etag_table import CASES, CONFIGS, Answer, Case, Send, run
+from integrations.http_conformance import AsgiClient
+
+_ids = itertools.count()
+
+
+def flask_sender(config: BodyETag) -> Send:
+    memory = MemoryStore()
+    app: Flask = example_flask.create_app(memory, memory.get)
+    app.wsgi_app = BodyETagWSGI(app.wsgi_app, config)  # type: ignore[method-assign]
+    client = app.test_client()
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes | None) -> Answer:
+        response = client.open(path, method=method, headers=headers, data=body)
+        fields = {name.lower(): value for name, value in response.headers.items()}
+        return Answer(response.status_code, fields, response.get_data())
+
+    return send
+
+
+def asgi_sender(app: Any, portal: BlockingPortal) -> Send:
+    client = AsgiClient(app, portal)
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes | None) -> Answer:
+        response = client.request(method, path, headers=headers, content=body)
+        fields = {name.lower(): value for name, value in response.headers.items()}
+        return Answer(response.status_code, fields, response.content)
+
+    return send
+
+
+APPS: dict[str, Callable[[BodyETag, BlockingPortal], Send]] = {
+    "flask": lambda config, portal: flask_sender(config),
+    "starlette": lambda config, portal: asgi_sender(
+        BodyETagASGI(example_starlette.create_app(), config), portal
+    ),
+    "fastapi": lambda config, portal: asgi_sender(
+        BodyETagASGI(example_fastapi.create_app(MemoryStore()), config), portal
+    ),
+}
+
+
+def fresh(send: Send) -> str:
+    path = f"/documents/body-{next(_ids)}"
+    created = send(
+        "PUT",
+        path,
+        {"If-None-Match": "*", "Content-Type": "application/json"},
+        json.dumps({"text": "x"}).encode(),
+    )
+    assert created.status == 201, created.body
+    return path
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("framework", sorted(APPS))
+def test_table(framework: str, case: Case, portal: BlockingPortal) -> None:
+    send = APPS[framework](CONFIGS[case.config], portal)
+    run(case, send, fresh(send))
+
+
+# --- the middleware's own edges, on small apps that show what they receive -------------------
+
+
+def echo_wsgi(seen: list[dict[str, Any]]) -> Callable[..., Iterable[bytes]]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        seen.append(
+            {
+                "if_match": environ.get("HTTP_IF_MATCH"),
+                "body": environ["wsgi.input"].read(length),
+                "content_type": environ.get("CONTENT_TYPE"),
+            }
+        )
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    return app
+
+
+def call_wsgi(app: Any, method: str, body: bytes, headers: dict[str, str]) -> tuple[str, bytes]:
+    import io
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/r",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()},
+    }
+    started: list[str] = []
+    chunks = app(environ, lambda status, fields, exc_info=None: started.append(status))
+    return started[0], b"".join(chunks)
+
+
+def test_the_app_sees_if_match_and_a_body_without_the_member() -> None:
+    seen: list[dict[str, Any]] = []
+    app = BodyETagWSGI(echo_wsgi(seen))
+    status, _ = call_wsgi(app, "PUT", b'{"text": "y", "etag": "\\"v3\\""}', {})
+    assert status.startswith("200")
+    assert seen[-1]["if_match"] == '"v3"' and json.loads(seen[-1]["body"]) == {"text": "y"}
+    # A DELETE whose body held only the tag reaches the app with no body at all.
+    call_wsgi(app, "DELETE", b'{"etag": "\\"v3\\""}', {})
+    assert seen[-1] == {"if_match": '"v3"', "body": b"", "content_type": None}
+
+
+def test_strip_off_and_untouched_requests() -> None:
+    seen: list[dict[str, Any]] = []
+    app = BodyETagWSGI(echo_wsgi(seen), strip=False)
+    body = b'{"text": "y", "etag": "\\"v3\\""}'
+    call_wsgi(app, "PUT", body, {})
+    assert seen[-1]["body"] == body and seen[-1]["if_match"] == '"v3"'
+    for method, payload in [("PUT", b'[{"etag": "x"}]'), ("POST", body), ("PUT", b'{"a": 1}')]:
+        call_wsgi(app, method, payload, {})
+        assert seen[-1]["body"] == payload and seen[-1]["if_match"] is None
+
+
+def test_a_body_over_the_limit_is_413_and_never_reaches_the_app() -> None:
+    seen: list[dict[str, Any]] = []
+    app = BodyETagWSGI(echo_wsgi(seen), max_body_size=16)
+    status, data = call_wsgi(app, "PUT", b'{"etag": "\\"v1\\"", "text": "long"}', {})
+    assert status.startswith("413") and json.loads(data)["code"] == "body-too-large"
+    assert seen == []
+
+
+def test_paths_outside_applies_are_untouched() -> None:
+    seen: list[dict[str, Any]] = []
+    app = BodyETagWSGI(echo_wsgi(seen), applies=lambda path: path.startswith("/api/"))
+    body = b'{"etag": 3}'
+    status, _ = call_wsgi(app, "PUT", body, {})
+    assert status.startswith("200") and seen[-1]["body"] == body
+
+
+def test_asgi_passes_the_translated_request(portal: BlockingPortal) -> None:
+    seen: list[tuple[list[tuple[bytes, bytes]], bytes]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append((scope["headers"], message["body"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    client = AsgiClient(BodyETagASGI(app, fields=("_etag",)), portal)
+    answer = client.request(
+        "PATCH", "/r", json={"_etag": "v9", "text": "y"}, headers={"If-Match": '"v9"'}
+    )
+    assert answer.status_code == 204
+    headers, body = seen[-1]
+    assert json.loads(body) == {"text": "y"}
+    assert (b"if-match", b'"v9"') in headers and (
+        b"content-length",
+        str(len(body)).encode(),
+    ) in headers
+    refused = client.request("PATCH", "/r", json={"_etag": '"v9"'})
+    assert refused.status_code == 400 and refused.json()["field"] == "_etag"
+    assert len(seen) == 1
+
+
+def test_configuration_is_checked() -> None:
+    with pytest.raises(ValueError, match="409 or 412"):
+        BodyETag(mismatch_status=400)
+    with pytest.raises(ValueError, match="at least one"):
+        BodyETag(fields=())
+    with pytest.raises(TypeError, match="either"):
+        BodyETagWSGI(echo_wsgi([]), BodyETag(), strip=False)
