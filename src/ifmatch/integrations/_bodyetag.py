@@ -426,7 +426,9 @@ def _problem(
     """Name the body member in a problem caused by it; the new status and whether it changed."""
     if status == 428:
         names = " or ".join(repr(spec.name) for spec in config.specs)
-        document["detail"] = f"{document['detail']} (or send the body member {names})"
+        document["detail"] = (
+            f"{document['detail']} Or send the entity-tag in the body member {names}."
+        )
         document["fields"] = [spec.name for spec in config.specs]
         return status, True
     # A 412 about If-Match (or a lost compare-and-set, which some integrations do not
