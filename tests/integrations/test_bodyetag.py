@@ -181,3 +181,32 @@ def test_configuration_is_checked() -> None:
         BodyETag(fields=())
     with pytest.raises(TypeError, match="either"):
         BodyETagWSGI(echo_wsgi([]), BodyETag(), strip=False)
+
+
+# --- the ifmatch client against a server that takes body tags --------------------------------
+
+
+@pytest.mark.parametrize("status", [412, 409])
+def test_the_ifmatch_client_writes_and_merges_through_the_middleware(status: int) -> None:
+    """The client sends If-Match (learned from the header) and the representation it read,
+    whose ``etag`` member names the same tag: the two agree, and a stale write is a 412 the
+    client merges and retries, whatever the server answers a body-only stale tag with."""
+    import httpx
+
+    from ifmatch.client import Client
+
+    memory = MemoryStore()
+    app = example_flask.create_app(memory, memory.get)
+    app.wsgi_app = BodyETagWSGI(app.wsgi_app, mismatch_status=status)  # type: ignore[method-assign]
+    with Client("http://testserver", transport=httpx.WSGITransport(app=app)) as client:
+        created = client.put("/documents/7", json={"text": "a"}, create=True)
+        assert created.status_code == 201
+        doc = client.read("/documents/7")
+        assert doc.data["etag"] == str(doc.etag) == '"v1"'
+        # Another writer, sending only the body member, moves the document on.
+        other = client.http.put("/documents/7", json={"id": "7", "text": "b", "etag": '"v1"'})
+        assert other.status_code == 200 and other.json()["etag"] == '"v2"'
+        saved = client.save(doc, {**doc.data, "extra": 1}, on_conflict="merge")
+        assert saved.data["text"] == "b" and str(saved.etag) == saved.data["etag"] == '"v3"'
+        bumped = client.update("/documents/7", lambda d: {**d, "text": d["text"] + "c"})
+        assert bumped.data["text"] == "bc" and bumped.data["etag"] == '"v4"'

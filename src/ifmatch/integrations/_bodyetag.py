@@ -370,8 +370,9 @@ def translate_response(
     """Rewrite an answer for the body convention, or ``None`` to send it as it is.
 
     - A 412 refusing the body's tag (``header: If-Match`` in its problem) names the member in
-      ``field`` (and drops ``header`` when the request sent no ``If-Match``), and becomes
-      ``config.mismatch_status``. A 428 says the member would do too.
+      ``field``. When the request sent no ``If-Match`` of its own, ``header`` is dropped and
+      the status becomes ``config.mismatch_status``; a request that sent both is answered 412,
+      as HTTP answers a stale ``If-Match``. A 428 says the member would do too.
     - With ``config.represent``, a JSON object answering with a version ``ETag`` (a 2xx, or a
       refused write's ``current`` member) gets each member set to that tag.
 
@@ -437,10 +438,12 @@ def _problem(
         return status, False
     name = request.field
     document["field"] = name
-    if not request.had_header:
-        document.pop("header", None)
-        if document.get("code") == "etag-mismatch":
-            document["detail"] = _CONFLICT_DETAIL.format(name=name)
+    if request.had_header:
+        # The client used If-Match too (the two agreed): it is answered as HTTP says, 412.
+        return status, True
+    document.pop("header", None)
+    if document.get("code") == "etag-mismatch":
+        document["detail"] = _CONFLICT_DETAIL.format(name=name)
     if config.mismatch_status != status:
         status = config.mismatch_status
         document["status"] = status
