@@ -110,6 +110,14 @@ def _refused(status: int) -> Callable[[Answer, Send, str], None]:
     return check
 
 
+def _stale_with_header(answer: Answer, send: Send, path: str) -> None:
+    # The client sent If-Match as well: HTTP's answer, 412, whatever mismatch_status says.
+    problem = answer.json()
+    assert problem["field"] == "etag" and problem["header"] == "If-Match", problem
+    assert problem["current_etag"] == answer.headers["etag"] == '"v1"'
+    _unchanged(answer, send, path)
+
+
 def _disagree(answer: Answer, send: Send, path: str) -> None:
     problem = answer.json()
     assert problem["code"] == "body-etag-conflict", problem
@@ -168,6 +176,15 @@ def _cases() -> list[Case]:
             400,
             {"If-Match": '"v0"'},
             _disagree,
+        ),
+        Case(
+            "header-and-body-both-stale",
+            "conflict",
+            "PUT",
+            {**new, "etag": '"v0"'},
+            412,
+            {"If-Match": '"v0"'},
+            _stale_with_header,
         ),
         Case("number", "aip", "PUT", {**new, "etag": 1}, 400, check=_bad_field("etag", "string")),
         Case("null", "aip", "PUT", {**new, "etag": None}, 400, check=_bad_field("etag", "null")),

@@ -210,3 +210,42 @@ def test_the_ifmatch_client_writes_and_merges_through_the_middleware(status: int
         assert saved.data["text"] == "b" and str(saved.etag) == saved.data["etag"] == '"v3"'
         bumped = client.update("/documents/7", lambda d: {**d, "text": d["text"] + "c"})
         assert bumped.data["text"] == "bc" and bumped.data["etag"] == '"v4"'
+
+
+def answering(status: str, headers: list[tuple[str, str]], body: bytes) -> Any:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response(status, headers)
+        return [body]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        # A JSON:API document: no room for resource members at its top level.
+        ([("Content-Type", "application/vnd.api+json"), ("ETag", '"v1"')], b'{"data": {}}'),
+        # A compressed body, a list, a collection's tag (not a version's), no ETag at all.
+        (
+            [("Content-Type", "application/json"), ("ETag", '"v1"'), ("Content-Encoding", "gzip")],
+            b"\x1f\x8b",
+        ),
+        ([("Content-Type", "application/json"), ("ETag", '"v1"')], b"[{}]"),
+        ([("Content-Type", "application/json"), ("ETag", '"c0ffee"')], b'{"count": 2}'),
+        ([("Content-Type", "application/json")], b'{"id": 1}'),
+        ([("Content-Type", "text/plain"), ("ETag", '"v1"')], b'{"id": 1}'),
+    ],
+)
+def test_answers_that_are_no_representation_are_untouched(
+    headers: list[tuple[str, str]], body: bytes
+) -> None:
+    app = BodyETagWSGI(answering("200 OK", headers, body))
+    status, data = call_wsgi(app, "GET", b"", {})
+    assert status == "200 OK" and data == body
+
+
+def test_a_representation_gets_the_tag_of_its_etag_header() -> None:
+    headers = [("Content-Type", "application/hal+json"), ("ETag", '"v4"'), ("Content-Length", "9")]
+    app = BodyETagWSGI(answering("200 OK", headers, b'{"id": 1}'), fields=("etag", "_etag"))
+    status, data = call_wsgi(app, "GET", b"", {})
+    assert json.loads(data) == {"id": 1, "etag": '"v4"', "_etag": "v4"}

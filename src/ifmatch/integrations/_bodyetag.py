@@ -167,11 +167,16 @@ class Rejected:
 UNCHANGED = Translated()
 
 
+JSONAPI = "application/vnd.api+json"
+
+
+def _media(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def is_json(content_type: str | None) -> bool:
     """Whether a ``Content-Type`` names JSON (``application/json`` or a ``+json`` type)."""
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
@@ -387,7 +392,11 @@ def translate_response(
     """
     if method.upper() == "HEAD" or not body or not config.covers(path):
         return None
-    if not is_json(_header(headers, "Content-Type")):
+    content_type = _header(headers, "Content-Type")
+    if not is_json(content_type) or _header(headers, "Content-Encoding") is not None:
+        return None
+    if _media(content_type) == JSONAPI:
+        # A JSON:API document's top level has no room for resource members.
         return None
     try:
         document = json.loads(body)

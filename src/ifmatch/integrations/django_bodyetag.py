@@ -72,7 +72,8 @@ class BodyETagMiddleware:
         path = request.path
         translated: Translated = Translated()
         if method in config.methods and is_json(request.META.get("CONTENT_TYPE")):
-            if int(request.META.get("CONTENT_LENGTH") or 0) > config.max_body_size:
+            declared = str(request.META.get("CONTENT_LENGTH") or "0").strip()
+            if declared.isdigit() and int(declared) > config.max_body_size:
                 return _rejected(Rejected(_too_large(config, path)))
             read = translate_request(
                 config,
