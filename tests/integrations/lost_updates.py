@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +23,7 @@ TIME_LIMIT = 60.0
 class Tally:
     acknowledged: list[str] = field(default_factory=list)
     conflicts: int = 0
+    refusals: Counter[int] = field(default_factory=Counter)  # refused writes by status
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +62,7 @@ def _writer(
                     return
                 with tally.lock:
                     tally.conflicts += 1
+                    tally.refusals[put.status_code] += 1
 
 
 def race(
