@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 from anyio.from_thread import BlockingPortal
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ifmatch.core.etag import parse_etag_list
+from ifmatch.integrations._bodyetag import Rejected, Translated, translate_request
 from ifmatch.integrations.bodyetag import BodyETag, BodyETagASGI, BodyETagWSGI
 from ifmatch.stores.memory import MemoryStore
 from integrations import example_fastapi, example_flask, example_starlette
@@ -249,3 +253,53 @@ def test_a_representation_gets_the_tag_of_its_etag_header() -> None:
     app = BodyETagWSGI(answering("200 OK", headers, b'{"id": 1}'), fields=("etag", "_etag"))
     status, data = call_wsgi(app, "GET", b"", {})
     assert json.loads(data) == {"id": 1, "etag": '"v4"', "_etag": "v4"}
+
+
+# --- no input makes the translation fail, or let a tag through it did not check ----------------
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_tags = st.sampled_from(['"v1"', "v1", 'W/"v1"', '"v1', "", "*", '"a", "b"', '"\x7f"']) | st.text(
+    max_size=10
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    members=st.dictionaries(st.sampled_from(["etag", "_etag", "text"]), _json | _tags, max_size=3),
+    header=st.none() | _tags,
+    raw=st.none() | st.binary(max_size=20),
+    method=st.sampled_from(["PUT", "PATCH", "DELETE", "POST", "GET"]),
+)
+def test_translation_never_fails(
+    members: dict[str, Any], header: str | None, raw: bytes | None, method: str
+) -> None:
+    body = raw if raw is not None else json.dumps(members).encode()
+    config = BodyETag(fields=("etag", "_etag"))
+    result = translate_request(config, method, "/r", "application/json", header, body)
+    if isinstance(result, Rejected):
+        assert result.status == 400 and result.problem["detail"]
+        return
+    assert isinstance(result, Translated)
+    if result.tag is None:
+        assert result.if_match is None and result.body is None
+        return
+    assert not result.tag.weak and method in config.methods
+    # The tag goes on as If-Match, or the header the request had names exactly that tag.
+    sent = result.if_match if result.if_match is not None else header
+    assert sent is not None
+    try:
+        named = parse_etag_list(sent, header="If-Match")
+    except ValueError:
+        named = None  # a lone bare token, read as its quoted form by the core
+        assert sent.strip() == result.tag.opaque
+    if named is not None:
+        assert named == (result.tag,)
+    if result.body is not None and result.body:
+        assert not {"etag", "_etag"} & set(json.loads(result.body))
