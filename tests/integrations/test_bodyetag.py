@@ -112,7 +112,12 @@ def call_wsgi(app: Any, method: str, body: bytes, headers: dict[str, str]) -> tu
     }
     started: list[str] = []
     chunks = app(environ, lambda status, fields, exc_info=None: started.append(status))
-    return started[0], b"".join(chunks)
+    try:
+        return started[0] if started else "", b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # as a WSGI server does (PEP 3333)
+            close()
 
 
 def test_the_app_sees_if_match_and_a_body_without_the_member() -> None:
@@ -368,3 +373,38 @@ def reset_to_version_one(send: Send, path: str) -> None:
         "PUT", path, {"If-None-Match": "*", "Content-Type": "application/json"}, b'{"text": "x"}'
     )
     assert created.status == 201
+
+
+def test_other_answers_stream_through_and_the_app_is_closed() -> None:
+    events: list[str] = []
+
+    class Streamed:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        def __iter__(self) -> Any:
+            for chunk in self.chunks:
+                events.append("chunk")
+                yield chunk
+
+        def close(self) -> None:
+            events.append("closed")
+
+    def app(content_type: str, chunks: list[bytes]) -> Any:
+        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            start_response("200 OK", [("Content-Type", content_type), ("ETag", '"v1"')])
+            return Streamed(chunks)
+
+        return wsgi
+
+    streamed = BodyETagWSGI(app("text/plain", [b"a", b"b", b"c"]))
+    status, data = call_wsgi(streamed, "GET", b"", {})
+    assert data == b"abc" and events == ["chunk", "chunk", "chunk", "closed"]
+    events.clear()
+    large = BodyETagWSGI(app("application/json", [b'{"a": ', b'"bcdefgh"}']), max_body_size=8)
+    status, data = call_wsgi(large, "GET", b"", {})
+    assert data == b'{"a": "bcdefgh"}' and events[-1] == "closed"
+    events.clear()
+    small = BodyETagWSGI(app("application/json", [b'{"a": ', b"1}"]))
+    status, data = call_wsgi(small, "GET", b"", {})
+    assert json.loads(data) == {"a": 1, "etag": '"v1"'} and events[-1] == "closed"

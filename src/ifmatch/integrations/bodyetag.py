@@ -24,6 +24,7 @@ Django and Django REST framework use ``ifmatch.integrations.django_bodyetag``. T
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from http import HTTPStatus
 from types import TracebackType
@@ -42,6 +43,7 @@ from ._bodyetag import (
     translate_request,
     translate_response,
 )
+from .wsgi import _close, _Closing
 
 __all__ = ["EVE_ETAG", "QUOTED_ETAG", "BodyETag", "BodyETagASGI", "BodyETagWSGI", "BodyField"]
 
@@ -160,12 +162,20 @@ class BodyETagWSGI:
             return chunks.append
 
         result = self.app(environ, capture)
+        size = 0
         try:
-            chunks.extend(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            iterator = iter(result)
+            for chunk in iterator:
+                chunks.append(chunk)
+                size += len(chunk)
+                if not self._holds(started, method, size):
+                    # Not a JSON answer, or too large to rewrite: stream it as it is.
+                    start_response(*started)
+                    return _Closing(itertools.chain(list(chunks), iterator), result)
+        except BaseException:
+            _close(result)
+            raise
+        _close(result)
         status_line, headers, exc_info = started
         body = b"".join(chunks)
         status = int(status_line.split(" ", 1)[0])
@@ -176,6 +186,15 @@ class BodyETagWSGI:
         code, fields, data = answer
         start_response(status_line if code == status else _status_line(code), fields, exc_info)
         return [data]
+
+    def _holds(self, started: list[Any], method: str, size: int) -> bool:
+        """Whether an answer is held back to be rewritten: JSON, not too large, not HEAD."""
+        if not started:
+            return True  # start_response comes with the first chunk at the latest
+        if method == "HEAD" or size > self.config.max_body_size:
+            return False
+        content_type = next((v for k, v in started[1] if k.lower() == "content-type"), None)
+        return is_json(content_type)
 
 
 class BodyETagASGI:
