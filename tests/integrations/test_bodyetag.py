@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ifmatch.core.etag import parse_etag_list
 from ifmatch.integrations._bodyetag import Rejected, Translated, translate_request
 from ifmatch.integrations.bodyetag import BodyETag, BodyETagASGI, BodyETagWSGI
+from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
 from integrations import example_fastapi, example_flask, example_starlette
 from integrations.body_etag_table import CASES, CONFIGS, Answer, Case, Send, run
@@ -25,8 +26,8 @@ from integrations.http_conformance import AsgiClient
 _ids = itertools.count()
 
 
-def flask_sender(config: BodyETag) -> Send:
-    memory = MemoryStore()
+def flask_sender(config: BodyETag, memory: MemoryStore | None = None) -> Send:
+    memory = memory if memory is not None else MemoryStore()
     app: Flask = example_flask.create_app(memory, memory.get)
     app.wsgi_app = BodyETagWSGI(app.wsgi_app, config)  # type: ignore[method-assign]
     client = app.test_client()
@@ -50,15 +51,20 @@ def asgi_sender(app: Any, portal: BlockingPortal) -> Send:
     return send
 
 
-APPS: dict[str, Callable[[BodyETag, BlockingPortal], Send]] = {
-    "flask": lambda config, portal: flask_sender(config),
-    "starlette": lambda config, portal: asgi_sender(
-        BodyETagASGI(example_starlette.create_app(), config), portal
+APPS: dict[str, Callable[[BodyETag, BlockingPortal, MemoryStore], Send]] = {
+    "flask": lambda config, portal, store: flask_sender(config, store),
+    "starlette": lambda config, portal, store: asgi_sender(
+        BodyETagASGI(example_starlette.create_app(store), config), portal
     ),
-    "fastapi": lambda config, portal: asgi_sender(
-        BodyETagASGI(example_fastapi.create_app(MemoryStore()), config), portal
+    "fastapi": lambda config, portal, store: asgi_sender(
+        BodyETagASGI(example_fastapi.create_app(store), config), portal
     ),
 }
+
+
+def sender(framework: str, config: BodyETag, portal: BlockingPortal, store: Any = None) -> Send:
+    """One of the example apps behind the middleware, over ``store`` (a new one by default)."""
+    return APPS[framework](config, portal, store if store is not None else MemoryStore())
 
 
 def fresh(send: Send) -> str:
@@ -76,7 +82,7 @@ def fresh(send: Send) -> str:
 @pytest.mark.parametrize("case", CASES, ids=str)
 @pytest.mark.parametrize("framework", sorted(APPS))
 def test_table(framework: str, case: Case, portal: BlockingPortal) -> None:
-    send = APPS[framework](CONFIGS[case.config], portal)
+    send = sender(framework, CONFIGS[case.config], portal)
     run(case, send, fresh(send))
 
 
@@ -314,7 +320,7 @@ def test_translation_never_fails(
 def test_no_body_or_member_is_a_500_nor_writes_a_stale_tag(
     framework: str, portal: BlockingPortal
 ) -> None:
-    send = APPS[framework](BodyETag(fields=("etag", "_etag")), portal)
+    send = sender(framework, BodyETag(fields=("etag", "_etag")), portal)
     path = fresh(send)
 
     @settings(max_examples=60, deadline=None)
@@ -408,3 +414,33 @@ def test_other_answers_stream_through_and_the_app_is_closed() -> None:
     small = BodyETagWSGI(app("application/json", [b'{"a": ', b"1}"]))
     status, data = call_wsgi(small, "GET", b"", {})
     assert json.loads(data) == {"a": 1, "etag": '"v1"'} and events[-1] == "closed"
+
+
+class RacingStore(MemoryStore):
+    """Another writer commits between the request's check and its compare-and-set."""
+
+    race = False
+
+    def read(self, key: Hashable) -> Snapshot | None:
+        snapshot = super().read(key)
+        if self.race and snapshot is not None:
+            super().compare_and_set(key, Expectation(), {"text": "the other writer's"})
+        return snapshot
+
+
+@pytest.mark.parametrize("status", [412, 409])
+@pytest.mark.parametrize("framework", sorted(APPS))
+def test_a_lost_compare_and_set_is_refused_like_a_stale_tag(
+    framework: str, status: int, portal: BlockingPortal
+) -> None:
+    store = RacingStore()
+    send = sender(framework, BodyETag(mismatch_status=status), portal, store)
+    path = fresh(send)
+    store.race = True
+    body = json.dumps({"text": "mine", "etag": '"v1"'}).encode()
+    lost = send("PUT", path, {"Content-Type": "application/json"}, body)
+    store.race = False
+    problem = lost.json()
+    assert lost.status == status and problem["field"] == "etag", problem
+    assert problem["current_etag"] == lost.headers["etag"] == '"v2"'
+    assert send("GET", path, {}, None).json()["text"] == "the other writer's"
