@@ -38,6 +38,7 @@ __all__ = [
     "Rejected",
     "Translated",
     "is_json",
+    "too_large",
     "translate_request",
     "translate_response",
 ]
@@ -146,7 +147,6 @@ class Translated:
     had_header: bool = False
 
 
-#: A request the application never sees: the answer's status and problem body.
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """A request refused before the application runs: its problem body (400 or 413)."""
@@ -165,6 +165,12 @@ class Rejected:
 
 
 UNCHANGED = Translated()
+
+
+def too_large(config: BodyETag, path: str) -> Rejected:
+    """The 413 for a request body larger than ``config.max_body_size``."""
+    detail = f"the request body is larger than {config.max_body_size} bytes"
+    return Rejected(problem(413, detail, code="body-too-large", instance=path))
 
 
 JSONAPI = "application/vnd.api+json"

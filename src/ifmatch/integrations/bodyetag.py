@@ -30,7 +30,6 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
-from ..core import problem
 from ._bodyetag import (
     EVE_ETAG,
     QUOTED_ETAG,
@@ -40,6 +39,7 @@ from ._bodyetag import (
     Rejected,
     Translated,
     is_json,
+    too_large,
     translate_request,
     translate_response,
 )
@@ -55,11 +55,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _too_large(config: BodyETag, path: str) -> Rejected:
-    detail = f"the request body is larger than {config.max_body_size} bytes"
-    return Rejected(problem(413, detail, code="body-too-large", instance=path))
 
 
 def _status_line(status: int) -> str:
@@ -98,7 +93,7 @@ class BodyETagWSGI:
         ):
             body = self._read(environ)
             if body is None:
-                request = _too_large(config, path)
+                request = too_large(config, path)
             else:
                 if_match = environ.get("HTTP_IF_MATCH")
                 request = translate_request(
@@ -223,7 +218,7 @@ class BodyETagASGI:
         if method in config.methods and is_json(content_type) and config.covers(path):
             body = await _read(receive, config.max_body_size)
             if body is None:
-                request = _too_large(config, path)
+                request = too_large(config, path)
             else:
                 if_match = _joined(scope.get("headers", []), b"if-match")
                 request = translate_request(config, method, path, content_type, if_match, body)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -31,6 +30,7 @@ from ._bodyetag import (
     Rejected,
     Translated,
     is_json,
+    too_large,
     translate_request,
     translate_response,
 )
@@ -74,7 +74,7 @@ class BodyETagMiddleware:
         if method in config.methods and is_json(request.META.get("CONTENT_TYPE")):
             declared = str(request.META.get("CONTENT_LENGTH") or "0").strip()
             if declared.isdigit() and int(declared) > config.max_body_size:
-                return _rejected(Rejected(_too_large(config, path)))
+                return _rejected(too_large(config, path))
             read = translate_request(
                 config,
                 method,
@@ -106,13 +106,6 @@ class BodyETagMiddleware:
             if response.has_header("Content-Length"):
                 response["Content-Length"] = str(len(data))
         return response
-
-
-def _too_large(config: BodyETag, path: str) -> dict[str, Any]:
-    from ..core import problem
-
-    detail = f"the request body is larger than {config.max_body_size} bytes"
-    return problem(413, detail, code="body-too-large", instance=path)
 
 
 def _rejected(rejected: Rejected) -> HttpResponse:

@@ -93,3 +93,30 @@ def test_settings_are_checked() -> None:
         BodyETagMiddleware(_never)
     with override_settings(IFMATCH_BODY_ETAG=BodyETag(fields=("_etag",))):
         assert BodyETagMiddleware(_never).config.specs[0].name == "_etag"
+
+
+def test_the_current_representation_in_a_refusal_carries_the_tag() -> None:
+    send, override = django_sender({})
+    try:
+        with override_settings(IFMATCH={"INCLUDE_CURRENT_REPRESENTATION": True}):
+            pk = fresh()
+            body = json.dumps({"text": "stale", "etag": '"v0"'}).encode()
+            answer = send("PUT", f"/api/documents/{pk}/", {}, body)
+        problem = answer.json()
+        assert answer.status == 412 and problem["field"] == "etag", problem
+        assert problem["current"]["etag"] == problem["current_etag"] == answer.headers["etag"]
+        assert problem["current"]["text"] == "x"
+    finally:
+        override.disable()
+
+
+def test_a_body_over_the_limit_is_413() -> None:
+    send, override = django_sender({"max_body_size": 16})
+    try:
+        pk = fresh()
+        body = json.dumps({"text": "a longer text", "etag": '"v1"'}).encode()
+        answer = send("PUT", f"/plain/documents/{pk}/", {}, body)
+        assert answer.status == 413 and answer.json()["code"] == "body-too-large"
+        assert Document.objects.get(pk=pk).text == "x"
+    finally:
+        override.disable()
