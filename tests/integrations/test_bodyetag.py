@@ -444,3 +444,18 @@ def test_a_lost_compare_and_set_is_refused_like_a_stale_tag(
     assert lost.status == status and problem["field"] == "etag", problem
     assert problem["current_etag"] == lost.headers["etag"] == '"v2"'
     assert send("GET", path, {}, None).json()["text"] == "the other writer's"
+
+
+def test_refusals_in_the_configured_error_format() -> None:
+    seen: list[dict[str, Any]] = []
+    jsonapi = BodyETagWSGI(echo_wsgi(seen), error_format="jsonapi")
+    status, data = call_wsgi(jsonapi, "PUT", b'{"etag": 7}', {})
+    error = json.loads(data)["errors"][0]
+    assert status.startswith("400") and error["code"] == "invalid-body-etag"
+    assert error["meta"]["field"] == "etag"
+    typed = BodyETagWSGI(echo_wsgi(seen), type_base="https://example.com/problems/")
+    status, data = call_wsgi(typed, "PUT", b'{"etag": "v1"}', {})
+    assert json.loads(data)["type"] == "https://example.com/problems/invalid-body-etag"
+    assert seen == []
+    with pytest.raises(ValueError, match="error_format"):
+        BodyETag(error_format="html")

@@ -28,6 +28,7 @@ from ..core import ETag, problem
 from ..core.errors import InvalidPreconditionHeader
 from ..core.etag import UnquotedEntityTag, parse_etag_list, strong_match
 from ..core.tags import is_version_etag
+from ._fields import render_problem
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -94,6 +95,9 @@ class BodyETag:
             (2xx bodies and a 412's ``current``), with the header's tag.
         max_body_size: the largest request body read, in bytes (larger: 413).
         applies: which request paths the convention is on for (default: all).
+        error_format: the format of the middleware's own 400 and 413 answers, as the
+            integrations' setting of that name: ``"problem"`` or ``"jsonapi"``.
+        type_base: a URI prefix for their problem ``type`` (``type_base + code``).
     """
 
     fields: tuple[BodyField, ...] | tuple[BodyField | str, ...] = (QUOTED_ETAG,)
@@ -103,8 +107,12 @@ class BodyETag:
     represent: bool = True
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     applies: Callable[[str], bool] | None = field(default=None, compare=False)
+    error_format: str = "problem"
+    type_base: str | None = None
 
     def __post_init__(self) -> None:
+        if self.error_format not in ("problem", "jsonapi"):
+            raise ValueError(f"error_format must be 'problem' or 'jsonapi': {self.error_format!r}")
         if self.mismatch_status not in (409, 412):
             raise ValueError(f"mismatch_status must be 409 or 412, not {self.mismatch_status!r}")
         if not self.fields:
@@ -158,10 +166,15 @@ class Rejected:
         """The answer's status."""
         return int(self.problem["status"])
 
-    def render(self) -> tuple[bytes, list[tuple[str, str]]]:
-        """The problem as ``application/problem+json`` bytes and headers."""
-        data = json.dumps(self.problem, separators=(",", ":")).encode()
-        return data, [("Content-Type", "application/problem+json"), _length(data)]
+    def render(self, config: BodyETag) -> tuple[bytes, list[tuple[str, str]]]:
+        """The problem as bytes and headers, in ``config.error_format`` (RFC 9457
+        ``application/problem+json``, or a JSON:API error document), its ``type`` under
+        ``config.type_base``."""
+        body = dict(self.problem)
+        if config.type_base is not None and "code" in body:
+            body["type"] = config.type_base + body["code"]
+        data, headers = render_problem(body, config.error_format)
+        return data, [*headers, _length(data)]
 
 
 UNCHANGED = Translated()

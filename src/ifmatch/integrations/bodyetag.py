@@ -101,7 +101,7 @@ class BodyETagWSGI:
                 )
                 self._pass_on(environ, request, body)
         if isinstance(request, Rejected):
-            data, headers = request.render()
+            data, headers = request.render(config)
             start_response(_status_line(request.status), headers)
             return [data]
         return self._respond(environ, start_response, request, method, path)
@@ -224,7 +224,7 @@ class BodyETagASGI:
                 request = translate_request(config, method, path, content_type, if_match, body)
                 scope, receive = _passed_on(scope, receive, request, body)
         if isinstance(request, Rejected):
-            data, headers = request.render()
+            data, headers = request.render(config)
             await _send_whole(send, request.status, headers, data)
             return
         responder = _Responder(config, request, method, path, send)

@@ -74,7 +74,7 @@ class BodyETagMiddleware:
         if method in config.methods and is_json(request.META.get("CONTENT_TYPE")):
             declared = str(request.META.get("CONTENT_LENGTH") or "0").strip()
             if declared.isdigit() and int(declared) > config.max_body_size:
-                return _rejected(too_large(config, path))
+                return _rejected(too_large(config, path), config)
             read = translate_request(
                 config,
                 method,
@@ -84,7 +84,7 @@ class BodyETagMiddleware:
                 request.body,
             )
             if isinstance(read, Rejected):
-                return _rejected(read)
+                return _rejected(read, config)
             translated = read
             _pass_on(request, translated)
         response = self.get_response(request)
@@ -108,8 +108,8 @@ class BodyETagMiddleware:
         return response
 
 
-def _rejected(rejected: Rejected) -> HttpResponse:
-    data, headers = rejected.render()
+def _rejected(rejected: Rejected, config: BodyETag) -> HttpResponse:
+    data, headers = rejected.render(config)
     response = HttpResponse(data, status=rejected.status)
     for name, value in headers:
         response[name] = value
