@@ -7,8 +7,6 @@ A document is ``{"title": str, "tokens": {name: true, ...}}``. ``/documents/{id}
 the helper applies to the version it reads and re-applies if another writer won.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -150,7 +148,10 @@ def create_fastapi_app(store: Any = None) -> Any:
 
         @app.put(f"/{prefix}/{{doc_id}}")
         async def put(
-            doc_id: str, condition: Condition, document: Annotated[dict[str, Any], Body()]
+            doc_id: str,
+            condition: Condition,
+            document: Annotated[dict[str, Any], Body()],
+            response: Response,
         ) -> dict[str, Any]:
             try:
                 values = check_document(document)
@@ -159,6 +160,7 @@ def create_fastapi_app(store: Any = None) -> Any:
 
                 raise HTTPException(422, str(error)) from None
             await condition.write(values)
+            response.status_code = 201 if condition.snapshot is None else 200
             return document
 
         @app.patch(f"/{prefix}/{{doc_id}}")

@@ -1,0 +1,117 @@
+"""ifmatch.integrations.starlette_patch in a FastAPI app over the ASGI transport: the PATCH table
+(415, 400, 422, 409, 412, 428, 200), Accept-Patch, and the async SQLAlchemy store."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ifmatch.stores.memory import MemoryStore
+from integrations.http_conformance import AsgiClient
+from integrations.patch_apps import create_fastapi_app
+from integrations.patch_cases import (
+    CASES,
+    MERGE,
+    PatchCase,
+    Reply,
+    Send,
+    check_accept_patch,
+    run_case,
+)
+from services import Database
+
+_keys = itertools.count()
+
+
+def asgi_send(app: Any, portal: BlockingPortal) -> Send:
+    client = AsgiClient(app, portal)
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes | None) -> Reply:
+        response = client.request(method, path, headers=headers, content=body)
+        fields = {name.lower(): value for name, value in response.headers.items()}
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        return Reply(response.status_code, fields, parsed)
+
+    return send
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_patch_table(portal: BlockingPortal, case: PatchCase) -> None:
+    send = asgi_send(create_fastapi_app(MemoryStore()), portal)
+    run_case(send, case, f"doc{next(_keys)}")
+
+
+def test_accept_patch_on_get_and_options(portal: BlockingPortal) -> None:
+    check_accept_patch(asgi_send(create_fastapi_app(MemoryStore()), portal), "doc")
+
+
+def test_pydantic_validation_errors_are_listed(portal: BlockingPortal) -> None:
+    from fastapi import Depends, FastAPI
+    from pydantic import BaseModel, ConfigDict
+
+    from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
+    from ifmatch.integrations.starlette_patch import apply_patch
+
+    class Doc(BaseModel):
+        model_config = ConfigDict(extra="forbid", strict=True)
+        title: str
+
+    store = MemoryStore()
+    store.compare_and_set("d", store_expect_absent(), {"title": "t"})
+    app = FastAPI()
+    documents = Conditional(store, key="doc_id")
+
+    @app.patch("/documents/{doc_id}")
+    async def patch(
+        doc_id: str,
+        condition: ConditionalRequest = Depends(documents),  # noqa: B008
+    ) -> dict[str, Any]:
+        return await apply_patch(condition, lambda doc: Doc.model_validate(doc).model_dump())  # type: ignore[no-any-return]
+
+    send = asgi_send(install(app), portal)
+    reply = send(
+        "PATCH", "/documents/d", {"If-Match": '"v1"', "Content-Type": MERGE}, b'{"title": 3}'
+    )
+    assert reply.status == 422, reply
+    assert reply.body["code"] == "unprocessable-patch"
+    assert reply.body["errors"][0]["loc"] == ["title"]
+    ok = send(
+        "PATCH", "/documents/d", {"If-Match": '"v1"', "Content-Type": MERGE}, b'{"title": "new"}'
+    )
+    assert ok.status == 200 and ok.body == {"title": "new"} and ok.headers["etag"] == '"v2"'
+
+
+def store_expect_absent() -> Any:
+    from ifmatch.stores import Expectation
+
+    return Expectation(exists=False)
+
+
+@pytest.fixture(scope="module")
+def pg_async_url(postgres_db: Database) -> str:
+    from integrations.patch_apps import create_tables
+
+    create_tables(postgres_db.sqlalchemy_url())
+    return postgres_db.sqlalchemy_url(asynchronous=True)
+
+
+@pytest.fixture(scope="module")
+def pg_send(pg_async_url: str) -> Iterator[Send]:
+    with pytest.MonkeyPatch.context() as patch, start_blocking_portal() as module_portal:
+        from integrations.example_models import DATABASE_URL_ENV
+
+        patch.setenv(DATABASE_URL_ENV, pg_async_url)
+        yield asgi_send(create_fastapi_app(), module_portal)
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_patch_table_async_sqlalchemy(pg_send: Send, case: PatchCase) -> None:
+    run_case(pg_send, case, f"pg-{case.name}-{next(_keys)}-{id(pg_send)}")
