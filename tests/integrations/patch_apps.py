@@ -8,6 +8,7 @@ the helper applies to the version it reads and re-applies if another writer won.
 """
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -111,6 +112,22 @@ def create_flask_app(store: Any = None) -> Any:
         accepts_patch()(ifmatch.protect(create=True, require=())(view)),
         methods=methods,
     )
+
+    @app.route("/naive/<doc_id>", methods=["GET", "PATCH"])
+    def naive(doc_id: str) -> ResponseReturnValue:
+        # A patch applied to what was read, then written without a condition: kept only so
+        # the race test shows its harness catches lost patches.
+        from ifmatch.core.patching import apply_merge_patch
+        from ifmatch.stores import Expectation
+
+        snapshot, values = chosen.get(doc_id)
+        if request.method == "GET":
+            return jsonify(represent(values)), {"ETag": str(snapshot.etag())}
+        patched = apply_merge_patch(represent(values), request.get_json(force=True))
+        time.sleep(0.005)  # the view's own work between the read and the write
+        chosen.compare_and_set(doc_id, Expectation(exists=True), check_document(patched))
+        return jsonify(patched)
+
     return app
 
 
