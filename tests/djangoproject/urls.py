@@ -1,6 +1,7 @@
 from djangoproject.docs.jsonapi_views import urlpatterns as jsonapi_urlpatterns
+from djangoproject.docs.patch_views import urlpatterns as patch_urlpatterns
 from djangoproject.docs.urls import urlpatterns as docs_urlpatterns
 
-urlpatterns = [*docs_urlpatterns, *jsonapi_urlpatterns]
+urlpatterns = [*docs_urlpatterns, *jsonapi_urlpatterns, *patch_urlpatterns]
 
 __all__ = ["urlpatterns"]
