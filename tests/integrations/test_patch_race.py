@@ -64,7 +64,23 @@ def fastapi_servers(pg: Database) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-SERVERS = {"flask-gunicorn": flask_servers, "fastapi-uvicorn": fastapi_servers}
+@contextmanager
+def drf_servers(pg: Database) -> Iterator[str]:
+    import djangoproject
+
+    djangoproject.setup()
+    djangoproject.add_database("patch-race", pg.django_settings())  # creates the table
+    from djangoproject.harness import gunicorn
+
+    with gunicorn(pg.url, workers=4) as port:
+        yield f"http://127.0.0.1:{port}/drf"
+
+
+SERVERS = {
+    "flask-gunicorn": flask_servers,
+    "fastapi-uvicorn": fastapi_servers,
+    "drf-gunicorn": drf_servers,
+}
 
 
 @pytest.mark.slow
