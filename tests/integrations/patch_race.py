@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import httpx
 
+import services
+from integrations.example_models import DATABASE_URL_ENV
 from integrations.lost_updates import MAX_ATTEMPTS, TIME_LIMIT, Tally
+from services import Database, free_port, running_server, subprocess_env
 
 MERGE = "application/merge-patch+json"
 
@@ -65,3 +70,62 @@ def patch_race(
         thread.join()
     final = httpx.get(base + path, timeout=30).json()["tokens"]
     return tally, [token for token in tally.acknowledged if token not in final]
+
+
+@contextmanager
+def flask_servers(pg: Database) -> Iterator[str]:
+    port = free_port()
+    argv = [
+        services.PYTHON,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "4",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "integrations.patch_apps:create_flask_app()",
+    ]
+    env = subprocess_env(**{DATABASE_URL_ENV: pg.sqlalchemy_url()})
+    with running_server(argv, port, env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def fastapi_servers(pg: Database) -> Iterator[str]:
+    port = free_port()
+    argv = [
+        services.PYTHON,
+        "-m",
+        "uvicorn",
+        "--workers",
+        "3",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--factory",
+        "integrations.patch_apps:create_fastapi_app",
+    ]
+    env = subprocess_env(**{DATABASE_URL_ENV: pg.sqlalchemy_url(asynchronous=True)})
+    with running_server(argv, port, env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def drf_servers(pg: Database) -> Iterator[str]:
+    import djangoproject
+
+    djangoproject.setup()
+    djangoproject.add_database("patch-race", pg.django_settings())  # creates the table
+    from djangoproject.harness import gunicorn
+
+    with gunicorn(pg.url, workers=4) as port:
+        yield f"http://127.0.0.1:{port}/drf"
+
+
+#: Each serves the patch apps on several processes; yields the base URL of their routes.
+SERVERS: dict[str, Callable[[Database], AbstractContextManager[str]]] = {
+    "flask-gunicorn": flask_servers,
+    "fastapi-uvicorn": fastapi_servers,
+    "drf-gunicorn": drf_servers,
+}

@@ -1,20 +1,15 @@
-"""Concurrent merge-patch writers through several server processes on PostgreSQL: Flask under
-gunicorn and FastAPI under uvicorn, with If-Match and without. Every acknowledged token must
-survive (0 lost)."""
+"""Concurrent merge-patch writers through several server processes on PostgreSQL: Flask and
+DRF under gunicorn, FastAPI under uvicorn, with If-Match and without. Every acknowledged token
+must survive (0 lost)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
-import services
-from integrations.example_models import DATABASE_URL_ENV
 from integrations.patch_apps import create_tables
-from integrations.patch_race import patch_race
-from services import Database, free_port, running_server, subprocess_env
+from integrations.patch_race import SERVERS, flask_servers, patch_race
+from services import Database, free_port
 
 WRITERS, TOKENS = 12, 5
 
@@ -23,64 +18,6 @@ WRITERS, TOKENS = 12, 5
 def pg(postgres_db: Database) -> Database:
     create_tables(postgres_db.sqlalchemy_url())
     return postgres_db
-
-
-@contextmanager
-def flask_servers(pg: Database) -> Iterator[str]:
-    port = free_port()
-    argv = [
-        services.PYTHON,
-        "-m",
-        "gunicorn",
-        "--workers",
-        "4",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "integrations.patch_apps:create_flask_app()",
-    ]
-    env = subprocess_env(**{DATABASE_URL_ENV: pg.sqlalchemy_url()})
-    with running_server(argv, port, env=env):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def fastapi_servers(pg: Database) -> Iterator[str]:
-    port = free_port()
-    argv = [
-        services.PYTHON,
-        "-m",
-        "uvicorn",
-        "--workers",
-        "3",
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--factory",
-        "integrations.patch_apps:create_fastapi_app",
-    ]
-    env = subprocess_env(**{DATABASE_URL_ENV: pg.sqlalchemy_url(asynchronous=True)})
-    with running_server(argv, port, env=env):
-        yield f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def drf_servers(pg: Database) -> Iterator[str]:
-    import djangoproject
-
-    djangoproject.setup()
-    djangoproject.add_database("patch-race", pg.django_settings())  # creates the table
-    from djangoproject.harness import gunicorn
-
-    with gunicorn(pg.url, workers=4) as port:
-        yield f"http://127.0.0.1:{port}/drf"
-
-
-SERVERS = {
-    "flask-gunicorn": flask_servers,
-    "fastapi-uvicorn": fastapi_servers,
-    "drf-gunicorn": drf_servers,
-}
 
 
 @pytest.mark.slow
