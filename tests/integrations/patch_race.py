@@ -111,21 +111,27 @@ def fastapi_servers(pg: Database) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-@contextmanager
-def drf_servers(pg: Database) -> Iterator[str]:
-    import djangoproject
+def django_project_servers(prefix: str) -> Callable[[Database], AbstractContextManager[str]]:
+    """The test Django project under gunicorn; its patch views are under ``prefix``."""
 
-    djangoproject.setup()
-    djangoproject.add_database("patch-race", pg.django_settings())  # creates the table
-    from djangoproject.harness import gunicorn
+    @contextmanager
+    def servers(pg: Database) -> Iterator[str]:
+        import djangoproject
 
-    with gunicorn(pg.url, workers=4) as port:
-        yield f"http://127.0.0.1:{port}/drf"
+        djangoproject.setup()
+        djangoproject.add_database("patch-race", pg.django_settings())  # creates the table
+        from djangoproject.harness import gunicorn
+
+        with gunicorn(pg.url, workers=4) as port:
+            yield f"http://127.0.0.1:{port}{prefix}"
+
+    return servers
 
 
 #: Each serves the patch apps on several processes; yields the base URL of their routes.
 SERVERS: dict[str, Callable[[Database], AbstractContextManager[str]]] = {
     "flask-gunicorn": flask_servers,
     "fastapi-uvicorn": fastapi_servers,
-    "drf-gunicorn": drf_servers,
+    "drf-gunicorn": django_project_servers("/drf"),
+    "django-gunicorn": django_project_servers("/django"),
 }

@@ -1,7 +1,7 @@
 """ifmatch's own client against the servers' PATCH support, end to end: ``Client.update(...,
-patch="merge")`` and ``patch="json"`` through real server processes (Flask and DRF under
-gunicorn, FastAPI under uvicorn) on PostgreSQL, including a 412 the client resolves by
-re-reading and re-applying its change."""
+patch="merge")`` and ``patch="json"`` through real server processes (Flask, DRF and plain
+Django under gunicorn, FastAPI under uvicorn) on PostgreSQL, including a 412 the client
+resolves by re-reading and re-applying its change."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Concurrent merge-patch writers through several server processes on PostgreSQL: Flask and
-DRF under gunicorn, FastAPI under uvicorn, with If-Match and without. Every acknowledged token
-must survive (0 lost)."""
+"""Concurrent merge-patch writers through several server processes on PostgreSQL: Flask, DRF
+and plain Django under gunicorn, FastAPI under uvicorn, with If-Match and without. Every
+acknowledged token must survive (0 lost)."""
 
 from __future__ import annotations
 
