@@ -77,7 +77,7 @@ def _store(asynchronous: bool) -> Any:
     return SQLAlchemyStore(PatchDocument, sessionmaker(create_engine(url, pool_size=2)))
 
 
-def create_flask_app(store: Any = None) -> Any:
+def create_flask_app(store: Any = None, *, idempotency: bool = False) -> Any:
     from flask import Flask, jsonify, request
     from flask.typing import ResponseReturnValue
 
@@ -103,7 +103,7 @@ def create_flask_app(store: Any = None) -> Any:
     app.add_url_rule(
         "/documents/<doc_id>",
         "documents",
-        accepts_patch()(ifmatch.protect(create=True)(view)),
+        accepts_patch()(ifmatch.protect(create=True, idempotency=idempotency)(view)),
         methods=methods,
     )
     app.add_url_rule(
@@ -139,7 +139,7 @@ async def _get(store: Any, key: str) -> Any:
     return store.get(key)
 
 
-def create_fastapi_app(store: Any = None) -> Any:
+def create_fastapi_app(store: Any = None, *, idempotency: bool = False) -> Any:
     from fastapi import Body, Depends, FastAPI, Response
 
     from ifmatch.core import Policy
@@ -150,7 +150,9 @@ def create_fastapi_app(store: Any = None) -> Any:
     app = FastAPI()
     accepts = AcceptsPatch()
     for prefix, policy in (("documents", Policy()), ("open", Policy(require_precondition=()))):
-        guarded = Conditional(chosen, key="doc_id", create=True, policy=policy)
+        guarded = Conditional(
+            chosen, key="doc_id", create=True, policy=policy, idempotency=idempotency
+        )
         Condition = Annotated[ConditionalRequest, Depends(guarded)]
 
         @app.get(f"/{prefix}/{{doc_id}}", dependencies=[Depends(accepts)])

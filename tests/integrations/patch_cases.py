@@ -211,3 +211,23 @@ def check_accept_patch(send: Send, key: str) -> None:
     assert options.status in {200, 204}, options
     assert options.headers["accept-patch"] == ACCEPT_PATCH
     assert "PATCH" in options.headers["allow"]
+
+
+def check_idempotent_retry(send: Send, key: str) -> None:
+    """A PATCH retried with its Idempotency-Key gets its first answer, not a second
+    application (which this JSON Patch's ``test`` would refuse with 409)."""
+    path = "/documents/" + key
+    create(send, path)
+    ops = [
+        {"op": "test", "path": "/title", "value": "draft"},
+        {"op": "replace", "path": "/title", "value": "final"},
+    ]
+    headers = {"If-Match": '"v1"', "Content-Type": JSON_PATCH, "Idempotency-Key": '"patch-1"'}
+    first = send("PATCH", path, headers, encoded(ops))
+    assert first.status == 200 and first.headers["etag"] == '"v2"', first
+    again = send("PATCH", path, headers, encoded(ops))
+    assert again.status == 200, again
+    assert again.headers["idempotent-replayed"] == "true" and again.headers["etag"] == '"v2"'
+    after = send("GET", path, {}, None)
+    assert after.body == {"title": "final", "tokens": {"a": True}}
+    assert after.headers["etag"] == '"v2"'

@@ -19,6 +19,7 @@ from integrations.patch_cases import (
     Reply,
     Send,
     check_accept_patch,
+    check_idempotent_retry,
     run_case,
 )
 
@@ -141,3 +142,7 @@ def test_unconditional_patch_that_keeps_losing_is_409() -> None:
     reply = send("PATCH", "/open/d", {"Content-Type": MERGE}, b'{"tokens": {"mine": true}}')
     assert reply.status == 409 and reply.body["code"] == "write-conflict", reply
     assert "mine" not in store.get("d")[1]["tokens"]  # type: ignore[index]
+
+
+def test_idempotent_retry_is_replayed(store: MemoryStore) -> None:
+    check_idempotent_retry(flask_send(create_flask_app(store, idempotency=True)), "doc")

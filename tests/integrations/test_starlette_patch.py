@@ -20,6 +20,7 @@ from integrations.patch_cases import (
     Reply,
     Send,
     check_accept_patch,
+    check_idempotent_retry,
     run_case,
 )
 from services import Database
@@ -115,3 +116,8 @@ def pg_send(pg_async_url: str) -> Iterator[Send]:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_patch_table_async_sqlalchemy(pg_send: Send, case: PatchCase) -> None:
     run_case(pg_send, case, f"pg-{case.name}-{next(_keys)}-{id(pg_send)}")
+
+
+def test_idempotent_retry_is_replayed(portal: BlockingPortal) -> None:
+    app = create_fastapi_app(MemoryStore(), idempotency=True)
+    check_idempotent_retry(asgi_send(app, portal), "doc")
