@@ -150,5 +150,8 @@ def test_fastapi_quick_start(tmp_path: Path, quickstart: Callable[..., Any], por
             "PATCH", "/documents/1", {"If-Match": '"v3"', "Content-Type": MERGE}, b'{"text": 1}'
         )
         assert status == 422 and body["errors"][0]["loc"] == ["text"]  # pydantic's, listed
+        _, _, schema = send("GET", "/openapi.json", {}, None)
+        content = schema["paths"]["/documents/{doc_id}"]["patch"]["requestBody"]["content"]
+        assert list(content) == [MERGE, JSON_PATCH]
     finally:
         portal.call(module.engine.dispose)

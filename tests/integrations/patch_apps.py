@@ -144,7 +144,7 @@ def create_fastapi_app(store: Any = None, *, idempotency: bool = False) -> Any:
 
     from ifmatch.core import Policy
     from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
-    from ifmatch.integrations.starlette_patch import AcceptsPatch, apply_patch
+    from ifmatch.integrations.starlette_patch import AcceptsPatch, apply_patch, patch_openapi
 
     chosen = store if store is not None else _store(asynchronous=True)
     app = FastAPI()
@@ -182,7 +182,7 @@ def create_fastapi_app(store: Any = None, *, idempotency: bool = False) -> Any:
             response.status_code = 201 if condition.snapshot is None else 200
             return document
 
-        @app.patch(f"/{prefix}/{{doc_id}}")
+        @app.patch(f"/{prefix}/{{doc_id}}", openapi_extra=patch_openapi())
         async def patch(doc_id: str, condition: Condition) -> Any:
             return await apply_patch(condition, check_document, represent=represent)
 

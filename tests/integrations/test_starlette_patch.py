@@ -121,3 +121,13 @@ def test_patch_table_async_sqlalchemy(pg_send: Send, case: PatchCase) -> None:
 def test_idempotent_retry_is_replayed(portal: BlockingPortal) -> None:
     app = create_fastapi_app(MemoryStore(), idempotency=True)
     check_idempotent_retry(asgi_send(app, portal), "doc")
+
+
+def test_openapi_documents_the_patch_formats(portal: BlockingPortal) -> None:
+    send = asgi_send(create_fastapi_app(MemoryStore()), portal)
+    schema = send("GET", "/openapi.json", {}, None).body
+    operation = schema["paths"]["/documents/{doc_id}"]["patch"]
+    content = operation["requestBody"]["content"]
+    assert list(content) == [MERGE, "application/json-patch+json"]
+    assert content["application/json-patch+json"]["schema"]["type"] == "array"
+    assert {"400", "409", "412", "415", "422", "428"} <= set(operation["responses"])

@@ -25,13 +25,18 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ..core.patching import PATCH_MEDIA_TYPES, PatchError
+from ..core.patching import (
+    JSON_PATCH_MEDIA_TYPE,
+    MERGE_PATCH_MEDIA_TYPE,
+    PATCH_MEDIA_TYPES,
+    PatchError,
+)
 from ..stores import CASResult, Expectation, Snapshot
 from ._conditional import location, write_conflict_error
 from ._patch import Read, Validate, accept_patch_field, patch_error, patch_flow, read_patch
 from .starlette import ConditionalRequest
 
-__all__ = ["AcceptsPatch", "apply_patch"]
+__all__ = ["AcceptsPatch", "apply_patch", "patch_openapi"]
 
 Reader = Callable[[], Awaitable[tuple[Snapshot, Any] | None]]
 
@@ -144,3 +149,51 @@ class AcceptsPatch:
         """Add the ``Accept-Patch`` field to ``response``; return it."""
         response.headers[self.field[0]] = self.field[1]
         return response
+
+
+_OPERATION = {
+    "type": "object",
+    "required": ["op", "path"],
+    "properties": {
+        "op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+        "path": {"type": "string", "description": "a JSON Pointer (RFC 6901)"},
+        "from": {"type": "string"},
+        "value": {},
+    },
+}
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    MERGE_PATCH_MEDIA_TYPE: {
+        "type": "object",
+        "description": "RFC 7396: members to set; null removes a member",
+    },
+    JSON_PATCH_MEDIA_TYPE: {
+        "type": "array",
+        "items": _OPERATION,
+        "description": "RFC 6902: operations applied in order, all or none",
+    },
+}
+_PATCH_RESPONSES = {
+    "400": "Malformed patch document (`code: malformed-patch`).",
+    "409": "The patch cannot apply to the current state: a failed `test`, a missing path.",
+    "415": "Not a patch format this resource accepts; see `Accept-Patch`.",
+    "422": "The patch cannot apply to any state: its result is not a valid document.",
+}
+
+
+def patch_openapi(media_types: Sequence[str] = PATCH_MEDIA_TYPES) -> dict[str, Any]:
+    """``openapi_extra`` for a FastAPI PATCH route using :func:`apply_patch`: the request body
+    in each patch format, and the 400 / 409 / 415 / 422 answers.
+
+    ``@app.patch("/documents/{doc_id}", openapi_extra=patch_openapi())``
+    """
+    problem = {"application/problem+json": {"schema": {"type": "object"}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": _SCHEMAS[media_type]} for media_type in media_types},
+        },
+        "responses": {
+            status: {"description": text, "content": problem}
+            for status, text in _PATCH_RESPONSES.items()
+        },
+    }
