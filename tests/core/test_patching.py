@@ -122,6 +122,30 @@ def test_apply_refuses(patch: Patch, status: int) -> None:
     assert TARGET["title"] == "Goodbye!"
 
 
+@pytest.mark.parametrize(
+    ("value", "expected", "passes"),
+    [
+        (True, 1, False),
+        (1, True, False),
+        (None, 0, False),
+        (1, 1.0, True),
+        ({"a": [1, {"b": None}]}, {"a": [1.0, {"b": None}]}, True),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ([1, 2], [2, 1], False),
+        ("1", 1, False),
+    ],
+)
+def test_json_patch_test_compares_json_values(value: Any, expected: Any, passes: bool) -> None:
+    # RFC 6902 §4.6: true is not 1, 1 is 1.0, objects ignore member order.
+    ops = [{"op": "test", "path": "/v", "value": expected}]
+    if passes:
+        assert apply_json_patch({"v": value}, ops) == {"v": value}
+    else:
+        with pytest.raises(PatchError) as caught:
+            apply_json_patch({"v": value}, ops)
+        assert caught.value.status == 409
+
+
 def test_json_patch_is_atomic() -> None:
     # RFC 6902 §5: a failing operation leaves nothing of the ones before it.
     ops = [{"op": "replace", "path": "/title", "value": "x"}, {"op": "remove", "path": "/no"}]

@@ -42,6 +42,7 @@ __all__ = [
     "apply_json_patch",
     "apply_merge_patch",
     "check_json_patch",
+    "json_equal",
     "parse_patch",
     "patch_problem",
 ]
@@ -247,14 +248,45 @@ def apply_json_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
         from .._extras import MissingExtra
 
         raise MissingExtra("patch", ("jsonpatch",)) from error
+    result = copy.deepcopy(document)
     try:
-        return jsonpatch.apply_patch(document, operations, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as error:
-        raise PatchError(409, f"a test operation failed: {error}") from None
+        for operation in operations:
+            if operation["op"] == "test":
+                _test(result, operation, jsonpointer)
+            else:
+                result = jsonpatch.JsonPatch([operation]).apply(result, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
         raise PatchError(409, f"the patch does not apply to the current state: {error}") from None
     except (TypeError, KeyError, IndexError, ValueError) as error:
         raise PatchError(409, f"the patch does not apply to the current state: {error}") from None
+    return result
+
+
+def _test(document: Any, operation: Mapping[str, Any], jsonpointer: Any) -> None:
+    # RFC 6902 §4.6, compared as JSON values: "literals (false, true, and null): are considered
+    # equal if they are the same" (so true is not 1), numbers "if their values are
+    # numerically equal", objects regardless of member order.
+    path, expected = operation["path"], operation["value"]
+    try:
+        found = jsonpointer.resolve_pointer(document, path)
+    except jsonpointer.JsonPointerException:
+        raise PatchError(409, f"a test operation failed: {path!r} does not exist") from None
+    if not json_equal(found, expected):
+        raise PatchError(409, f"a test operation failed: {path!r} is {found!r}, not {expected!r}")
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON sees it: ``true`` is not ``1``, ``1`` is ``1.0``, member order does
+    not matter."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(json_equal(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping | list | str) or isinstance(b, Mapping | list | str):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
 
 
 @dataclass(frozen=True, slots=True)
