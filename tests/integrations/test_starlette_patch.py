@@ -131,3 +131,46 @@ def test_openapi_documents_the_patch_formats(portal: BlockingPortal) -> None:
     assert list(content) == [MERGE, "application/json-patch+json"]
     assert content["application/json-patch+json"]["schema"]["type"] == "array"
     assert {"400", "409", "412", "415", "422", "428"} <= set(operation["responses"])
+
+
+def test_plain_starlette_endpoint(portal: BlockingPortal) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from ifmatch.integrations.starlette import EXCEPTION_HANDLERS, conditional
+    from ifmatch.integrations.starlette_patch import AcceptsPatch, apply_patch
+    from ifmatch.stores import Expectation
+    from integrations.patch_apps import check_document, represent
+
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"title": "draft", "tokens": {}})
+    accepts = AcceptsPatch()
+
+    @conditional(store, key="doc_id")
+    async def document(request: Request) -> Response:
+        condition = request.state.ifmatch
+        if request.method == "PATCH":
+            patched = await apply_patch(condition, check_document, represent=represent)
+            return condition.apply(JSONResponse(patched))  # type: ignore[no-any-return]
+        found = store.get("d")
+        assert found is not None
+        return accepts.apply(condition.apply(JSONResponse(represent(found[1]))))
+
+    app = Starlette(
+        routes=[Route("/documents/{doc_id}", document, methods=["GET", "PATCH"])],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    send = asgi_send(app, portal)
+    read = send("GET", "/documents/d", {}, None)
+    assert read.headers["accept-patch"] and read.headers["etag"] == '"v1"'
+    stale = send("PATCH", "/documents/d", {"If-Match": '"v0"', "Content-Type": MERGE}, b"{}")
+    assert stale.status == 412
+    bad = send("PATCH", "/documents/d", {"If-Match": '"v1"', "Content-Type": "text/csv"}, b"a")
+    assert bad.status == 415 and bad.headers["accept-patch"]
+    ok = send(
+        "PATCH", "/documents/d", {"If-Match": '"v1"', "Content-Type": MERGE}, b'{"title": "t"}'
+    )
+    assert ok.status == 200 and ok.body == {"title": "t", "tokens": {}}
+    assert ok.headers["etag"] == '"v2"'
