@@ -14,6 +14,7 @@ from ifmatch._extras import MissingExtra
 from ifmatch.core.patching import (
     ACCEPT_PATCH,
     JSON_PATCH_MEDIA_TYPE,
+    MAX_DEPTH,
     MERGE_PATCH_MEDIA_TYPE,
     Patch,
     PatchError,
@@ -85,6 +86,22 @@ def test_parse_refuses(
     assert caught.value.detail
 
 
+@pytest.mark.parametrize("media_type", [MERGE_PATCH_MEDIA_TYPE, JSON_PATCH_MEDIA_TYPE])
+def test_deep_documents_are_refused_before_they_are_applied(media_type: str) -> None:
+    # A merge patch nested 500 deep would exhaust the stack when applied (a 500, not a 400).
+    deep = '{"a":' * 500 + "1" + "}" * 500
+    body = (
+        deep
+        if media_type == MERGE_PATCH_MEDIA_TYPE
+        else f'[{{"op": "add", "path": "/b", "value": {deep}}}]'
+    )
+    with pytest.raises(PatchError) as caught:
+        parse_patch(media_type, body)
+    assert caught.value.status == 400 and "deeper" in caught.value.detail
+    shallow = '{"a":' * 99 + "1" + "}" * 99
+    assert parse_patch(MERGE_PATCH_MEDIA_TYPE, shallow).apply({"b": 1})["b"] == 1
+
+
 def test_parse_reads_media_type_case_insensitively_with_parameters() -> None:
     patch = parse_patch("Application/Merge-Patch+JSON; charset=utf-8", '{"a": 1}')
     assert patch == Patch(MERGE_PATCH_MEDIA_TYPE, {"a": 1})
@@ -144,6 +161,21 @@ def test_json_patch_test_compares_json_values(value: Any, expected: Any, passes:
         with pytest.raises(PatchError) as caught:
             apply_json_patch({"v": value}, ops)
         assert caught.value.status == 409
+
+
+def test_json_patch_copies_are_bounded() -> None:
+    # Each copy doubles the document: 40 of them would need 2**40 values.
+    doubling = [{"op": "copy", "from": "/a", "path": "/a/-"} for _ in range(40)]
+    with pytest.raises(PatchError) as caught:
+        apply_json_patch({"a": [1]}, doubling)
+    assert caught.value.status == 422 and "copies more than" in caught.value.detail
+    # Copying the root into itself deepens the document by one level each time.
+    deepening = [{"op": "copy", "from": "", "path": "/x"} for _ in range(MAX_DEPTH + 1)]
+    with pytest.raises(PatchError) as caught:
+        apply_json_patch({}, deepening)
+    assert caught.value.status == 422 and "deeper" in caught.value.detail
+    # Ten are fine: about two thousand values.
+    assert len(apply_json_patch({"a": [1]}, doubling[:10])["a"]) == 11
 
 
 def test_json_patch_is_atomic() -> None:

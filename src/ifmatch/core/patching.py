@@ -35,6 +35,8 @@ __all__ = [
     "ACCEPT_PATCH",
     "JSON_PATCH_MEDIA_TYPE",
     "MERGE_PATCH_MEDIA_TYPE",
+    "MAX_COPIED_VALUES",
+    "MAX_DEPTH",
     "PATCH_MEDIA_TYPES",
     "Patch",
     "PatchError",
@@ -53,6 +55,12 @@ JSON_PATCH_MEDIA_TYPE: Final = "application/json-patch+json"
 PATCH_MEDIA_TYPES: Final = (MERGE_PATCH_MEDIA_TYPE, JSON_PATCH_MEDIA_TYPE)
 #: The ``Accept-Patch`` field value (RFC 5789 §3.1) for :data:`PATCH_MEDIA_TYPES`.
 ACCEPT_PATCH: Final = ", ".join(PATCH_MEDIA_TYPES)
+#: How deeply a patch document may nest arrays and objects: applying one copies and walks it
+#: recursively, so a deeper one is refused (400) before it can exhaust the stack.
+MAX_DEPTH: Final = 100
+#: How many values (members and elements, at any depth) a JSON Patch's ``copy`` operations may
+#: add together: without a bound, thirty copies can grow a document a billion-fold.
+MAX_COPIED_VALUES: Final = 100_000
 
 # RFC 6901 §3: json-pointer = *( "/" reference-token ); "~" only in "~0" and "~1".
 _POINTER = re.compile(r"(/([^/~]|~[01])*)*")
@@ -148,6 +156,7 @@ def parse_patch(
     body: bytes | str,
     *,
     accepted: Sequence[str] = PATCH_MEDIA_TYPES,
+    max_depth: int = MAX_DEPTH,
 ) -> Patch:
     """Read a PATCH request's body as one of the ``accepted`` patch formats.
 
@@ -155,19 +164,53 @@ def parse_patch(
         content_type: the request's ``Content-Type`` field value (parameters are ignored).
         body: the request body.
         accepted: the media types the resource accepts (a subset of :data:`PATCH_MEDIA_TYPES`).
+        max_depth: the deepest nesting of arrays and objects accepted.
 
     Raises:
         PatchError: 415 for a media type not in ``accepted`` (no ``Content-Type`` included),
-            400 for a body that is not JSON or, for JSON Patch, not a list of operations.
+            400 for a body that is not JSON, nests deeper than ``max_depth`` or, for JSON
+            Patch, is not a list of operations.
     """
     media_type = _media_type(content_type)
     if media_type not in accepted:
         shown = repr(media_type) if media_type else "a body without Content-Type"
         raise PatchError(415, f"PATCH takes {', '.join(accepted)}; not {shown} (see Accept-Patch)")
     document = _load_json(body)
+    if _deeper_than(document, max_depth):
+        raise PatchError(400, f"the patch document nests deeper than {max_depth} levels")
     if media_type == JSON_PATCH_MEDIA_TYPE:
         check_json_patch(document)
     return Patch(media_type, document)
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    # Iterative, so the check itself cannot exhaust the stack.
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _count_values(value: Any, stop: int) -> int:
+    # The number of values in ``value``, counted no further than ``stop``.
+    count, pending = 0, [value]
+    while pending and count < stop:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def check_json_patch(operations: Any) -> list[dict[str, Any]]:
@@ -249,12 +292,22 @@ def apply_json_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
 
         raise MissingExtra("patch", ("jsonpatch",)) from error
     result = copy.deepcopy(document)
+    budget = MAX_COPIED_VALUES
     try:
         for operation in operations:
             if operation["op"] == "test":
                 _test(result, operation, jsonpointer)
-            else:
-                result = jsonpatch.JsonPatch([operation]).apply(result, in_place=True)
+                continue
+            if operation["op"] == "copy":
+                # The one operation that grows a document beyond the patch's own size: each
+                # copy may double it. Bound what all copies together may add, and the depth.
+                copied = jsonpointer.resolve_pointer(result, operation["from"])
+                budget -= _count_values(copied, budget + 1)
+                if budget < 0:
+                    raise PatchError(422, f"the patch copies more than {MAX_COPIED_VALUES} values")
+            result = jsonpatch.JsonPatch([operation]).apply(result, in_place=True)
+            if operation["op"] in {"copy", "move"} and _deeper_than(result, MAX_DEPTH):
+                raise PatchError(422, f"the patch leaves a document deeper than {MAX_DEPTH}")
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as error:
         raise PatchError(409, f"the patch does not apply to the current state: {error}") from None
     except (TypeError, KeyError, IndexError, ValueError) as error:
