@@ -53,6 +53,13 @@ CASES = [
     PatchCase("400-merge-nan", MERGE, b'{"title": NaN}', 400, "malformed-patch"),
     PatchCase("400-merge-not-utf8", MERGE, b'{"title": "\xff"}', 400, "malformed-patch"),
     PatchCase(
+        "400-merge-too-deep",
+        MERGE,
+        ('{"title":' * 500 + "1" + "}" * 500).encode(),
+        400,
+        "malformed-patch",
+    ),
+    PatchCase(
         "400-json-patch-object",
         JSON_PATCH,
         {"op": "add", "path": "/title", "value": "x"},
