@@ -74,7 +74,11 @@ def test_pydantic_validation_errors_are_listed(portal: BlockingPortal) -> None:
         doc_id: str,
         condition: ConditionalRequest = Depends(documents),  # noqa: B008
     ) -> dict[str, Any]:
-        return await apply_patch(condition, lambda doc: Doc.model_validate(doc).model_dump())  # type: ignore[no-any-return]
+        return await apply_patch(  # type: ignore[no-any-return]
+            condition,
+            lambda doc: Doc.model_validate(doc).model_dump(),
+            represent=lambda values: {"title": values["title"]},
+        )
 
     send = asgi_send(install(app), portal)
     reply = send(
@@ -174,3 +178,29 @@ def test_plain_starlette_endpoint(portal: BlockingPortal) -> None:
     )
     assert ok.status == 200 and ok.body == {"title": "t", "tokens": {}}
     assert ok.headers["etag"] == '"v2"'
+
+
+def test_represent_is_required_with_the_store_reader(portal: BlockingPortal) -> None:
+    # The stored values hold the key and version columns: no default representation.
+    from fastapi import Depends, FastAPI
+
+    from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
+    from ifmatch.integrations.starlette_patch import apply_patch
+    from ifmatch.stores import Expectation
+
+    store = MemoryStore()
+    store.compare_and_set("d", Expectation(exists=False), {"title": "t"})
+    app = FastAPI()
+    documents = Conditional(store, key="doc_id")
+
+    @app.patch("/documents/{doc_id}")
+    async def patch(
+        doc_id: str,
+        condition: ConditionalRequest = Depends(documents),  # noqa: B008
+    ) -> Any:
+        return await apply_patch(condition, dict)
+
+    with pytest.raises(TypeError, match="represent"):
+        asgi_send(install(app), portal)(
+            "PATCH", "/documents/d", {"If-Match": '"v1"', "Content-Type": MERGE}, b"{}"
+        )

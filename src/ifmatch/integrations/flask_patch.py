@@ -7,7 +7,7 @@ Inside a view protected by ``IfMatch.protect``::
     @ifmatch.protect()
     def document(doc_id):
         if request.method == "PATCH":
-            return jsonify(apply_patch(validate=check_document))
+            return jsonify(apply_patch(check_document, represent=as_json))
         ...
 
 :func:`apply_patch` reads the resource and its version together, applies the patch to that
@@ -36,11 +36,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _store_reader(
-    condition: ConditionalRequest, represent: Callable[[Mapping[str, Any]], Any]
+    condition: ConditionalRequest, represent: Callable[[Mapping[str, Any]], Any] | None
 ) -> Callable[[], tuple[Snapshot, Any] | None]:
     get = getattr(condition.store, "get", None)
     if get is None:
         raise TypeError("apply_patch() needs read=... for a store without get()")
+    if represent is None:
+        # The stored values hold the key and the version columns: never the representation
+        # by default, or a patch could write them.
+        raise TypeError("apply_patch() needs represent=... (or read=...)")
 
     def read() -> tuple[Snapshot, Any] | None:
         found = get(condition.key)
@@ -53,7 +57,7 @@ def apply_patch(
     validate: Validate,
     *,
     read: Callable[[], tuple[Snapshot, Any] | None] | None = None,
-    represent: Callable[[Mapping[str, Any]], Any] = dict,
+    represent: Callable[[Mapping[str, Any]], Any] | None = None,
     media_types: Sequence[str] = PATCH_MEDIA_TYPES,
     objects_only: bool = True,
     status: int | None = None,
@@ -66,7 +70,8 @@ def apply_patch(
             ``ValueError`` (or ``PatchError(422, ...)``) to refuse it with 422.
         read: returns ``(snapshot, representation)`` read together (``None``: gone); default
             ``store.get(key)`` passed through ``represent``.
-        represent: the representation of a stored values dict (default: the dict itself).
+        represent: the representation of a stored values dict (``store.get``'s, which holds
+            the key and version columns too): required unless ``read`` is given.
         media_types: the patch formats accepted (others: 415 with ``Accept-Patch``).
         objects_only: the resource is a JSON object (a patch leaving anything else: 422).
         status: the status recorded with an ``Idempotency-Key`` (default 200).

@@ -4,7 +4,7 @@ With FastAPI's ``Conditional`` dependency (or Starlette's ``conditional``)::
 
     @app.patch("/documents/{doc_id}")
     async def patch_document(condition: Annotated[ConditionalRequest, Depends(documents)]):
-        return await apply_patch(condition, validate=Document.model_validate)
+        return await apply_patch(condition, validate, represent=as_json)
 
     @app.get("/documents/{doc_id}", dependencies=[Depends(AcceptsPatch())])
     ...
@@ -42,13 +42,17 @@ Reader = Callable[[], Awaitable[tuple[Snapshot, Any] | None]]
 
 
 def _store_reader(
-    condition: ConditionalRequest, represent: Callable[[Mapping[str, Any]], Any]
+    condition: ConditionalRequest, represent: Callable[[Mapping[str, Any]], Any] | None
 ) -> Reader:
     store: Any = condition.store
     inner = getattr(store, "store", None)  # a synchronous store run in the thread pool
     get = getattr(store, "get", None) or getattr(inner, "get", None)
     if get is None:
         raise TypeError("apply_patch() needs read=... for a store without get()")
+    if represent is None:
+        # The stored values hold the key and the version columns: never the representation
+        # by default, or a patch could write them.
+        raise TypeError("apply_patch() needs represent=... (or read=...)")
 
     async def read() -> tuple[Snapshot, Any] | None:
         if inspect.iscoroutinefunction(get):
@@ -65,7 +69,7 @@ async def apply_patch(
     validate: Validate,
     *,
     read: Reader | None = None,
-    represent: Callable[[Mapping[str, Any]], Any] = dict,
+    represent: Callable[[Mapping[str, Any]], Any] | None = None,
     media_types: Sequence[str] = PATCH_MEDIA_TYPES,
     objects_only: bool = True,
     status: int | None = None,
@@ -80,7 +84,8 @@ async def apply_patch(
             to refuse it with 422. ``lambda doc: Document.model_validate(doc).model_dump()``.
         read: ``async () -> (snapshot, representation)`` read together (``None``: gone);
             default ``store.get(key)`` passed through ``represent``.
-        represent: the representation of a stored values dict (default: the dict itself).
+        represent: the representation of a stored values dict (``store.get``'s, which holds
+            the key and version columns too): required unless ``read`` is given.
         media_types: the patch formats accepted (others: 415 with ``Accept-Patch``).
         objects_only: the resource is a JSON object (a patch leaving anything else: 422).
         status: the status recorded with an ``Idempotency-Key`` (default 200).
