@@ -223,6 +223,21 @@ def test_json_patch_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) 
     assert "pip install 'ifmatch[patch]'" in str(caught.value)
 
 
+def test_start_up_check_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from ifmatch.core.patching import require_appliers
+
+    require_appliers()  # installed here
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jsonpatch" else real(name)
+    )
+    with pytest.raises(MissingExtra, match=r"ifmatch\[patch\]"):
+        require_appliers()
+    require_appliers([MERGE_PATCH_MEDIA_TYPE])  # merge patch alone needs nothing
+
+
 def test_core_imports_no_patch_library() -> None:
     code = (
         "import sys, ifmatch.core.patching, ifmatch.integrations._patch; "

@@ -47,6 +47,7 @@ __all__ = [
     "json_equal",
     "parse_patch",
     "patch_problem",
+    "require_appliers",
 ]
 
 MERGE_PATCH_MEDIA_TYPE: Final = "application/merge-patch+json"
@@ -108,6 +109,21 @@ class PatchError(Exception):
 def accept_patch(media_types: Iterable[str] = PATCH_MEDIA_TYPES) -> str:
     """The ``Accept-Patch`` field value naming ``media_types`` (RFC 5789 §3.1)."""
     return ", ".join(media_types)
+
+
+def require_appliers(media_types: Iterable[str] = PATCH_MEDIA_TYPES) -> None:
+    """Check at start-up that every accepted patch format can be applied here.
+
+    Raises:
+        ifmatch._extras.MissingExtra: JSON Patch is accepted but the ``jsonpatch`` package is
+            not installed (``pip install 'ifmatch[patch]'``).
+    """
+    import importlib.util
+
+    if JSON_PATCH_MEDIA_TYPE in media_types and importlib.util.find_spec("jsonpatch") is None:
+        from .._extras import MissingExtra
+
+        raise MissingExtra("patch", ("jsonpatch",))
 
 
 def patch_problem(

@@ -29,7 +29,14 @@ from typing import Any
 from django.db import router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from ..core.patching import PATCH_MEDIA_TYPES, Patch, PatchError, accept_patch, patch_problem
+from ..core.patching import (
+    PATCH_MEDIA_TYPES,
+    Patch,
+    PatchError,
+    accept_patch,
+    patch_problem,
+    require_appliers,
+)
 from ..stores.base import Expectation
 from ..stores.django import Refusal, WriteLost, expect_on, pending_expectation, snapshot_of
 from ._patch import ATTEMPTS, exactly, read_patch, retries, validated
@@ -88,6 +95,7 @@ def patchable(
         objects_only: the representation is a JSON object (a patch leaving anything else: 422).
         instance_kwarg: the keyword argument ``conditional`` passes the instance as.
     """
+    require_appliers(media_types)
     field = accept_patch(media_types)
 
     def decorator(view: View) -> View:

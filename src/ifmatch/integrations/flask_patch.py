@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, request
 
-from ..core.patching import PATCH_MEDIA_TYPES, PatchError
+from ..core.patching import PATCH_MEDIA_TYPES, PatchError, require_appliers
 from ..stores import CASResult, Snapshot
 from ._conditional import location, write_conflict_error
 from ._patch import Read, Validate, accept_patch_field, patch_error, patch_flow, read_patch
@@ -120,7 +120,12 @@ def _write(
 def accepts_patch(media_types: Sequence[str] = PATCH_MEDIA_TYPES) -> Callable[[F], F]:
     """Decorate a view (above ``protect``) to send ``Accept-Patch`` (RFC 5789 §3.1) on its
     ``GET``, ``HEAD`` and ``OPTIONS`` responses; it answers ``OPTIONS`` itself (``Allow``
-    and ``Accept-Patch``), without loading the resource."""
+    and ``Accept-Patch``), without loading the resource.
+
+    Raises:
+        ifmatch._extras.MissingExtra: JSON Patch is accepted but ``jsonpatch`` is missing.
+    """
+    require_appliers(media_types)
     field = accept_patch_field(media_types)
 
     def decorator(view: F) -> F:

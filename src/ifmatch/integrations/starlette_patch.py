@@ -30,6 +30,7 @@ from ..core.patching import (
     MERGE_PATCH_MEDIA_TYPE,
     PATCH_MEDIA_TYPES,
     PatchError,
+    require_appliers,
 )
 from ..stores import CASResult, Expectation, Snapshot
 from ._conditional import location, write_conflict_error
@@ -145,6 +146,7 @@ class AcceptsPatch:
     Starlette endpoint, call :meth:`apply` on the response it builds."""
 
     def __init__(self, media_types: Sequence[str] = PATCH_MEDIA_TYPES) -> None:
+        require_appliers(media_types)  # jsonpatch missing: fail at start-up, not per request
         self.field = accept_patch_field(media_types)
 
     async def __call__(self, response: Response) -> None:

@@ -35,6 +35,7 @@ from ...core.patching import (
     accept_patch,
     parse_patch,
     patch_problem,
+    require_appliers,
 )
 from ...stores.base import Expectation
 from ...stores.django import expect_on, pending_expectation
@@ -122,6 +123,13 @@ class PatchMixin:
     patch_objects_only = True
 
     request: Request
+
+    @classmethod
+    def as_view(cls, *args: Any, **initkwargs: Any) -> Any:
+        # jsonpatch missing while JSON Patch is accepted: fail at start-up, not per request.
+        require_appliers([parser.media_type or "" for parser in cls.patch_parser_classes])
+        parent: Any = super()
+        return parent.as_view(*args, **initkwargs)
 
     @property
     def patch_media_types(self) -> list[str]:
