@@ -18,7 +18,6 @@ I/O, so the rules live here once:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,16 +37,16 @@ __all__ = [
     "ATTEMPTS",
     "Patched",
     "Read",
+    "Validate",
     "Write",
     "accept_patch_field",
+    "exactly",
     "patch_error",
     "patch_flow",
     "read_patch",
     "retries",
     "validated",
 ]
-
-logger = logging.getLogger("ifmatch.patch")
 
 #: How many times an unconditional PATCH is re-applied to a newer version before a 409.
 ATTEMPTS = 5
