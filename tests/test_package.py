@@ -57,6 +57,7 @@ def test_exported_members_are_exactly_the_public_names() -> None:
         "errors",
         "etag",
         "idempotency",
+        "patching",  # imported by its path only (ifmatch.core.patching)
         "policy",
         "problems",
         "tags",
