@@ -87,11 +87,16 @@ def sqlalchemy_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None
 
 def redis_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None]]:
     import redis
+    from redis.cluster import RedisCluster
 
     from ifmatch.stores.redis import RedisStore
 
-    client = redis.Redis.from_url(spec["url"])
-    store = RedisStore(client, prefix=spec["prefix"])
+    client: redis.Redis | RedisCluster = (
+        RedisCluster.from_url(spec["url"])
+        if spec.get("cluster")
+        else redis.Redis.from_url(spec["url"])
+    )
+    store = RedisStore(client, prefix=spec["prefix"], wait_replicas=spec.get("wait_replicas", 0))
     key = spec["key"]
 
     def read() -> tuple[Snapshot, str]:

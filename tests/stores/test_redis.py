@@ -116,8 +116,8 @@ def test_a_script_run_again_with_its_write_id_answers_as_its_first_run(
         store.compare_and_set("doc", Expectation(exists=False), {"body": "a"})
 
         def twice(write: Any) -> tuple[Any, Any]:
-            fixed = RedisStore._write_id(store)
-            store._write_id = lambda: fixed  # type: ignore[method-assign]
+            fixed = RedisStore._write_id(store, store.key("doc"))
+            store._write_id = lambda resource: fixed  # type: ignore[method-assign]
             try:
                 return write(), write()
             finally:
