@@ -53,7 +53,13 @@ def sqlalchemy_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None
         max_overflow=1,
     )
     factory = sessionmaker(engine)
-    own = SQLAlchemyStore(Doc, factory)
+    own: Any = SQLAlchemyStore(Doc, factory)
+    if spec.get("replica_url"):
+        # Reads from a lagging streaming replica; the guarded write on the primary.
+        from ifmatch.stores.replicas import ReplicaReads
+
+        replica = make_engine(spec["replica_url"], pool_size=spec["threads"], max_overflow=1)
+        own = ReplicaReads(own, SQLAlchemyStore(Doc, sessionmaker(replica)))
     key = spec["key"]
 
     def read() -> tuple[Snapshot, str]:

@@ -257,3 +257,33 @@ def test_no_lost_updates_across_processes(
     report.assert_no_lost_updates()
     print(f"redis cluster race: {report.summary()}")
     race("acked", wait_replicas=1).assert_no_lost_updates()
+
+
+def test_an_unconfirmed_write_is_503_and_its_idempotency_key_resolves_it(
+    client: RedisCluster,
+) -> None:
+    """Over HTTP (the Flask integration): the replicas do not confirm in time → 503, outcome
+    unknown; the retry with the same Idempotency-Key, once replication is confirmed, gets the
+    original answer, and the write was applied exactly once."""
+    from integrations import example_flask
+
+    prefix = f"{{{uuid.uuid4().hex[:8]}}}:"
+    strict = RedisStore(
+        client, prefix=prefix, wait_replicas=2, wait_timeout=timedelta(milliseconds=50)
+    )
+    relaxed = RedisStore(client, prefix=prefix, wait_replicas=1)
+    headers = {"If-None-Match": "*", "Idempotency-Key": '"k-1"'}
+    answers = []
+    for store in (strict, relaxed):
+        app = example_flask.create_app(store, store.get)
+        app.config["IFMATCH_IDEMPOTENCY"] = True
+        answers.append(app.test_client().put("/documents/a", headers=headers, json={"text": "x"}))
+    unconfirmed, retried = answers
+    assert unconfirmed.status_code == 503, unconfirmed.data
+    assert unconfirmed.headers["Retry-After"] == "1"
+    assert "unknown" in unconfirmed.get_json()["detail"]
+    assert retried.status_code == 201, retried.data
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.headers["ETag"] == '"v1"'
+    snapshot = relaxed.read("a")
+    assert snapshot is not None and snapshot.version == 1

@@ -108,11 +108,16 @@ def _moment(stored: Any) -> datetime | None:
 
 
 def _wrote(reply: Any) -> bool:
-    """Whether a script's reply says it wrote: a compare-and-set, delete or batch item won, or
-    an idempotency record was claimed anew."""
-    if not isinstance(reply, list | tuple):
+    """Whether a script's reply must be confirmed by replicas: a compare-and-set, delete or
+    batch item won, or a replay (whose answer is only as durable as the write it replays). A
+    new claim need not be: the write that completes it is confirmed, and covers it."""
+    if not isinstance(reply, list | tuple) or not reply:
         return False
-    return any(part in (b"won", "won", b"new", "new") for part in reply)
+    first = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    if first in {verdict.value for verdict in Verdict}:
+        return first == Verdict.REPLAY.value
+    outcomes = reply[0::3]  # {outcome, version, last_modified} per item
+    return any(part in (b"won", "won") for part in outcomes)
 
 
 class _RedisBase:
