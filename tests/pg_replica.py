@@ -82,6 +82,8 @@ class PgPair:
         shown = self.execute(self.replica_port, "SHOW recovery_min_apply_delay")
         deadline = time.monotonic() + 10
         expected = "0" if milliseconds == 0 else f"{milliseconds}ms"
+        if milliseconds and milliseconds % 1000 == 0:
+            expected = f"{milliseconds // 1000}s"  # as PostgreSQL shows it
         while shown[0][0] != expected and time.monotonic() < deadline:
             time.sleep(0.05)
             shown = self.execute(self.replica_port, "SHOW recovery_min_apply_delay")
