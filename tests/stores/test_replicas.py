@@ -228,3 +228,41 @@ def test_a_client_sees_its_own_write(pg: PgPair, engines: tuple[Engine, Engine])
     # Without: the replica does not have the new document yet: 404 to the read, 412 to the
     # write (If-Match and no current representation); with: 304 and 200.
     assert seen == [(201, 404, 412), (201, 304, 200)]
+
+
+@pytest.mark.services
+def test_exhausted_connections_answer_503_not_500(pg: PgPair) -> None:
+    """Every connection the server allows (``max_connections``) is taken, and an app server's
+    own pool is exhausted: both are 503 with Retry-After, never 500."""
+    import psycopg
+
+    from integrations import example_flask
+
+    held: list[psycopg.Connection[Any]] = []
+    try:
+        while True:
+            try:
+                held.append(
+                    psycopg.connect(host="127.0.0.1", port=pg.primary_port, user="postgres")
+                )
+            except psycopg.OperationalError as exc:
+                assert "too many clients" in str(exc)
+                break
+        engine = create_engine(pg.primary_url)
+        store = SQLAlchemyStore(Document, sessionmaker(engine))
+        http = example_flask.create_app(store, store.get).test_client()
+        for answer in (http.get("/documents/x"), http.put("/documents/x", json={"text": "a"})):
+            assert answer.status_code == 503, answer.data
+            assert answer.headers["Retry-After"] == "1"
+        engine.dispose()
+    finally:
+        for conn in held:
+            conn.close()
+    # The app server's own pool: one connection, held elsewhere; the request times out on it.
+    engine = create_engine(pg.primary_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    store = SQLAlchemyStore(Document, sessionmaker(engine))
+    http = example_flask.create_app(store, store.get).test_client()
+    with engine.connect():
+        answer = http.get("/documents/x")
+    assert answer.status_code == 503, answer.data
+    engine.dispose()
