@@ -287,3 +287,16 @@ def test_an_unconfirmed_write_is_503_and_its_idempotency_key_resolves_it(
     assert retried.headers["ETag"] == '"v1"'
     snapshot = relaxed.read("a")
     assert snapshot is not None and snapshot.version == 1
+
+
+def test_the_deployment_page_example(cluster: Cluster) -> None:
+    from deployment_docs import run_snippet
+
+    tag = uuid.uuid4().hex[:8]
+    found = run_snippet(
+        "redis-cluster", {"redis://127.0.0.1:7000": cluster.url, "{docs}:": f"{{{tag}}}:"}
+    )
+    store = found["store"]
+    snapshot = store.read("42")
+    assert snapshot is not None and snapshot.version == 1
+    found["cluster"].close()

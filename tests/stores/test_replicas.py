@@ -266,3 +266,27 @@ def test_exhausted_connections_answer_503_not_500(pg: PgPair) -> None:
         answer = http.get("/documents/x")
     assert answer.status_code == 503, answer.data
     engine.dispose()
+
+
+@pytest.mark.services
+def test_the_deployment_page_example(pg: PgPair) -> None:
+    from deployment_docs import run_snippet
+
+    found = run_snippet(
+        "replicas",
+        {
+            "127.0.0.1:5432": f"127.0.0.1:{pg.primary_port}",
+            "127.0.0.1:5433": f"127.0.0.1:{pg.replica_port}",
+            "from myapp.models import Document": "from integrations.example_models import Document",
+        },
+    )
+    store = found["store"]
+    key = uuid.uuid4().hex
+    assert (
+        store.compare_and_set(key, Expectation(exists=False), {"text": "a"}).outcome is Outcome.WON
+    )
+    with seen_versions(['"v1"']):
+        snapshot = store.read(key)  # the replica may lag: the tag sends this read to the primary
+    assert snapshot is not None and snapshot.version == 1
+    found["primary"].dispose()
+    found["replica"].dispose()

@@ -1,10 +1,9 @@
 """Redis Cluster support of the Redis stores: the key layout, slot checks, and writes that wait
 for replica acknowledgement (``WAIT``).
 
-**Key layout.** A script may only touch keys of one hash slot ("all the keys involved in a
-single command execution ... must all belong to the same hash slot", Redis Cluster
-specification), and only the part of a key between the first ``{`` and the next ``}`` (when
-not empty) is hashed. So on a cluster:
+**Key layout.** On a cluster a script may only touch keys of one hash slot, and only the part
+of a key between the first ``{`` and the next ``}`` (when not empty) is hashed (the Redis
+Cluster specification's hash tags). So on a cluster:
 
 - a ``prefix`` that carries a hash tag (``"{docs}:"``) puts every key of the store in that one
   slot: the layout is the standalone one (``<prefix><key>``, ``<prefix>w:<id>``,
