@@ -90,7 +90,7 @@ class PgPair:
 
     def wait_caught_up(self, timeout: float = 30.0) -> None:
         """Wait until the replica has applied everything the primary has written so far."""
-        target = self.execute(self.primary_port, "SELECT pg_current_wal_lsn()")[0][0]
+        target = self.execute(self.primary_port, "SELECT pg_current_wal_insert_lsn()")[0][0]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             done = self.execute(
