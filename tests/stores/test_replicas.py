@@ -112,7 +112,7 @@ def test_no_lost_updates_with_reads_on_a_lagging_replica(pg: PgPair) -> None:
         "backend": "sqlalchemy", "url": pg.primary_url, "replica_url": pg.replica_url,
         "key": key, "mode": "own",
     }  # fmt: skip
-    report = run_race(spec, body, processes=3, threads=3, tokens=2)
+    report = run_race(spec, body, processes=3, threads=3, tokens=1)
     primary.dispose()
     print(f"replica race: {report.summary()}")
     report.assert_no_lost_updates()
@@ -192,8 +192,8 @@ def mixed_load(engines: tuple[Engine, Engine], *, read_your_writes: bool, second
 @pytest.mark.services
 def test_read_your_writes_from_the_tag(pg: PgPair, engines: tuple[Engine, Engine]) -> None:
     pg.set_lag(LAG_MS)
-    without = mixed_load(engines, read_your_writes=False, seconds=2.0)
-    with_ryw = mixed_load(engines, read_your_writes=True, seconds=2.0)
+    without = mixed_load(engines, read_your_writes=False, seconds=1.5)
+    with_ryw = mixed_load(engines, read_your_writes=True, seconds=1.5)
     print(f"\nreplica lag {LAG_MS} ms, without read-your-writes: {without.line()}")
     print(f"replica lag {LAG_MS} ms, with read-your-writes:    {with_ryw.line()}")
     assert without.reads and with_ryw.reads
