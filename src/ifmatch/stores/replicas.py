@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from ..core.errors import InvalidPreconditionHeader
 from ..core.etag import ETag, parse_etag_list
 from ..core.tags import PROXY_SUFFIXES, version_number
-from .base import Snapshot
+from .base import BulkItem, CASResult, Expectation, Snapshot
 
 __all__ = [
     "AsyncReplicaReads",
@@ -170,9 +170,24 @@ class ReplicaReads(Generic[K]):
         self.counts.add(primary=True)
         return self.primary.get(key)
 
+    def compare_and_set(
+        self, key: K, expect: Expectation, values: Mapping[str, Any], **kwargs: Any
+    ) -> CASResult:
+        """The guarded write, on the primary."""
+        return self.primary.compare_and_set(key, expect, values, **kwargs)  # type: ignore[no-any-return]
+
+    def compare_and_delete(self, key: K, expect: Expectation, **kwargs: Any) -> CASResult:
+        """The guarded delete, on the primary."""
+        return self.primary.compare_and_delete(key, expect, **kwargs)  # type: ignore[no-any-return]
+
+    def compare_and_set_many(
+        self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """The guarded batch, on the primary."""
+        return self.primary.compare_and_set_many(items, all_or_nothing=all_or_nothing)  # type: ignore[no-any-return]
+
     def __getattr__(self, name: str) -> Any:
-        # compare_and_set, compare_and_delete, compare_and_set_many, claim, lookup, release,
-        # snapshot, read_collection...: the primary's.
+        # claim, lookup, release, snapshot, read_collection...: the primary's.
         return getattr(self.primary, name)
 
 
@@ -207,6 +222,22 @@ class AsyncReplicaReads(Generic[K]):
             return found
         self.counts.add(primary=True)
         return await self.primary.get(key)
+
+    async def compare_and_set(
+        self, key: K, expect: Expectation, values: Mapping[str, Any], **kwargs: Any
+    ) -> CASResult:
+        """The guarded write, on the primary."""
+        return await self.primary.compare_and_set(key, expect, values, **kwargs)  # type: ignore[no-any-return]
+
+    async def compare_and_delete(self, key: K, expect: Expectation, **kwargs: Any) -> CASResult:
+        """The guarded delete, on the primary."""
+        return await self.primary.compare_and_delete(key, expect, **kwargs)  # type: ignore[no-any-return]
+
+    async def compare_and_set_many(
+        self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
+    ) -> list[CASResult]:
+        """The guarded batch, on the primary."""
+        return await self.primary.compare_and_set_many(items, all_or_nothing=all_or_nothing)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.primary, name)
