@@ -300,3 +300,16 @@ def test_the_deployment_page_example(cluster: Cluster) -> None:
     snapshot = store.read("42")
     assert snapshot is not None and snapshot.version == 1
     found["cluster"].close()
+
+
+def test_what_follows_each_reply_of_a_waiting_script() -> None:
+    """The sans-I/O rule both ``run_acked`` twins follow after one round on one connection."""
+    from redis.exceptions import AskError, ClusterDownError, MovedError, NoScriptError
+
+    from ifmatch.stores._redis_cluster import _next, _Step
+
+    assert _next([b"won", 2, b"1"]) == _Step(done=True)
+    assert _next(NoScriptError("No matching script")) == _Step(done=False, load_script=True)
+    assert _next(AskError("3999 127.0.0.1:7001")) == _Step(done=False, ask=("127.0.0.1", 7001))
+    for error in (MovedError("3999 127.0.0.1:7002"), TryAgainError("x"), ClusterDownError("x")):
+        assert _next(error) == _Step(done=False, refresh=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.cluster import RedisCluster
@@ -123,6 +124,27 @@ def commands(
     return [("ASKING",), script, wait] if ask else [script, wait]
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What to do after one round (script + WAIT) on one connection: the sans-I/O rule both
+    ``run_acked`` twins follow."""
+
+    done: bool
+    load_script: bool = False
+    ask: tuple[str, int] | None = None
+    refresh: bool = False
+
+
+def _next(reply: Any) -> _Step:
+    if not redirected(reply):
+        return _Step(done=True)
+    if isinstance(reply, NoScriptError):
+        return _Step(done=False, load_script=True)
+    if isinstance(reply, AskError) and not isinstance(reply, MovedError):  # Moved subclasses Ask
+        return _Step(done=False, ask=(reply.host, int(reply.port)))
+    return _Step(done=False, refresh=True)  # MOVED, TRYAGAIN, CLUSTERDOWN
+
+
 def run_acked(
     client: Any,
     script: Any,
@@ -136,15 +158,15 @@ def run_acked(
     (``client`` itself when it is no cluster); answer the script's reply and how many replicas
     acknowledged. Redirections are followed; a lost connection is raised."""
     cluster = isinstance(client, RedisCluster)
-    ask: tuple[str, int] | None = None
+    step = _Step(done=False)
     reply: Any = None
     for attempt in range(REDIRECTS):
         target = client
         if cluster:
-            node = client.get_node(*ask) if ask else client.get_node_from_key(keys[0])
+            node = client.get_node(*step.ask) if step.ask else client.get_node_from_key(keys[0])
             target = client.get_redis_connection(node)
         pipe = target.pipeline(transaction=False)
-        for command in commands(script.sha, keys, argv, replicas, timeout_ms, ask is not None):
+        for command in commands(script.sha, keys, argv, replicas, timeout_ms, bool(step.ask)):
             pipe.execute_command(*command)
         try:
             replies = pipe.execute(raise_on_error=False)
@@ -153,14 +175,12 @@ def run_acked(
                 _refresh(client)
             raise
         reply, acked = replies[-2:]
-        ask = None
-        if not redirected(reply):
+        step = _next(reply)
+        if step.done:
             return check_reply(reply, what), int(acked)
-        if isinstance(reply, NoScriptError):
+        if step.load_script:
             target.script_load(script.script)
-        elif isinstance(reply, AskError):
-            ask = (reply.host, int(reply.port))
-        elif cluster:
+        if step.refresh and cluster:
             _pause(attempt)
             _refresh(client)
     raise reply
@@ -179,12 +199,12 @@ async def run_acked_async(
     from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
     cluster = isinstance(client, AsyncRedisCluster)
-    ask: tuple[str, int] | None = None
+    step = _Step(done=False)
     reply: Any = None
     for attempt in range(REDIRECTS):
-        sent = commands(script.sha, keys, argv, replicas, timeout_ms, ask is not None)
+        sent = commands(script.sha, keys, argv, replicas, timeout_ms, bool(step.ask))
         if cluster:
-            node = client.get_node(*ask) if ask else client.get_node_from_key(keys[0])
+            node = client.get_node(*step.ask) if step.ask else client.get_node_from_key(keys[0])
             try:
                 replies = await _on_node(node, sent)
             except Exception:
@@ -196,17 +216,15 @@ async def run_acked_async(
                 pipe.execute_command(*command)
             replies = await pipe.execute(raise_on_error=False)
         reply, acked = replies[-2:]
-        ask = None
-        if not redirected(reply):
+        step = _next(reply)
+        if step.done:
             return check_reply(reply, what), int(acked)
-        if isinstance(reply, NoScriptError):
+        if step.load_script:
             if cluster:
                 await node.execute_command("SCRIPT", "LOAD", script.script)
             else:
                 await client.script_load(script.script)
-        elif isinstance(reply, AskError):
-            ask = (reply.host, int(reply.port))
-        elif cluster:
+        if step.refresh and cluster:
             await _pause_async(attempt)
             await _refresh_async(client)
     raise reply
