@@ -217,6 +217,16 @@ def measure_stack(stack: Stack, server: Server, options: Options, result: Result
             for arm in ARMS
         ]
         result.series += interleave(block, options, f"{stack.name} goodput {writers}")
+    analyse(stack, result)
+
+
+def analyse(stack: Stack, result: Result) -> None:
+    """Findings (nothing lost or doubled, in every arm) and ratios (each client arm over the
+    naive loop) from the series of one stack."""
+    present = {s.name for s in result.series}
+    for writers in WRITERS:
+        if f"{stack.name} naive goodput {writers}" not in present:
+            continue
         for arm in ARMS:
             series = result.get(f"{stack.name} {arm} goodput {writers}")
             lost = sum(series.extra["lost"]) + sum(series.extra["duplicated"])
