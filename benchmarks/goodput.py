@@ -10,8 +10,9 @@ interleaved at each writer count:
   and the 412 body's current representation only);
 - **update**: ``Client.update(url, fn)`` as shipped (the process-wide adaptive limiter too).
 
-The value is committed writes per second (a 2xx to a PUT, within the window). After each
-window every acknowledged token must be in the document (``lost``) exactly once
+The value is committed writes per second (a 2xx to a PUT, within the window); when the window
+closes, each writer gives its write up before its next attempt (a write never acknowledged
+has no token to find). After each window every acknowledged token must be in the document (``lost``) exactly once
 (``duplicated``). The target: the client's goodput at 16 and 64 writers is at least twice the
 naive loop's.
 
@@ -96,6 +97,10 @@ def final_tokens(url: str) -> list[str]:
     return words[1:]
 
 
+class Abandoned(Exception):
+    """A write given up after the window closed, before its next attempt was sent."""
+
+
 class Counts:
     """Requests sent by one writer, by method (an httpx request hook)."""
 
@@ -110,11 +115,16 @@ class Counts:
             self.puts += 1
 
 
-def naive_writer(url: str, counts: Counts) -> tuple[Callable[[str], None], Callable[[], None]]:
+Writer = tuple[Callable[[str], None], Callable[[], None]]
+
+
+def naive_writer(url: str, counts: Counts, stop: threading.Event) -> Writer:
     http = httpx.Client(event_hooks={"request": [counts.hook]})
 
     def write(token: str) -> None:
         while True:
+            if stop.is_set():
+                raise Abandoned
             read = http.get(url)
             read.raise_for_status()
             body = appended(read.json(), token)
@@ -128,12 +138,17 @@ def naive_writer(url: str, counts: Counts) -> tuple[Callable[[str], None], Calla
 
 
 def update_writer(
-    url: str, counts: Counts, limiter: ConflictLimiter
-) -> tuple[Callable[[str], None], Callable[[], None]]:
+    url: str, counts: Counts, stop: threading.Event, limiter: ConflictLimiter
+) -> Writer:
     client = Client(limiter=limiter, event_hooks={"request": [counts.hook]})
 
     def write(token: str) -> None:
-        client.update(url, lambda document: appended(document, token), retries=10_000)
+        def apply(document: dict[str, Any]) -> dict[str, Any]:
+            if stop.is_set():  # fn runs before each attempt: raising gives the write up
+                raise Abandoned
+            return appended(document, token)
+
+        client.update(url, apply, retries=10_000)
 
     return write, client.close
 
@@ -145,15 +160,15 @@ def goodput_cell(name: str, server: Server, url: str, writers: int, arm: str) ->
         # process would have learnt from the previous window: that would flatter the client).
         limiter = ConflictLimiter() if arm == "update" else ConflictLimiter(maximum=None)
         counts = [Counts() for _ in range(writers)]
+        stop = threading.Event()
         pairs = [
-            naive_writer(url, c) if arm == "naive" else update_writer(url, c, limiter)
+            naive_writer(url, c, stop) if arm == "naive" else update_writer(url, c, stop, limiter)
             for c in counts
         ]
         acknowledged: list[list[str]] = [[] for _ in range(writers)]
         in_window = [0] * writers
         failures: list[BaseException] = []
         barrier = threading.Barrier(writers + 1)
-        stop = threading.Event()
 
         def writer(number: int) -> None:
             write = pairs[number][0]
@@ -164,6 +179,8 @@ def goodput_cell(name: str, server: Server, url: str, writers: int, arm: str) ->
                 sequence += 1
                 try:
                     write(token)
+                except Abandoned:
+                    return
                 except Exception as error:  # reported below: a failed write is not counted
                     failures.append(error)
                     return
