@@ -269,3 +269,20 @@ async def test_async_update_feeds_its_limiter() -> None:
     assert api.body("1") == {"tokens": ["theirs", "mine"]}
     assert limiter.limits.limit(URL) == 2.5  # halved by the 412, then + 1/2 by the commit
     assert limiter.limits.in_flight(URL) == 0
+
+
+def test_the_docs_example_runs_as_written() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "client.md").read_text()
+    found = re.search(r"<!-- quickstart: client-limiter -->\n```python\n(.*?)\n```", page, re.S)
+    assert found is not None
+    namespace: dict[str, Any] = {}
+    exec(found.group(1), namespace)
+    assert namespace["mine"].limiter.limits.initial == 2.0
+    assert namespace["mine"].limiter is not SHARED
+    assert not namespace["unlimited"].limiter.limits.enabled
+    assert namespace["first"].limiter is namespace["second"].limiter is namespace["shared"]
+    namespace["mine"].close()
+    namespace["unlimited"].close()
