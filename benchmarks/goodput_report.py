@@ -103,6 +103,21 @@ def section(run: dict[str, Any], results: dict[str, Result], figures: list[str])
             f"{state.get('busy_pct', 0):.0f}%.",
             "",
         ]
+    out += [
+        "N writers, threads of one process with an HTTP connection each, append unique tokens "
+        "to the text of one document through each stack's ifmatch view (PostgreSQL, the same "
+        "server processes as the race above). **naive**: GET → PUT `If-Match` → on 412 start "
+        "over at once. **client.update**: `Client.update(url, fn)` as shipped, the writers "
+        "sharing the process's conflict limiter ([client.md](client.md)). **limiter off**: "
+        "the same call with `ConflictLimiter(maximum=None)`, which is what writers in separate "
+        "processes get (each process has its own limiter): there only the backoff and, where "
+        "the server sends it, the 412's current representation help. Of these views only "
+        "Django REST framework's sends the current representation "
+        "(`ifmatch_include_current_representation`); in Django, Flask and FastAPI a retry "
+        "re-reads. Goodput: 2xx answers to PUTs within the window, per second. After each "
+        "window every acknowledged token must be in the text exactly once.",
+        "",
+    ]
     if "goodput.png" in figures:
         out += [
             "![Committed writes per second by writers, client against naive loop]"
