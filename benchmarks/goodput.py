@@ -105,13 +105,16 @@ class Abandoned(Exception):
 
 
 class Counts:
-    """Requests sent by one writer, by method (an httpx request hook)."""
+    """Requests one writer sent within the window, by method (an httpx request hook)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
         self.gets = 0
         self.puts = 0
 
     def hook(self, request: httpx.Request) -> None:
+        if self.stop.is_set():
+            return
         if request.method == "GET":
             self.gets += 1
         elif request.method == "PUT":
@@ -162,8 +165,8 @@ def goodput_cell(name: str, server: Server, url: str, writers: int, arm: str) ->
         # Each window starts with a limiter that has learnt nothing (the shared one of a real
         # process would have learnt from the previous window: that would flatter the client).
         limiter = ConflictLimiter() if arm == "update" else ConflictLimiter(maximum=None)
-        counts = [Counts() for _ in range(writers)]
         stop = threading.Event()
+        counts = [Counts(stop) for _ in range(writers)]
         pairs = [
             naive_writer(url, c, stop) if arm == "naive" else update_writer(url, c, stop, limiter)
             for c in counts
@@ -200,6 +203,8 @@ def goodput_cell(name: str, server: Server, url: str, writers: int, arm: str) ->
         time.sleep(seconds)
         stop.set()
         elapsed = time.perf_counter() - started
+        gets, puts = sum(c.gets for c in counts), sum(c.puts for c in counts)
+        server_cpu = before.per_request_us(server, gets + puts)  # the window's, per request
         for thread in threads:
             thread.join()
         client_cpu = time.process_time() - cpu
@@ -211,16 +216,15 @@ def goodput_cell(name: str, server: Server, url: str, writers: int, arm: str) ->
         acked = [token for tokens_of in acknowledged for token in tokens_of]
         present = set(tokens)
         committed = sum(in_window)
-        gets, puts = sum(c.gets for c in counts), sum(c.puts for c in counts)
-        server_cpu = before.per_request_us(server, gets + puts)
         return Sample(
             committed / elapsed,
             {
                 "acknowledged": float(len(acked)),
                 "lost": float(sum(1 for token in acked if token not in present)),
                 "duplicated": float(len(tokens) - len(present)),
-                "puts_per_write": puts / max(len(acked), 1),
-                "gets_per_write": gets / max(len(acked), 1),
+                # Within the window: requests sent, over writes committed.
+                "puts_per_write": puts / max(committed, 1),
+                "gets_per_write": gets / max(committed, 1),
                 "client_cpu_ms_per_write": client_cpu / max(len(acked), 1) * 1e3,
                 **server_cpu,
             },
