@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -286,3 +287,60 @@ def test_the_docs_example_runs_as_written() -> None:
     assert namespace["first"].limiter is namespace["second"].limiter is namespace["shared"]
     namespace["mine"].close()
     namespace["unlimited"].close()
+
+
+def test_waiting_writers_get_in_first_come_first_served() -> None:
+    limits = Limits(initial=1, maximum=1)
+    assert limits.try_enter(URL)
+    first, second = limits.enqueue(URL), limits.enqueue(URL)
+    limits.leave(URL)
+    assert not limits.try_enter(URL), "a newcomer does not jump the queue"
+    assert not limits.try_enter(URL, second)
+    assert limits.try_enter(URL, first)
+    limits.leave(URL)
+    limits.withdraw(URL, second)  # the second stopped waiting
+    assert limits.try_enter(URL)
+    assert limits._queues == {}
+
+
+def test_threads_get_the_slot_in_the_order_they_asked() -> None:
+    limiter = ConflictLimiter(initial=1, maximum=1)
+    order: list[int] = []
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with limiter.slot(URL):
+            held.set()
+            release.wait(10)
+
+    def waiter(number: int) -> None:
+        with limiter.slot(URL):
+            order.append(number)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert held.wait(10)
+    waiters = []
+    for number in range(5):
+        thread = threading.Thread(target=waiter, args=(number,))
+        thread.start()
+        waiters.append(thread)
+        while len(limiter.limits._queues.get(URL, ())) < number + 1:  # queued before the next
+            time.sleep(0.001)
+    release.set()
+    for thread in [first, *waiters]:
+        thread.join(10)
+    assert order == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_task_leaves_the_queue() -> None:
+    limiter = AsyncConflictLimiter(initial=1, maximum=1)
+    async with limiter.slot(URL):
+        with anyio.move_on_after(0.01):
+            async with limiter.slot(URL):
+                pytest.fail("got a slot that was held")
+        assert limiter.limits._queues == {}
+    async with limiter.slot(URL):
+        assert limiter.limits.in_flight(URL) == 1

@@ -15,8 +15,10 @@ window (additive increase, multiplicative decrease):
 ``Client.update`` (and ``Client.save`` with a retrying ``on_conflict``) holds one of the URL's
 ``floor(limit)`` slots from its read to its last write, so writers of one process that keep
 colliding take turns, while writers of different URLs, or of one URL that does not conflict,
-are not held back. A URL whose limit is back at the start and has no write in flight is
-forgotten, and at most ``max_urls`` URLs are remembered.
+are not held back. Writers waiting for a URL get its slots in the order they asked (first come,
+first served: none waits forever while others keep getting in). A URL whose limit is back at
+the start and has no write in flight is forgotten, and at most ``max_urls`` URLs are
+remembered.
 
 Nothing here decides whether a write is correct: the server's precondition does. The limiter
 only changes when writes are sent.
@@ -27,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -75,6 +77,7 @@ class Limits:
         self.increase, self.decrease = increase, decrease
         self.max_urls = max_urls
         self._urls: OrderedDict[str, _State] = OrderedDict()
+        self._queues: dict[str, deque[object]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -91,10 +94,29 @@ class Limits:
         state = self._urls.get(url)
         return 0 if state is None else state.in_flight
 
-    def try_enter(self, url: str) -> bool:
-        """Take a slot of ``url`` if one is free."""
+    def enqueue(self, url: str) -> object:
+        """Join the queue of writers waiting for ``url``; the ticket returned is passed to
+        :meth:`try_enter` (and to :meth:`withdraw` by a writer that stops waiting)."""
+        ticket = object()
+        self._queues.setdefault(url, deque()).append(ticket)
+        return ticket
+
+    def withdraw(self, url: str, ticket: object) -> None:
+        """Leave the queue without a slot (the waiting was cancelled)."""
+        queue = self._queues.get(url)
+        if queue is not None and ticket in queue:
+            queue.remove(ticket)
+            if not queue:
+                del self._queues[url]
+
+    def try_enter(self, url: str, ticket: object | None = None) -> bool:
+        """Take a slot of ``url`` if one is free and no writer queued before this one (the
+        ``ticket`` from :meth:`enqueue`; ``None`` for one that has not queued)."""
         if not self.enabled:
             return True
+        queue = self._queues.get(url)
+        if queue and queue[0] is not ticket:
+            return False
         state = self._urls.get(url)
         if state is None:
             state = self._urls[url] = _State(self.initial)
@@ -103,6 +125,10 @@ class Limits:
             return False
         state.in_flight += 1
         self._urls.move_to_end(url)
+        if queue:
+            queue.popleft()
+            if not queue:
+                del self._queues[url]
         return True
 
     def leave(self, url: str) -> None:
@@ -169,7 +195,15 @@ class ConflictLimiter:
             yield
             return
         with self._changed:
-            self._changed.wait_for(lambda: self.limits.try_enter(url))
+            if not self.limits.try_enter(url):
+                ticket = self.limits.enqueue(url)
+                try:
+                    self._changed.wait_for(lambda: self.limits.try_enter(url, ticket))
+                except BaseException:
+                    self.limits.withdraw(url, ticket)
+                    self._changed.notify_all()
+                    raise
+                self._changed.notify_all()  # the next in the queue may fit too
         try:
             yield
         finally:
@@ -213,10 +247,18 @@ class AsyncConflictLimiter:
     @contextlib.asynccontextmanager
     async def slot(self, url: str) -> AsyncIterator[None]:
         """Wait for a slot of ``url`` and hold it for the block."""
-        while not self.limits.try_enter(url):
-            event = anyio.Event()
-            self._waiters.append(event)
-            await event.wait()
+        if not self.limits.try_enter(url):
+            ticket = self.limits.enqueue(url)
+            try:
+                while not self.limits.try_enter(url, ticket):
+                    event = anyio.Event()
+                    self._waiters.append(event)
+                    await event.wait()
+            except BaseException:
+                self.limits.withdraw(url, ticket)
+                self._wake()
+                raise
+            self._wake()  # the next in the queue may fit too
         try:
             yield
         finally:
