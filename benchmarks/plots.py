@@ -326,11 +326,16 @@ def goodput(results: dict[str, Result], path: Path) -> bool:
             ax.set_xscale("log", base=2)
             ax.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
             ax.set_xlabel("concurrent writers on one row" if row else "")
-            ax.set_ylim(bottom=0)
+        top.set_ylim(bottom=0)
+        # Ratios on a log scale: a repetition at 40x would flatten everything else.
+        bottom.set_yscale("log", base=2)
+        ticks = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+        bottom.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        bottom.set_ylim(0.25, 64)
     axes[0][0].legend(fontsize=7.5)
     axes[1][0].legend(fontsize=7.5)
     axes[0][0].set_ylabel("committed writes / s")
-    axes[1][0].set_ylabel("over the naive loop (x)\n(median; line: spread)")
+    axes[1][0].set_ylabel("over the naive loop (x, log scale)\n(median; line: spread)")
     fig.suptitle(
         "Goodput on one contended row: ifmatch's client against the naive read-write loop",
         x=0.01,
