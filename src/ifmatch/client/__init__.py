@@ -33,6 +33,7 @@ from .errors import (
 )
 from .flow import ConditionalRequests, FlowConfig, has_precondition, precondition_headers
 from .learning import LearningConfig
+from .limiter import AsyncConflictLimiter, ConflictLimiter
 from .merge import Conflict, Resolved, diff3, json_equal, merge, merge_text
 from .messages import MISSING, LostReply, Request, Response, Sleep
 from .patch import (
@@ -53,6 +54,7 @@ __all__ = [
     "MERGE_PATCH_MEDIA_TYPE",
     "MISSING",
     "AsyncClient",
+    "AsyncConflictLimiter",
     "AsyncIfMatchTransport",
     "Backoff",
     "BulkItemOutcome",
@@ -64,6 +66,7 @@ __all__ = [
     "ConditionalRequests",
     "Conflict",
     "ConflictError",
+    "ConflictLimiter",
     "CurrentRepresentation",
     "Document",
     "FlowConfig",
