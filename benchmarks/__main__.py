@@ -44,6 +44,7 @@ def registry() -> dict[str, tuple[Callable[[Options], list[Result]], str]]:
         "flask": (lazy("web", "run_app", "flask"), "Flask"),
         "fastapi": (lazy("web", "run_app", "fastapi"), "FastAPI"),
         "client": (lazy("client", "run"), "the client transport vs plain httpx"),
+        "goodput": (lazy("goodput", "run"), "Client.update vs the naive loop on one row"),
     }
 
 

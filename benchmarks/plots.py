@@ -268,6 +268,86 @@ def _race_series(result: Result) -> dict[str, list[tuple[int, Series]]]:
     return {impl: sorted(points, key=lambda p: p[0]) for impl, points in lines.items()}
 
 
+GOODPUT_ARMS = {
+    "naive": ("naive GET -> PUT, retry at once", PEER_COLORS[0]),
+    "update-unlimited": ("client.update, limiter off", PEER_COLORS[3]),
+    "update": ("client.update", IFMATCH),
+}
+
+
+def goodput_results(results: dict[str, Result]) -> list[Result]:
+    return [results[f"goodput-{n}"] for n in FRAMEWORK_ORDER if f"goodput-{n}" in results]
+
+
+def goodput_series(result: Result) -> dict[str, list[tuple[int, Series]]]:
+    """arm -> [(writers, series)] of one goodput result."""
+    lines: dict[str, list[tuple[int, Series]]] = {}
+    for series in result.series:
+        words = series.name.split()  # "<stack> <arm> goodput <writers>"
+        if len(words) == 4 and words[2] == "goodput" and words[3].isdigit():
+            lines.setdefault(words[1], []).append((int(words[3]), series))
+    return {arm: sorted(points, key=lambda p: p[0]) for arm, points in lines.items()}
+
+
+def goodput(results: dict[str, Result], path: Path) -> bool:
+    """Committed writes/s of each arm, and the client's over the naive loop's, by writers."""
+    columns = goodput_results(results)
+    if not columns:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        2, len(columns), figsize=(3.1 * len(columns) + 0.8, 6.2), squeeze=False
+    )
+    for col, result in enumerate(columns):
+        top, bottom = axes[0][col], axes[1][col]
+        for arm, points in goodput_series(result).items():
+            label, color = GOODPUT_ARMS.get(arm, (arm, GREY))
+            writers = [w for w, _ in points]
+            ours = arm == "update"
+            style = {"color": color, "marker": "o", "linewidth": 2.6 if ours else 1.5}
+            top.plot(writers, [s.median for _, s in points], label=label, **style)
+            if arm == "naive":
+                continue
+            ratios = [r for r in result.ratios if r.key.startswith(f"{result.name[8:]}.goodput.")]
+            mine = sorted(
+                (int(r.key.rsplit(".", 1)[1]), r)
+                for r in ratios
+                if r.key.split(".")[2] == arm and r.values
+            )
+            xs = [w for w, _ in mine]
+            bottom.plot(xs, [r.median for _, r in mine], label=label, **style)
+            bottom.vlines(
+                xs, [r.spread[0] for _, r in mine], [r.spread[1] for _, r in mine], colors=color
+            )
+        bottom.axhline(2.0, color="#222222", linewidth=1.4, label="target at 16, 64: 2x")
+        bottom.axhline(1.0, color=GREY, linewidth=1, linestyle="--")
+        top.set_title(result.title.split(": ")[1].split(",")[0])
+        for row, ax in ((0, top), (1, bottom)):
+            ax.set_xscale("log", base=2)
+            ax.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
+            ax.set_xlabel("concurrent writers on one row" if row else "")
+        top.set_ylim(bottom=0)
+        # Ratios on a log scale: a repetition at 40x would flatten everything else.
+        bottom.set_yscale("log", base=2)
+        ticks = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+        bottom.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        bottom.set_ylim(0.25, 64)
+    axes[0][0].legend(fontsize=7.5)
+    axes[1][0].legend(fontsize=7.5)
+    axes[0][0].set_ylabel("committed writes / s")
+    axes[1][0].set_ylabel("over the naive loop (x, log scale)\n(median; line: spread)")
+    fig.suptitle(
+        "Goodput on one contended row: ifmatch's client against the naive read-write loop",
+        x=0.01,
+        ha="left",
+        fontsize=11.5,
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def core(results: dict[str, Result], path: Path) -> bool:
     result = results.get("core")
     if result is None or not result.ratios:
@@ -298,6 +378,7 @@ FIGURES = {
     "not-modified-ratio.png": not_modified_ratio,
     "not-modified-cost.png": not_modified_cost,
     "lost-updates.png": races,
+    "goodput.png": goodput,
     "core.png": core,
 }
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import goodput_report, plots
 from .apps import shapes
 from .harness.machine import ROOT
 from .harness.records import Finding, Ratio, Result, Series, fmt
@@ -88,7 +88,7 @@ def _summarised(result: Result) -> Iterator[tuple[str, str, str, str]]:
     title = result.title.split(" (")[0]
     for family, found in families.items():
         missed = [f for f in found if not f.met]
-        if family == "lost":
+        if family in ("lost", "goodput_lost"):
             total = sum(f.value for f in found)
             detail = ", ".join(f.detail for f in found)
             yield (
@@ -335,6 +335,7 @@ def page(run: dict[str, Any], figures: list[str]) -> str:
         "",
     ]
     out += _section_figures(figures, results)
+    out += goodput_report.section(run, results, figures)
     if NOTES.exists():
         out += ["## Why some targets are missed", "", NOTES.read_text().strip(), ""]
     out += [
@@ -417,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="?", type=Path, default=LATEST)
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
-    render(json.loads(args.results.read_text()), args.docs)
+    run = json.loads(args.results.read_text())
+    if args.results == LATEST:
+        run = goodput_report.merge_separate_run(run)
+    render(run, args.docs)
     print(f"rendered {args.docs / 'performance.md'}")
     return 0
 

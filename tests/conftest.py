@@ -22,6 +22,16 @@ def mariadb_db() -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
+def pg_pair() -> Iterator[object]:
+    """A throw-away PostgreSQL primary and streaming replica (``pg_replica.PgPair``), started
+    once per session by the tests that need one."""
+    from pg_replica import pg_primary_and_replica
+
+    with pg_primary_and_replica() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The Redis URL; tests must namespace their keys (use a uuid prefix)."""
     return redis_url_or_skip()

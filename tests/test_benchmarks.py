@@ -125,3 +125,57 @@ def test_the_page_states_each_target_with_its_measured_value(tmp_path: Path) -> 
     for figure in ("not-modified-ratio.png", "lost-updates.png", "core.png"):
         assert (tmp_path / "performance" / figure).stat().st_size > 10_000
         assert f"(performance/{figure})" in page
+
+
+def synthetic_goodput() -> dict[str, object]:
+    """A goodput run of one stack: the naive loop, the client without and with its limiter."""
+    from benchmarks.goodput import STACKS, analyse
+
+    stack = STACKS[0]
+    cells = []
+    for writers, naive in ((1, 100.0), (16, 20.0)):
+        for arm, gain in (("naive", 1.0), ("update-unlimited", 1.5), ("update", 3.0)):
+            cells.append(
+                series(
+                    f"{stack.name} {arm} goodput {writers}",
+                    [naive * gain, naive * gain * 1.2],
+                    acknowledged=[50.0, 60.0],
+                    lost=[0.0, 0.0],
+                    duplicated=[0.0, 1.0 if arm == "update-unlimited" else 0.0],
+                    gets_per_write=[1.0, 1.0],
+                    puts_per_write=[2.0, 2.0],
+                )
+            )
+    result = Result(f"goodput-{stack.name}", f"Goodput: {stack.title}, x", series=cells)
+    analyse(stack, result)
+    return {"started": "2026-01-01T00:00:00+00:00", "benchmarks": [result.to_json()]}
+
+
+def test_goodput_ratios_and_findings() -> None:
+    result = Result.from_json(synthetic_goodput()["benchmarks"][0])  # type: ignore[index]
+    ratio = result.ratio("drf.goodput.update.16")
+    assert ratio.median == pytest.approx(3.0)
+    assert ratio.met is True
+    assert result.ratio("drf.goodput.update.1").target is None, "no target at one writer"
+    doubled = {f.key: f.met for f in result.findings}
+    assert doubled["drf.goodput_lost.update-unlimited.16"] is False
+    assert doubled["drf.goodput_lost.update.16"] is True
+
+
+def test_a_separate_goodput_run_joins_the_page(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks.goodput_report import merge_separate_run
+    from benchmarks.report import render
+
+    separate = tmp_path / "goodput.json"
+    separate.write_text(json.dumps(synthetic_goodput()))
+    run = merge_separate_run(synthetic_run(), separate)
+    assert merge_separate_run(run, separate) == run, "a run with goodput results keeps them"
+    render(run, tmp_path)
+    page = (tmp_path / "performance.md").read_text()
+    assert "## Goodput under contention" in page
+    assert "Measured in a run of its own" in page
+    assert "update / naive, 16 writers >= 2 | **3.00×** (3.00–3.00) | met" in page
+    assert "| Django REST framework | 16 | 22.0 | 33.0 | 66.0 | **3.00×**" in page
+    assert "zero lost updates at every concurrency level | **2** lost" in page  # doubled
+    assert (tmp_path / "performance" / "goodput.png").stat().st_size > 10_000

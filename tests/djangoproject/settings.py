@@ -73,3 +73,11 @@ def _database(url: str | None) -> dict[str, object]:
 
 
 DATABASES = {"default": _database(os.environ.get("IFMATCH_DJANGO_DB_URL"))}
+
+# A streaming replica for the replica tests: reads there, writes on the primary.
+if os.environ.get("IFMATCH_DJANGO_REPLICA_URL"):
+    DATABASES["replica"] = _database(os.environ["IFMATCH_DJANGO_REPLICA_URL"])
+    DATABASE_ROUTERS = ["ifmatch.integrations.django_replicas.ReplicaRouter"]
+    IFMATCH_READ_REPLICAS = ["replica"]
+    if os.environ.get("IFMATCH_READ_YOUR_WRITES") == "1":
+        MIDDLEWARE.insert(0, "ifmatch.integrations.replicas.ReadYourWritesMiddleware")

@@ -53,7 +53,13 @@ def sqlalchemy_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None
         max_overflow=1,
     )
     factory = sessionmaker(engine)
-    own = SQLAlchemyStore(Doc, factory)
+    own: Any = SQLAlchemyStore(Doc, factory)
+    if spec.get("replica_url"):
+        # Reads from a lagging streaming replica; the guarded write on the primary.
+        from ifmatch.stores.replicas import ReplicaReads
+
+        replica = make_engine(spec["replica_url"], pool_size=spec["threads"], max_overflow=1)
+        own = ReplicaReads(own, SQLAlchemyStore(Doc, sessionmaker(replica)))
     key = spec["key"]
 
     def read() -> tuple[Snapshot, str]:
@@ -87,11 +93,16 @@ def sqlalchemy_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None
 
 def redis_ops(spec: dict[str, Any]) -> tuple[Read, Write, Callable[[], None]]:
     import redis
+    from redis.cluster import RedisCluster
 
     from ifmatch.stores.redis import RedisStore
 
-    client = redis.Redis.from_url(spec["url"])
-    store = RedisStore(client, prefix=spec["prefix"])
+    client: redis.Redis | RedisCluster = (
+        RedisCluster.from_url(spec["url"])
+        if spec.get("cluster")
+        else redis.Redis.from_url(spec["url"])
+    )
+    store = RedisStore(client, prefix=spec["prefix"], wait_replicas=spec.get("wait_replicas", 0))
     key = spec["key"]
 
     def read() -> tuple[Snapshot, str]:

@@ -116,8 +116,8 @@ def test_a_script_run_again_with_its_write_id_answers_as_its_first_run(
         store.compare_and_set("doc", Expectation(exists=False), {"body": "a"})
 
         def twice(write: Any) -> tuple[Any, Any]:
-            fixed = RedisStore._write_id(store)
-            store._write_id = lambda: fixed  # type: ignore[method-assign]
+            fixed = RedisStore._write_id(store, store.key("doc"))
+            store._write_id = lambda resource: fixed  # type: ignore[method-assign]
             try:
                 return write(), write()
             finally:
@@ -142,3 +142,46 @@ def test_a_script_run_again_with_its_write_id_answers_as_its_first_run(
     finally:
         _cleanup(client, prefix)
         client.close()
+
+
+def test_waiting_for_replicas_on_one_server(prefix: str) -> None:
+    """``wait_replicas`` on a plain ``redis.Redis`` (no cluster): the script and ``WAIT`` go
+    over one connection. A server of its own, without replicas: the write, applied, is
+    reported as unconfirmed (503), sync and async alike; a lost race is answered as it is;
+    a script cache flushed under the store is loaded again."""
+    from ifmatch.stores import ReplicationUnconfirmed
+
+    with throwaway_redis(free_port()) as server:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        client = redis.Redis.from_url(url)
+        wait = timedelta(milliseconds=20)
+        try:
+            store = RedisStore(client, prefix=prefix, wait_replicas=1, wait_timeout=wait)
+            with pytest.raises(ReplicationUnconfirmed) as raised:
+                store.compare_and_set("doc", Expectation(exists=False), {"body": "a"})
+            assert (raised.value.acknowledged, raised.value.required) == (0, 1)
+            snapshot = store.read("doc")
+            assert snapshot is not None and snapshot.version == 1
+            lost = store.compare_and_set("doc", Expectation.version(7), {"body": "x"})
+            assert lost.outcome is Outcome.LOST
+            client.script_flush()  # NOSCRIPT: the script is loaded again on that connection
+            with pytest.raises(ReplicationUnconfirmed):
+                store.compare_and_set("doc", Expectation.version(1), {"body": "b"})
+        finally:
+            client.close()
+
+        async def scenario() -> int | None:
+            aclient = redis.asyncio.Redis.from_url(url)
+            try:
+                astore = AsyncRedisStore(aclient, prefix=prefix, wait_replicas=1, wait_timeout=wait)
+                with pytest.raises(ReplicationUnconfirmed):
+                    await astore.compare_and_set("adoc", Expectation(exists=False), {"body": "a"})
+                await aclient.script_flush()
+                with pytest.raises(ReplicationUnconfirmed):
+                    await astore.compare_and_set("adoc", Expectation.version(1), {"body": "b"})
+                found = await astore.read("adoc")
+                return None if found is None else found.version
+            finally:
+                await aclient.aclose()
+
+        assert asyncio.run(scenario()) == 2

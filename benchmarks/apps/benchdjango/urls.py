@@ -17,6 +17,7 @@ urlpatterns: list[Any] = [
     path("drf/bare/docs/<int:pk>", views.BareView.as_view()),
     path("drf/ifmatch/docs/<int:pk>", views.IfMatchView.as_view()),
     path("drf/keyed/docs/<int:pk>", views.KeyedView.as_view()),
+    path("drf/current/docs/<int:pk>", views.CurrentView.as_view()),
     path("drf/drf-extensions/docs/<int:pk>", views.ExtensionsView.as_view()),
     path("drf/paris-decorator/docs/<int:pk>", views.ParisView.as_view()),
     path("django/bare/docs/<int:pk>", views.bare_document),

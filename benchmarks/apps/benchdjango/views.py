@@ -46,6 +46,13 @@ class KeyedView(IfMatchView):
     ifmatch_idempotency_keys = True
 
 
+class CurrentView(IfMatchView):
+    """The same view with the current representation in its 412 bodies, so a client can
+    retry from the refusal instead of a new GET (the goodput benchmark)."""
+
+    ifmatch_include_current_representation = True
+
+
 class ExtensionsView(APIRetrieveETAGMixin, generics.RetrieveAPIView[Document]):
     """drf-extensions: the tag is a hash of the instance's field values."""
 

@@ -12,6 +12,7 @@
 Needs ``pip install 'ifmatch[client]'``.
 """
 
+from .bulk import BulkItemOutcome, BulkOutcome, BulkUpdateFailed, bulk_update_flow
 from .cache import CachedResponse, ResponseCache
 from .client import AsyncClient, Client
 from .documents import Document
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .flow import ConditionalRequests, FlowConfig, has_precondition, precondition_headers
 from .learning import LearningConfig
+from .limiter import AsyncConflictLimiter, ConflictLimiter
 from .merge import Conflict, Resolved, diff3, json_equal, merge, merge_text
 from .messages import MISSING, LostReply, Request, Response, Sleep
 from .patch import (
@@ -52,14 +54,19 @@ __all__ = [
     "MERGE_PATCH_MEDIA_TYPE",
     "MISSING",
     "AsyncClient",
+    "AsyncConflictLimiter",
     "AsyncIfMatchTransport",
     "Backoff",
+    "BulkItemOutcome",
+    "BulkOutcome",
+    "BulkUpdateFailed",
     "CachedResponse",
     "Client",
     "ClientError",
     "ConditionalRequests",
     "Conflict",
     "ConflictError",
+    "ConflictLimiter",
     "CurrentRepresentation",
     "Document",
     "FlowConfig",
@@ -81,6 +88,7 @@ __all__ = [
     "Validators",
     "VersionConflict",
     "apply_json_patch",
+    "bulk_update_flow",
     "apply_merge_patch",
     "conflict_from_response",
     "current_representation",

@@ -15,26 +15,31 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator, Hashable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
+from .bulk import BulkOutcome, bulk_update_flow
 from .cache import ResponseCache
 from .documents import Document
 from .errors import raise_for_conflict
 from .flow import ConditionalRequests, FlowConfig
+from .limiter import SHARED, AsyncConflictLimiter, ConflictLimiter
 from .messages import LostReply, Request, Response, Sleep
 from .patch import JSON_PATCH_MEDIA_TYPE, MERGE_PATCH_MEDIA_TYPE, PatchFormat
 from .strategies import Backoff, OnConflict, StrategyFlow, read_flow, save_flow, update_flow
 from .transport import AsyncIfMatchTransport, IfMatchTransport
-from .validators import ValidatorStore
+from .validators import ValidatorStore, normalize_url
 
 #: Errors after which a request may have reached the server with no answer coming back.
 LOST = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 __all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
+Flow = Generator[Request | Sleep, Response | LostReply | None, T]
 
 
 def _precondition_headers(headers: Any, *, create: bool, overwrite: bool) -> httpx.Headers | None:
@@ -86,6 +91,20 @@ def _to_response(raw: httpx.Response) -> Response:
     )
 
 
+#: Answers to a write that tell the limiter about contention: refused (conflict) or committed.
+_CONFLICTS = frozenset({409, 412})
+
+
+def _outcome(step: Request, received: Response | LostReply | None) -> bool | None:
+    """Whether ``received`` answers a write with a conflict (``True``), a commit
+    (``False``), or says nothing about contention (``None``)."""
+    if step.method in ("GET", "HEAD") or not isinstance(received, Response):
+        return None
+    if received.status in _CONFLICTS:
+        return True
+    return False if received.ok else None
+
+
 def _strategy_options(step: Request) -> dict[str, Any]:
     """``httpx.Client.request`` arguments for one request of a strategy flow.
 
@@ -110,6 +129,9 @@ class _Base:
         self.backoff = backoff or Backoff()
         self.rng = rng or random.Random()
 
+    def _slot_key(self, url: str | httpx.URL) -> str:
+        return normalize_url(self.absolute(url))
+
     def absolute(self, url: str | httpx.URL) -> str:
         """``url`` resolved against the client's ``base_url``, as httpx resolves it."""
         return str(self.http.build_request("GET", url).url)
@@ -132,6 +154,32 @@ class _Base:
             require_validator=require_validator,
             learning=self.config.learning,
         )
+
+    def _bulk_flow(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        atomic: bool,
+        retries: int,
+        item_url: Callable[[Hashable], str] | None,
+    ) -> Flow[BulkOutcome]:
+        locate = None if item_url is None else (lambda key: self.absolute(item_url(key)))
+        return bulk_update_flow(
+            self.absolute(url),
+            changes,
+            atomic=atomic,
+            retries=retries,
+            item_url=locate,
+            backoff=self.backoff,
+            rng=self.rng,
+            learning=self.config.learning,
+        )
+
+    def _learn_bulk(self, outcome: BulkOutcome) -> BulkOutcome:
+        store: ValidatorStore = self.store  # type: ignore[attr-defined]
+        for document in outcome.documents.values():
+            store.learn(document.url, document.validators)
+        return outcome
 
     def _save_flow(
         self,
@@ -168,6 +216,9 @@ class Client(_Base):
             ``httpx.MockTransport`` in tests).
         backoff: waits between retries of ``update`` / ``save``.
         rng: the jitter source (seed it for reproducible tests).
+        limiter: how many ``update`` / retrying ``save`` calls to one URL run at once
+            (``ifmatch.client.limiter``); by default one adaptive limiter shared by every
+            ``Client`` of the process. ``ConflictLimiter(maximum=None)`` turns it off.
         **kwargs: passed to ``httpx.Client`` (headers, auth, timeout, ...).
 
     Attributes:
@@ -184,9 +235,11 @@ class Client(_Base):
         transport: httpx.BaseTransport | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
+        limiter: ConflictLimiter | None = None,
         **kwargs: Any,
     ) -> None:
         self._common(config, backoff, rng)
+        self.limiter = SHARED if limiter is None else limiter
         inner = transport or httpx.HTTPTransport(**_transport_options(kwargs))
         self.transport = IfMatchTransport(inner, store=store, cache=cache, config=self.config)
         self.http: httpx.Client = httpx.Client(
@@ -298,9 +351,10 @@ class Client(_Base):
         ``on_conflict``: ``"raise"`` (default), ``"merge"`` (three-way merge and retry),
         ``"overwrite"`` (last writer wins), or ``(base, mine, theirs) -> merged``.
         """
-        return self._run(
-            self._save_flow(base, data, on_conflict, retries, patch, require_validator)
-        )
+        flow = self._save_flow(base, data, on_conflict, retries, patch, require_validator)
+        if on_conflict in ("raise", "overwrite"):
+            return self._run(flow)
+        return self._limited(base.self_url, flow)
 
     def update(
         self,
@@ -312,10 +366,33 @@ class Client(_Base):
         require_validator: bool = True,
     ) -> Document:
         """Read, apply ``fn``, write conditionally; on 412/409 re-read and re-apply, with
-        backoff, at most ``retries`` more times (see ``strategies.update_flow``)."""
-        return self._run(self._update_flow(url, fn, retries, patch, require_validator))
+        backoff, at most ``retries`` more times (see ``strategies.update_flow``).
 
-    def _run(self, flow: StrategyFlow) -> Document:
+        Calls for the same URL share the client's ``limiter``: when they keep refusing each
+        other's writes, fewer of them run at once."""
+        flow = self._update_flow(url, fn, retries, patch, require_validator)
+        return self._limited(url, flow)
+
+    def _limited(self, url: str | httpx.URL, flow: StrategyFlow) -> Document:
+        key = self._slot_key(url)
+        with self.limiter.slot(key):
+            return self._run(flow, key)
+
+    def bulk_update(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        *,
+        atomic: bool = False,
+        retries: int = 5,
+        item_url: Callable[[Hashable], str] | None = None,
+    ) -> BulkOutcome:
+        """Read each item, apply its function, send one batch to ``url``; re-read, re-apply and
+        resend only the items that lost, with backoff, at most ``retries`` more rounds (see
+        ``ifmatch.client.bulk``). The new tags are remembered for later writes."""
+        return self._learn_bulk(self._run(self._bulk_flow(url, changes, atomic, retries, item_url)))
+
+    def _run(self, flow: Flow[T], limited: str | None = None) -> T:
         step = next(flow)
         while True:
             received: Response | LostReply | None = None
@@ -323,10 +400,13 @@ class Client(_Base):
                 time.sleep(step.seconds)
             else:
                 received = self._send(step)
+                outcome = None if limited is None else _outcome(step, received)
+                if outcome is not None and limited is not None:
+                    self.limiter.record(limited, conflict=outcome)
             try:
                 step = flow.send(received)
             except StopIteration as done:
-                result: Document = done.value
+                result: T = done.value
                 return result
 
     def _send(self, request: Request) -> Response | LostReply:
@@ -347,7 +427,12 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """The async twin of :class:`Client` (same arguments, ``await`` the same methods)."""
+    """The async twin of :class:`Client` (same arguments, ``await`` the same methods).
+
+    The ``limiter`` is an :class:`~ifmatch.client.limiter.AsyncConflictLimiter`, by default
+    one per client (the tasks of an event loop usually share one client; give clients of
+    one loop the same limiter to share it).
+    """
 
     def __init__(
         self,
@@ -359,9 +444,12 @@ class AsyncClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
+        limiter: AsyncConflictLimiter | None = None,
         **kwargs: Any,
     ) -> None:
         self._common(config, backoff, rng)
+        # An event loop's tasks share one client; its limiter is the client's own.
+        self.limiter = AsyncConflictLimiter() if limiter is None else limiter
         inner = transport or httpx.AsyncHTTPTransport(**_transport_options(kwargs))
         self.transport = AsyncIfMatchTransport(inner, store=store, cache=cache, config=self.config)
         self.http: httpx.AsyncClient = httpx.AsyncClient(
@@ -449,9 +537,10 @@ class AsyncClient(_Base):
         require_validator: bool = True,
     ) -> Document:
         """See :meth:`Client.save`."""
-        return await self._run(
-            self._save_flow(base, data, on_conflict, retries, patch, require_validator)
-        )
+        flow = self._save_flow(base, data, on_conflict, retries, patch, require_validator)
+        if on_conflict in ("raise", "overwrite"):
+            return await self._run(flow)
+        return await self._limited(base.self_url, flow)
 
     async def update(
         self,
@@ -463,9 +552,28 @@ class AsyncClient(_Base):
         require_validator: bool = True,
     ) -> Document:
         """See :meth:`Client.update`."""
-        return await self._run(self._update_flow(url, fn, retries, patch, require_validator))
+        flow = self._update_flow(url, fn, retries, patch, require_validator)
+        return await self._limited(url, flow)
 
-    async def _run(self, flow: StrategyFlow) -> Document:
+    async def _limited(self, url: str | httpx.URL, flow: StrategyFlow) -> Document:
+        key = self._slot_key(url)
+        async with self.limiter.slot(key):
+            return await self._run(flow, key)
+
+    async def bulk_update(
+        self,
+        url: str | httpx.URL,
+        changes: Mapping[Hashable, Callable[[Any], Any]],
+        *,
+        atomic: bool = False,
+        retries: int = 5,
+        item_url: Callable[[Hashable], str] | None = None,
+    ) -> BulkOutcome:
+        """See :meth:`Client.bulk_update`."""
+        flow = self._bulk_flow(url, changes, atomic, retries, item_url)
+        return self._learn_bulk(await self._run(flow))
+
+    async def _run(self, flow: Flow[T], limited: str | None = None) -> T:
         step = next(flow)
         while True:
             received: Response | LostReply | None = None
@@ -478,10 +586,13 @@ class AsyncClient(_Base):
                     received = LostReply(f"{type(error).__name__}: {error}")
                 else:
                     received = _to_response(raw)
+                outcome = None if limited is None else _outcome(step, received)
+                if outcome is not None and limited is not None:
+                    self.limiter.record(limited, conflict=outcome)
             try:
                 step = flow.send(received)
             except StopIteration as done:
-                result: Document = done.value
+                result: T = done.value
                 return result
 
     async def aclose(self) -> None:

@@ -14,6 +14,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+from ..core.patching import apply_merge_patch
+
 __all__ = [
     "JSONAPI_MEDIA_TYPE",
     "JSON_PATCH_MEDIA_TYPE",
@@ -33,25 +35,6 @@ JSONAPI_MEDIA_TYPE: Final = "application/vnd.api+json"
 #: How ``Client.update`` / ``Client.save`` send a change: the whole document with PUT, or a
 #: PATCH with an RFC 7396 merge patch, an RFC 6902 JSON Patch, or a JSON:API resource object.
 PatchFormat = Literal["merge", "json", "jsonapi"]
-
-
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """Apply an RFC 7396 merge patch; return the new document (inputs are not modified).
-
-    RFC 7396 §2: "If the provided merge patch contains members that do not appear within the
-    target, those members are added. If the target does contain the member, the value is
-    replaced. Null values in the merge patch are given special meaning to indicate the removal
-    of existing values in the target." A patch that is not an object replaces the target.
-    """
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, Mapping) else {}
-    for name, value in patch.items():
-        if value is None:
-            result.pop(name, None)
-        else:
-            result[name] = apply_merge_patch(result.get(name), value)
-    return result
 
 
 def merge_patch(before: Any, after: Any) -> Any:

@@ -250,6 +250,8 @@ class Collection:
     ``await listing.create(key, values)`` inserts the item: ``201`` (set it on the route) with
     ``Location``, ``ETag`` and ``Last-Modified``. A false precondition waits for the route's
     own access decisions, as with :class:`Conditional`; ``install(app)`` is required.
+    ``policy``, ``error_format``, ``type_base``, ``last_modified``, ``variant`` and
+    ``answer_before_view`` are as for :class:`Conditional`.
 
     Args:
         store: the store the items live in; it must have ``read_collection`` (the SQLAlchemy
@@ -258,8 +260,6 @@ class Collection:
             ``store.read_collection`` (``select(Document).where(...)`` for SQLAlchemy);
             default every row.
         locate: the URL of a created item from its key (default: the path plus ``/<key>``).
-        policy, error_format, type_base, last_modified, variant, answer_before_view: as for
-            :class:`Conditional`.
         secret: keys the collection tag, so a caller cannot confirm a guess of the rows.
     """
 

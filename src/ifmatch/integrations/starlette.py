@@ -772,15 +772,14 @@ def collection(
     and 304 to it; a ``POST``'s preconditions are evaluated against the collection's tag, and
     ``await condition.create(key, values)`` inserts the item: ``201`` with ``Location``,
     ``ETag`` and ``Last-Modified``. A false precondition waits for the endpoint's own access
-    decisions, as in :func:`conditional`.
+    decisions, as in :func:`conditional`. ``policy``, ``error_format``, ``type_base``,
+    ``last_modified``, ``variant`` and ``answer_before_view`` are as in :func:`conditional`.
 
     Args:
         store: the store the items live in; it must have ``read_collection``.
         query: called per request for the rows the caller may list, passed to
             ``store.read_collection`` (a ``select(...)`` for SQLAlchemy); default every row.
         locate: the URL of a created item from its key (default: the path plus ``/<key>``).
-        policy, error_format, type_base, last_modified, variant, answer_before_view: as in
-            :func:`conditional`.
         secret: keys the collection tag, so a caller cannot confirm a guess of the rows.
     """
     options = make_options(

@@ -21,6 +21,7 @@ from .base import (
 )
 from .errors import (
     ConfigurationError,
+    ReplicationUnconfirmed,
     StoreError,
     StoreUnavailable,
     is_unavailable,
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "Expectation",
     "Outcome",
+    "ReplicationUnconfirmed",
     "Snapshot",
     "StoreError",
     "StoreUnavailable",

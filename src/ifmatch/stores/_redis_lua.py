@@ -198,6 +198,11 @@ if verdict == 'new' then
   redis.call('PEXPIREAT', key, now + retention)
   return {verdict, fp, attempt, tostring(now), tostring(now + retention), '0', '', '', ''}
 end
+if verdict == 'replay' then
+  -- Re-set the same expiry: a write, so that a WAIT after this script (wait_replicas) covers
+  -- the replayed write too, which replicates before this one does.
+  redis.call('PEXPIREAT', key, tonumber(cur[4]))
+end
 return {verdict, cur[1], cur[2], cur[3], cur[4], cur[5], cur[6] or '', cur[7] or '',
         cur[8] or ''}
 """

@@ -51,6 +51,7 @@ from ._django_sql import (
 )
 from .base import CASResult, Expectation, Outcome, Snapshot
 from .idempotency import Claim, Completion
+from .replicas import needs_primary, seen_version
 
 __all__ = [
     "ConditionalSaveMixin",
@@ -301,6 +302,18 @@ def snapshot_of(instance: models.Model) -> Snapshot:
     return snapshot_from_row((getattr(instance, spec.version.attname), last_modified))
 
 
+def _read_your_writes(model: Any, db: str, instance: Any) -> Any:
+    """The instance read again on the primary when it came from another database (a replica)
+    at a version older than the one the request names (``ifmatch.stores.replicas``), else
+    ``None``."""
+    if not needs_primary(instance._ifmatch_loaded_version, seen_version()):
+        return None
+    primary = router.db_for_write(model)
+    if primary == db:
+        return None
+    return model._base_manager.using(primary).filter(pk=instance.pk).first()
+
+
 class ConditionalSaveMixin:
     """Make ``save()`` and ``delete()`` of a model guarded compare-and-set writes.
 
@@ -446,6 +459,9 @@ class ConditionalSaveMixin:
         name = cls.ifmatch_version_field
         if name in field_names:
             instance._ifmatch_loaded_version = values[list(field_names).index(name)]
+            fresher = _read_your_writes(cls, db, instance)
+            if fresher is not None:
+                return fresher
         return instance
 
     def delete(

@@ -14,6 +14,7 @@ from ._unavailable import is_unavailable
 
 __all__ = [
     "ConfigurationError",
+    "ReplicationUnconfirmed",
     "StoreError",
     "StoreUnavailable",
     "is_unavailable",
@@ -38,6 +39,25 @@ class StoreUnavailable(StoreError):
     """
 
     status_hint = 503
+
+
+class ReplicationUnconfirmed(StoreUnavailable):
+    """The write was applied on the primary, but fewer replicas than required acknowledged it
+    in time (Redis ``WAIT``): if the primary fails now, a promoted replica may not have it.
+
+    The outcome is unknown, so the write is not reported as a success: integrations answer 503,
+    and a retry carrying the same ``Idempotency-Key`` gets the original answer if the write
+    survived, or performs it again if it did not. Suggested HTTP status: 503.
+
+    Attributes:
+        acknowledged: how many replicas acknowledged the write in time.
+        required: how many the store was told to wait for.
+    """
+
+    def __init__(self, message: str, *, acknowledged: int, required: int) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.required = required
 
 
 def is_write_conflict(error: BaseException) -> bool:

@@ -14,6 +14,19 @@ are loaded again automatically after a server restart (``NOSCRIPT``).
     store = RedisStore(Redis(), prefix="docs:")
     store.compare_and_set("42", Expectation(exists=False), {"text": "hi"})
 
+**Redis Cluster.** Give either store a ``redis.cluster.RedisCluster`` (or its asyncio twin)
+and every script's keys are kept in one hash slot: see ``ifmatch.stores._redis_cluster`` and
+the deployment documentation for the key layout. A batch or a keyed write that would cross
+slots raises :class:`ifmatch.stores.ConfigurationError`, never a raw ``CROSSSLOT``; MOVED and
+ASK redirections are followed.
+
+**Waiting for replicas.** ``wait_replicas=N`` sends ``WAIT N <timeout>`` on the write's own
+connection after every write and raises :class:`ifmatch.stores.ReplicationUnconfirmed` (a
+``StoreUnavailable``: 503, outcome unknown) when fewer than ``N`` replicas acknowledged it in
+``wait_timeout``. "WAIT does not make Redis a strongly consistent store" (Redis
+documentation): it narrows, and with one replica per primary that must acknowledge closes, the
+window in which a failover loses an acknowledged write.
+
 Connection errors propagate as :class:`ifmatch.stores.StoreUnavailable`. redis-py's default
 client retries a command whose reply was lost; every write names itself with a write id, so a
 re-run script answers what its first run answered instead of losing against its own write (or
@@ -30,6 +43,10 @@ from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import ClusterCrossSlotError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -40,9 +57,18 @@ from ..core.idempotency import (
     Verdict,
     new_attempt,
 )
+from ._redis_cluster import (
+    cross_slot,
+    has_hash_tag,
+    is_cluster,
+    require_one_slot,
+    run_acked,
+    run_acked_async,
+    slot_tag,
+)
 from ._redis_lua import BULK, CAS, CLAIM, DELETE, RELEASE
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
-from .errors import StoreUnavailable
+from .errors import ConfigurationError, ReplicationUnconfirmed, StoreUnavailable
 from .idempotency import Claim, Completion
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
@@ -81,27 +107,82 @@ def _moment(stored: Any) -> datetime | None:
     return _EPOCH + timedelta(seconds=int(seconds), microseconds=micros)
 
 
-class _RedisBase:
-    """Key naming and the encoding of expectations, values and replies."""
+def _wrote(reply: Any) -> bool:
+    """Whether a script's reply must be confirmed by replicas: a compare-and-set, delete or
+    batch item won, or a replay (whose answer is only as durable as the write it replays). A
+    new claim need not be: the write that completes it is confirmed, and covers it."""
+    if not isinstance(reply, list | tuple) or not reply:
+        return False
+    first = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+    if first in {verdict.value for verdict in Verdict}:
+        return first == Verdict.REPLAY.value
+    outcomes = reply[0::3]  # {outcome, version, last_modified} per item
+    return any(part in (b"won", "won") for part in outcomes)
 
-    def __init__(self, prefix: str) -> None:
+
+class _RedisBase:
+    """Key naming, the encoding of expectations, values and replies, and the WAIT rule."""
+
+    def __init__(
+        self, client: object, prefix: str, wait_replicas: int, wait_timeout: timedelta
+    ) -> None:
+        if wait_replicas < 0:
+            raise ValueError("wait_replicas must be 0 (do not wait) or more")
+        if wait_replicas and wait_timeout <= timedelta(0):
+            raise ValueError("wait_timeout must be positive (WAIT with 0 would block forever)")
         self.prefix = prefix
+        self.cluster = is_cluster(client)
+        #: One slot per resource: a cluster, and a prefix without a hash tag of its own.
+        self.tagged = self.cluster and not has_hash_tag(prefix)
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = max(1, int(wait_timeout.total_seconds() * 1000))
 
     def key(self, key: object) -> str:
         """The Redis key holding resource ``key``."""
+        if self.tagged:
+            return f"{self.prefix}{{{slot_tag(key)}}}"
         return f"{self.prefix}{key}"
 
-    def _write_id(self) -> str:
-        """A new write's id key: a retried script finds its own first run's answer there."""
+    def _write_id(self, resource: str) -> str:
+        """A new write's id key (in ``resource``'s slot): a retried script finds its own first
+        run's answer there."""
+        if self.tagged:
+            return f"{resource}:w:{secrets.token_hex(12)}"
         return f"{self.prefix}w:{secrets.token_hex(12)}"
 
     def _record_key(self, id: str) -> str:
         return f"{self.prefix}idem:{id}"
 
+    def _claimable(self) -> None:
+        if self.tagged:
+            raise ConfigurationError(
+                "Idempotency-Key records are completed in the write's own script, so on Redis "
+                "Cluster they must share the resource's hash slot, which a one-slot-per-resource "
+                "layout cannot promise: give the store a prefix with a hash tag "
+                "(prefix='{docs}:') for keyed writes."
+            )
+
     def _write_keys(self, key: object, completion: Completion | None) -> list[str]:
         resource = self.key(key)
         record = resource if completion is None else self._record_key(completion.id)
-        return [resource, self._write_id(), record]
+        return [resource, self._write_id(resource), record]
+
+    def _confirmed(self, reply: Any, acknowledged: int) -> Any:
+        """``reply``, unless it wrote and fewer replicas than required acknowledged it."""
+        if acknowledged < self.wait_replicas and _wrote(reply):
+            raise ReplicationUnconfirmed(
+                f"the write was applied on the Redis primary, but {acknowledged} of "
+                f"{self.wait_replicas} replicas acknowledged it within "
+                f"{self.wait_timeout_ms} ms: the outcome is unknown (a failover now may "
+                "lose it); retry with the same Idempotency-Key",
+                acknowledged=acknowledged,
+                required=self.wait_replicas,
+            )
+        return reply
+
+    def _checked(self, keys: list[str], what: str) -> None:
+        if self.cluster:
+            require_one_slot(keys, what)
 
     @staticmethod
     def _meta(completion: Completion | None) -> str:
@@ -181,7 +262,24 @@ class _RedisBase:
             specs.append(self._spec(expect, len(flat)))
             fields += flat
         argv: list[Value] = [json.dumps({"all": all_or_nothing, "items": specs}), *fields]
-        return [*(self.key(key) for key, _, _ in batch), self._write_id()], argv
+        keys = [self.key(key) for key, _, _ in batch]
+        return [*keys, self._write_id(keys[0])], argv
+
+    def _slot_groups(self, batch: list[BulkItem[Any]], all_or_nothing: bool) -> list[list[int]]:
+        """The batch's item positions, one group per hash slot (one group off a cluster). An
+        all-or-nothing batch across slots is refused: no script can span them."""
+        if not self.tagged:
+            return [list(range(len(batch)))]
+        groups: dict[int, list[int]] = {}
+        for position, (key, _, _) in enumerate(batch):
+            groups.setdefault(key_slot(self.key(key).encode()), []).append(position)
+        if all_or_nothing and len(groups) > 1:
+            raise ConfigurationError(
+                f"an all-or-nothing batch touches {len(groups)} Redis Cluster hash slots and "
+                "no script can span them: give the store a prefix with a hash tag "
+                "(prefix='{docs}:') or send one batch per slot"
+            )
+        return list(groups.values())
 
     @staticmethod
     def _result(reply: Sequence[Any]) -> CASResult:
@@ -212,12 +310,25 @@ class RedisStore(_RedisBase):
     """Compare-and-set over Redis hashes with a synchronous ``redis.Redis`` client.
 
     Args:
-        client: a ``redis.Redis`` (``decode_responses`` either way).
-        prefix: prepended to every key (``"ifmatch:"`` by default).
+        client: a ``redis.Redis`` or a ``redis.cluster.RedisCluster`` (``decode_responses``
+            either way).
+        prefix: prepended to every key (``"ifmatch:"`` by default). On a cluster, a prefix
+            with a hash tag (``"{docs}:"``) keeps every key in one slot.
+        wait_replicas: after each write, wait until this many replicas acknowledged it
+            (``WAIT``); 0, the default, does not wait.
+        wait_timeout: how long ``WAIT`` may block before the write is reported as
+            :class:`~ifmatch.stores.ReplicationUnconfirmed`.
     """
 
-    def __init__(self, client: Redis, *, prefix: str = "ifmatch:") -> None:
-        super().__init__(prefix)
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        prefix: str = "ifmatch:",
+        wait_replicas: int = 0,
+        wait_timeout: timedelta = timedelta(seconds=1),
+    ) -> None:
+        super().__init__(client, prefix, wait_replicas, wait_timeout)
         self.client = client
         self._cas = client.register_script(CAS)
         self._delete = client.register_script(DELETE)
@@ -234,6 +345,7 @@ class RedisStore(_RedisBase):
         in_flight: timedelta = DEFAULT_IN_FLIGHT,
     ) -> Claim:
         """Claim record ``id`` for this attempt, or say why not (one script, server clock)."""
+        self._claimable()
         _, argv = self._claim_args(fingerprint, retention, in_flight)
         return self._claimed(id, self._run(self._claim, [self._record_key(id)], argv))
 
@@ -287,17 +399,36 @@ class RedisStore(_RedisBase):
     def compare_and_set_many(
         self, items: Iterable[BulkItem[object]], *, all_or_nothing: bool = False
     ) -> list[CASResult]:
-        """Apply every item in ONE script (atomic as a whole; in Redis Cluster the keys must
-        share a hash slot). ``all_or_nothing`` restores every touched hash if any item misses."""
-        keys, argv = self._bulk_args(list(items), all_or_nothing)
-        if not keys:
-            return []
-        return self._results(self._run(self._bulk, keys, argv))
+        """Apply every item in ONE script, atomic as a whole. On a cluster with one slot per
+        resource, one script per hash slot (each atomic); an ``all_or_nothing`` batch across
+        slots raises :class:`~ifmatch.stores.ConfigurationError`. ``all_or_nothing``
+        restores every touched hash if any item misses."""
+        batch = list(items)
+        results: list[CASResult | None] = [None] * len(batch)
+        for group in self._slot_groups(batch, all_or_nothing) if batch else []:
+            keys, argv = self._bulk_args([batch[i] for i in group], all_or_nothing)
+            replies = self._results(self._run(self._bulk, keys, argv))
+            for i, result in zip(group, replies, strict=True):
+                results[i] = result
+        return [result for result in results if result is not None]
 
-    @staticmethod
-    def _run(script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
+    def _run(self, script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
+        self._checked(keys, "a Redis script")
         try:
-            return script(keys=keys, args=list(argv))
+            if not self.wait_replicas:
+                return script(keys=keys, args=list(argv))
+            reply, acknowledged = run_acked(
+                self.client,
+                script,
+                keys,
+                argv,
+                self.wait_replicas,
+                self.wait_timeout_ms,
+                "a script",
+            )
+            return self._confirmed(reply, acknowledged)
+        except ClusterCrossSlotError as exc:
+            raise cross_slot(exc, "a Redis script") from exc
         except _UNREACHABLE as exc:
             raise StoreUnavailable(
                 f"Redis connection lost; the write may or may not apply: {exc}"
@@ -307,11 +438,19 @@ class RedisStore(_RedisBase):
 class AsyncRedisStore(_RedisBase):
     """Compare-and-set over Redis hashes with a ``redis.asyncio.Redis`` client.
 
-    Same scripts, arguments and outcomes as :class:`RedisStore`.
+    Same scripts, arguments, options and outcomes as :class:`RedisStore`; the client may be a
+    ``redis.asyncio.cluster.RedisCluster``.
     """
 
-    def __init__(self, client: AsyncRedis, *, prefix: str = "ifmatch:") -> None:
-        super().__init__(prefix)
+    def __init__(
+        self,
+        client: AsyncRedis | AsyncRedisCluster,
+        *,
+        prefix: str = "ifmatch:",
+        wait_replicas: int = 0,
+        wait_timeout: timedelta = timedelta(seconds=1),
+    ) -> None:
+        super().__init__(client, prefix, wait_replicas, wait_timeout)
         self.client = client
         self._cas = client.register_script(CAS)
         self._delete = client.register_script(DELETE)
@@ -328,6 +467,7 @@ class AsyncRedisStore(_RedisBase):
         in_flight: timedelta = DEFAULT_IN_FLIGHT,
     ) -> Claim:
         """Claim record ``id`` for this attempt (see :meth:`RedisStore.claim`)."""
+        self._claimable()
         _, argv = self._claim_args(fingerprint, retention, in_flight)
         return self._claimed(id, await self._run(self._claim, [self._record_key(id)], argv))
 
@@ -383,16 +523,33 @@ class AsyncRedisStore(_RedisBase):
     async def compare_and_set_many(
         self, items: Iterable[BulkItem[object]], *, all_or_nothing: bool = False
     ) -> list[CASResult]:
-        """Apply every item in one script (see :meth:`RedisStore.compare_and_set_many`)."""
-        keys, argv = self._bulk_args(list(items), all_or_nothing)
-        if not keys:
-            return []
-        return self._results(await self._run(self._bulk, keys, argv))
+        """Apply the items as :meth:`RedisStore.compare_and_set_many` does."""
+        batch = list(items)
+        results: list[CASResult | None] = [None] * len(batch)
+        for group in self._slot_groups(batch, all_or_nothing) if batch else []:
+            keys, argv = self._bulk_args([batch[i] for i in group], all_or_nothing)
+            replies = self._results(await self._run(self._bulk, keys, argv))
+            for i, result in zip(group, replies, strict=True):
+                results[i] = result
+        return [result for result in results if result is not None]
 
-    @staticmethod
-    async def _run(script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
+    async def _run(self, script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
+        self._checked(keys, "a Redis script")
         try:
-            return await script(keys=keys, args=list(argv))
+            if not self.wait_replicas:
+                return await script(keys=keys, args=list(argv))
+            reply, acknowledged = await run_acked_async(
+                self.client,
+                script,
+                keys,
+                argv,
+                self.wait_replicas,
+                self.wait_timeout_ms,
+                "a script",
+            )
+            return self._confirmed(reply, acknowledged)
+        except ClusterCrossSlotError as exc:
+            raise cross_slot(exc, "a Redis script") from exc
         except _UNREACHABLE as exc:
             raise StoreUnavailable(
                 f"Redis connection lost; the write may or may not apply: {exc}"

@@ -94,3 +94,14 @@ class Note(ConditionalSaveMixin, models.Model):
 
     class Meta:
         app_label = "docs"
+
+
+class PatchDocument(VersionedModel):
+    """A JSON document taking merge-patch and JSON Patch bodies (test_drf_patch.py)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    title = models.CharField(max_length=200, default="")
+    tokens = models.JSONField(default=dict)
+
+    class Meta:
+        app_label = "docs"

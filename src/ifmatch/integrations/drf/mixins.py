@@ -711,6 +711,15 @@ class ConditionalMixin:
                 response[name] = value
         return response
 
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        parent: Any = super()
+        try:
+            return parent.options(request, *args, **kwargs)  # type: ignore[no-any-return]
+        finally:
+            # DRF's metadata calls get_object() for a cloned PUT / POST to test permissions;
+            # that request's preconditions are not this OPTIONS request's (no 428 for OPTIONS).
+            self._ifmatch_refusal = None
+
     def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, _Answered):
             return exc.response
