@@ -9,12 +9,17 @@ import httpx
 import pytest
 from anyio.from_thread import BlockingPortal
 from fastapi import Depends, FastAPI, HTTPException
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+import services
 from ifmatch.core.errors import ConfigurationError
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
 from ifmatch.stores import Expectation, Snapshot
 from ifmatch.stores.memory import MemoryStore
+from integrations.example_models import DATABASE_URL_ENV, Document, create_tables
 from integrations.http_conformance import AsgiClient
+from integrations.lost_updates import race
 
 
 class Ledger:
@@ -146,3 +151,34 @@ def test_a_loader_that_yields_needs_install(portal: BlockingPortal, store: Memor
     with pytest.raises(ConfigurationError, match="install"):
         client.request("GET", "/d/d")
     assert ledger.events == ["open d", "close d"] and ledger.open == 0
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_no_lost_updates_through_uvicorn_workers_with_a_yielding_loader(
+    postgres_db: services.Database,
+) -> None:
+    # More writers than pooled connections per worker: a request that held its loader's
+    # connection while its write waited for another would stall here.
+    create_tables(postgres_db.sqlalchemy_url())
+    engine = create_engine(postgres_db.sqlalchemy_url())
+    with Session(engine) as session:
+        session.merge(Document(id="loader-race", text=""))
+        session.commit()
+    engine.dispose()
+    port = services.free_port()
+    argv = [
+        services.PYTHON,
+        *("-m", "uvicorn", "--workers", "3", "--port", str(port), "--host", "127.0.0.1"),
+        *("--factory", "integrations.loader_fastapi_app:create_app"),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    env = services.subprocess_env(
+        **{DATABASE_URL_ENV: postgres_db.sqlalchemy_url(asynchronous=True)}
+    )
+    with services.running_server(argv, port, env=env):
+        tally, lost = race(base, "/documents/loader-race", writers=12, tokens=5)
+    assert not tally.errors and len(tally.acknowledged) == 60
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    assert tally.conflicts > 0  # the writers did collide
+    print(f"{len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, {len(lost)} lost")
