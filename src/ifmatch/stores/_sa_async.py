@@ -25,7 +25,7 @@ from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, Idempotency
 from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
-from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot, in_caller_order, lock_order
 from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
@@ -174,7 +174,12 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         self, items: Iterable[BulkItem[K]], *, all_or_nothing: bool = False
     ) -> list[CASResult]:
         """Guarded bulk write (see ``SQLAlchemyStore.compare_and_set_many``)."""
-        batch = self._items(items)
+        given = self._items(items)
+        order = lock_order([item.key for item in given])
+        batch = [given[position] for position in order]  # row locks in key order: no deadlock
+        return in_caller_order(order, await self._many(batch, all_or_nothing))
+
+    async def _many(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         if self._session is not None:
             return await self._many_in_session(self._session(), batch, all_or_nothing)
         for _ in range(self.retries + 1):

@@ -15,7 +15,7 @@ from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, Idempotency
 from ._ledger_sql import Superseded
 from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
 from ._sql import is_duplicate_key, is_retryable_conflict
-from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot
+from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot, in_caller_order, lock_order
 from .collection import CollectionState
 from .idempotency import Claim, Completion, claim_flow
 
@@ -196,7 +196,12 @@ class SQLAlchemyStore(StoreBase[K]):
         A lost or missing item does not stop the others unless ``all_or_nothing``; then any
         miss rolls the batch back and the items that had won are reported ``ABORTED``.
         """
-        batch = self._items(items)
+        given = self._items(items)
+        order = lock_order([item.key for item in given])
+        batch = [given[position] for position in order]  # row locks in key order: no deadlock
+        return in_caller_order(order, self._many(batch, all_or_nothing))
+
+    def _many(self, batch: list[Item], all_or_nothing: bool) -> list[CASResult]:
         if self._session is not None:
             return self._many_in_session(self._session(), batch, all_or_nothing)
         for _ in range(self.retries + 1):

@@ -357,3 +357,27 @@ class AsyncBulkVersionStore(AsyncVersionStore[KeyT], Protocol[KeyT]):
     async def compare_and_set_many(
         self, items: Iterable[BulkItem[KeyT]], *, all_or_nothing: bool = False
     ) -> list[CASResult]: ...
+
+
+_R = TypeVar("_R")
+
+
+def lock_order(keys: Sequence[Any]) -> list[int]:
+    """The positions of a batch's items in the order its writes should run: by key.
+
+    Two transactions that update the same rows in different orders can deadlock; batches that
+    all take their row locks in one global order (by key) cannot. Keys of one type are
+    compared as they are; mixed or unorderable keys are ordered by type name and ``repr``.
+    """
+    order = list(range(len(keys)))
+    try:
+        order.sort(key=lambda i: (type(keys[i]).__name__, keys[i]))
+    except TypeError:
+        order.sort(key=lambda i: (type(keys[i]).__name__, repr(keys[i])))
+    return order
+
+
+def in_caller_order(order: Sequence[int], results: Sequence[_R]) -> list[_R]:
+    """Undo :func:`lock_order`: ``results[n]`` belongs to the item at ``order[n]``."""
+    by_position = dict(zip(order, results, strict=True))
+    return [by_position[position] for position in range(len(order))]

@@ -49,7 +49,7 @@ from ._django_sql import (
     snapshot_from_row,
     update_returning,
 )
-from .base import CASResult, Expectation, Outcome, Snapshot
+from .base import CASResult, Expectation, Outcome, Snapshot, in_caller_order, lock_order
 from .idempotency import Claim, Completion
 from .replicas import needs_primary, seen_version
 
@@ -680,7 +680,14 @@ class DjangoStore:
         Returns:
             The results, with each snapshot read after the batch's transaction ended.
         """
-        batch = list(items)
+        given = list(items)
+        order = lock_order([key for key, _, _ in given])
+        batch = [given[position] for position in order]  # row locks in key order: no deadlock
+        return in_caller_order(order, self._many(batch, all_or_nothing))
+
+    def _many(
+        self, batch: list[tuple[Any, Expectation, Mapping[str, Any]]], all_or_nothing: bool
+    ) -> list[CASResult]:
         if not all_or_nothing:
             return [self.compare_and_set(key, expect, values) for key, expect, values in batch]
         nested = connections[self.using].in_atomic_block
