@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+# At module level: FastAPI resolves a route's annotations in the module's namespace.
+from ifmatch.integrations.fastapi import ConditionalRequest
 from ifmatch.stores.memory import MemoryStore
 from integrations.http_conformance import AsgiClient
 from integrations.patch_apps import create_fastapi_app
@@ -57,7 +59,7 @@ def test_pydantic_validation_errors_are_listed(portal: BlockingPortal) -> None:
     from fastapi import Depends, FastAPI
     from pydantic import BaseModel, ConfigDict
 
-    from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
+    from ifmatch.integrations.fastapi import Conditional, install
     from ifmatch.integrations.starlette_patch import apply_patch
 
     class Doc(BaseModel):
@@ -184,7 +186,7 @@ def test_represent_is_required_with_the_store_reader(portal: BlockingPortal) -> 
     # The stored values hold the key and version columns: no default representation.
     from fastapi import Depends, FastAPI
 
-    from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
+    from ifmatch.integrations.fastapi import Conditional, install
     from ifmatch.integrations.starlette_patch import apply_patch
     from ifmatch.stores import Expectation
 

@@ -106,9 +106,17 @@ def redirected(reply: object) -> bool:
     )
 
 
+def is_cross_slot(error: BaseException) -> bool:
+    """A server's ``CROSSSLOT`` reply: redis-py before 5.1 raises it as a plain
+    ``ResponseError`` on a non-cluster client, later versions as ``ClusterCrossSlotError``."""
+    return isinstance(error, ClusterCrossSlotError) or (
+        isinstance(error, ResponseError) and str(error).startswith("CROSSSLOT")
+    )
+
+
 def check_reply(reply: Any, what: str) -> Any:
     """``reply`` itself, or the exception it is raised (``CROSSSLOT`` as configuration)."""
-    if isinstance(reply, ClusterCrossSlotError):
+    if isinstance(reply, ResponseError) and is_cross_slot(reply):
         raise cross_slot(reply, what)
     if isinstance(reply, Exception):
         raise reply
@@ -247,7 +255,11 @@ async def _on_node(node: Any, sent: list[tuple[Any, ...]]) -> list[Any]:
         await connection.disconnect()
         raise
     finally:
-        node.release(connection)
+        release = getattr(node, "release", None)
+        if release is not None:
+            release(connection)
+        else:  # redis-py before 5.1: the node keeps its free connections in ``_free``
+            node._free.append(connection)
 
 
 def _pause(attempt: int) -> None:

@@ -46,8 +46,8 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import ClusterCrossSlotError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..core.idempotency import (
@@ -61,6 +61,7 @@ from ._redis_cluster import (
     cross_slot,
     has_hash_tag,
     is_cluster,
+    is_cross_slot,
     require_one_slot,
     run_acked,
     run_acked_async,
@@ -427,8 +428,10 @@ class RedisStore(_RedisBase):
                 "a script",
             )
             return self._confirmed(reply, acknowledged)
-        except ClusterCrossSlotError as exc:
-            raise cross_slot(exc, "a Redis script") from exc
+        except ResponseError as exc:
+            if is_cross_slot(exc):
+                raise cross_slot(exc, "a Redis script") from exc
+            raise
         except _UNREACHABLE as exc:
             raise StoreUnavailable(
                 f"Redis connection lost; the write may or may not apply: {exc}"
@@ -548,8 +551,10 @@ class AsyncRedisStore(_RedisBase):
                 "a script",
             )
             return self._confirmed(reply, acknowledged)
-        except ClusterCrossSlotError as exc:
-            raise cross_slot(exc, "a Redis script") from exc
+        except ResponseError as exc:
+            if is_cross_slot(exc):
+                raise cross_slot(exc, "a Redis script") from exc
+            raise
         except _UNREACHABLE as exc:
             raise StoreUnavailable(
                 f"Redis connection lost; the write may or may not apply: {exc}"
