@@ -137,7 +137,7 @@ def error_response(error: HTTPError) -> Response:
 async def conditional_exception_handler(request: Request, exc: Exception) -> Response:
     """Exception handler turning :class:`ConditionalHTTPException` into its response."""
     assert isinstance(exc, ConditionalHTTPException)
-    return error_response(exc.error)
+    return _Answer(exc.error)
 
 
 EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -581,7 +581,8 @@ async def check(
                         # endpoint may use) until the request ends; closed at once on a refusal.
                         loading = loaded
                         instance = await anext(loaded, None)
-                        _closable(request, loaded)
+                        if SCOPE_KEY not in request.scope:
+                            _closable(request, loaded)
                     else:
                         instance = await loaded  # type: ignore[misc]
                 except KEY_ERRORS:
