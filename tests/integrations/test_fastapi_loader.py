@@ -182,3 +182,26 @@ def test_no_lost_updates_through_uvicorn_workers_with_a_yielding_loader(
     assert lost == [], f"{len(lost)} acknowledged writes lost"
     assert tally.conflicts > 0  # the writers did collide
     print(f"{len(tally.acknowledged)} acknowledged, {tally.conflicts} 412s, {len(lost)} lost")
+
+
+def test_an_early_304_carries_both_validators_and_a_malformed_if_none_match_is_a_400(
+    portal: BlockingPortal, store: MemoryStore
+) -> None:
+    ledger = Ledger()
+    client = AsgiClient(make_app(store, ledger, early=True), portal)
+    fresh = client.request("GET", "/d/d")
+    not_modified = client.request("GET", "/d/d", headers={"If-None-Match": '"v0", "v1"'})
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    # RFC 9110 §15.4.5: the validators a 200 would carry.
+    assert not_modified.headers["etag"] == fresh.headers["etag"] == '"v1"'
+    assert not_modified.headers["last-modified"] == fresh.headers["last-modified"]
+    assert "content-length" not in not_modified.headers
+    for malformed in ('"v1", junk', 'W/"v1', "v1 v2"):
+        # Asked again with the same field: a malformed value is never taken from a cache.
+        for _ in range(2):
+            refused = client.request("GET", "/d/d", headers={"If-None-Match": malformed})
+            assert refused.status_code == 400, malformed
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["header"] == "If-None-Match"
+            assert refused.headers["content-length"] == str(len(refused.content))
+    assert ledger.open == 0

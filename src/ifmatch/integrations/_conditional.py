@@ -496,9 +496,10 @@ def precheck(
         The ``Proceed`` decision to write under, or the error to answer with (304, 400, 404,
         412, 428).
     """
-    missing = missing_resource_error(method, snapshot, options, instance)
-    if missing is not None:
-        return missing
+    if snapshot is None:
+        missing = missing_resource_error(method, snapshot, options, instance)
+        if missing is not None:
+            return missing
     if not evaluate_preconditions:
         return Proceed()
     decision = decide(method, headers, snapshot, options)

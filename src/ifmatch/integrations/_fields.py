@@ -23,6 +23,7 @@ from ..core import (
     format_http_date,
     jsonapi_errors,
     problem,
+    to_http_precision,
 )
 from ..stores import Snapshot, last_modified_for
 
@@ -68,8 +69,32 @@ def last_modified_fields(moment: datetime | None, *, send: bool = True) -> list[
     Returns:
         ``[("Last-Modified", <HTTP-date>)]``, or ``[]``.
     """
-    served = last_modified_for(moment, datetime.now(UTC)) if send else None
+    if moment is None or not send:
+        return []
+    known = _LAST_MODIFIED.get(moment)
+    if known is None:
+        known = _remember(moment)
+    truncated, field = known
+    # A whole second no later than now is no later than now truncated: the stored date as is.
+    if truncated <= datetime.now(UTC):
+        return [field]
+    served = last_modified_for(moment, datetime.now(UTC))
     return [] if served is None else [("Last-Modified", format_http_date(served))]
+
+
+# Stored dates recently sent, with their field: the date to the second (aware UTC) and the
+# formatted ``Last-Modified`` line. A row's date repeats on every request until it is written.
+_LAST_MODIFIED: dict[datetime, tuple[datetime, tuple[str, str]]] = {}
+_LAST_MODIFIED_SIZE = 1024
+
+
+def _remember(moment: datetime) -> tuple[datetime, tuple[str, str]]:
+    truncated = to_http_precision(moment)
+    known = (truncated, ("Last-Modified", format_http_date(truncated)))
+    if len(_LAST_MODIFIED) >= _LAST_MODIFIED_SIZE:
+        _LAST_MODIFIED.clear()  # bounded
+    _LAST_MODIFIED[moment] = known
+    return known
 
 
 def snapshot_fields(

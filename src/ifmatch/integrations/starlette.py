@@ -98,34 +98,46 @@ class ConditionalHTTPException(HTTPException):
     """A 304, 400, 404, 409, 412 or 428 answer with its body rendered (``.error``)."""
 
     def __init__(self, error: HTTPError) -> None:
+        # HTTPException's attributes, set here directly: the exception handler answers from
+        # ``error`` itself.
         problem = error.problem
-        detail = _PHRASES.get(error.status) if problem is None else str(problem.get("detail"))
-        super().__init__(error.status, detail=detail, headers=dict(error.headers))
+        self.status_code = error.status
+        self.detail = (
+            _PHRASES.get(error.status, "") if problem is None else str(problem.get("detail"))
+        )
+        self.headers = dict(error.headers)
         self.error = error
 
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 
+class _Answer(Response):
+    # A rendered error as a Response, its header lines encoded once, without the generic
+    # header initialisation (no media type of its own: the problem's fields carry it).
+
+    def __init__(self, error: HTTPError) -> None:
+        self.status_code = error.status
+        self.background = None
+        self.body = error.body
+        fields: dict[bytes, bytes] = {}
+        if not (error.status < 200 or error.status in (204, 304)):
+            fields[b"content-length"] = str(len(error.body)).encode()
+        for name, value in error.headers:
+            # One line per field, where it first appeared: the last value wins.
+            fields[name.lower().encode("latin-1")] = value.encode("latin-1")
+        self.raw_headers = list(fields.items())
+
+
 def error_response(error: HTTPError) -> Response:
     """The Starlette response for a rendered error (a 304 has no body and no media type)."""
-    response = Response(error.body or None, status_code=error.status)
-    raw = response.raw_headers
-    present = {name for name, _ in raw}
-    for name, value in error.headers:
-        key = name.lower().encode("latin-1")
-        if key in present:
-            response.headers[name] = value  # one line per field: the last value wins
-        else:
-            raw.append((key, value.encode("latin-1")))
-            present.add(key)
-    return response
+    return _Answer(error)
 
 
 async def conditional_exception_handler(request: Request, exc: Exception) -> Response:
     """Exception handler turning :class:`ConditionalHTTPException` into its response."""
     assert isinstance(exc, ConditionalHTTPException)
-    return error_response(exc.error)
+    return _Answer(exc.error)
 
 
 EXCEPTION_HANDLERS: Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -231,6 +243,10 @@ def make_options(
     )
 
 
+#: The validator fields, as raw header names: a 2xx carries the served version's, no other.
+_VALIDATORS = frozenset({b"etag", b"last-modified"})
+
+
 class ConditionalRequest(ConditionalState):
     """What a protected endpoint gets (``request.state.ifmatch``, or the FastAPI dependency):
     ``key``, ``snapshot`` (validators when checked; ``None`` if the resource did not exist),
@@ -321,13 +337,13 @@ class ConditionalRequest(ConditionalState):
             response.headers[self.echo[0]] = self.echo[1]
         if not (unconditionally or 200 <= response.status_code < 300):
             return response
-        for name in ("ETag", "Last-Modified"):
-            if name in response.headers:
-                del response.headers[name]
+        raw = response.headers.raw
+        if any(name in _VALIDATORS for name, _ in raw):
+            raw[:] = [line for line in raw if line[0] not in _VALIDATORS]
         if self.request.method not in {"GET", "HEAD"} and not self.wrote:
             return response
         for name, value in validator_headers(self.served, self.options):
-            response.headers[name] = value
+            raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
         if self.wrote and self.snapshot is None and self.served is not None:
             # RFC 9110 §15.3.2: the created resource is the target URI; say so explicitly.
             response.headers.setdefault("Location", location(self.request.url.path))
@@ -565,7 +581,8 @@ async def check(
                         # endpoint may use) until the request ends; closed at once on a refusal.
                         loading = loaded
                         instance = await anext(loaded, None)
-                        _closable(request, loaded)
+                        if SCOPE_KEY not in request.scope:
+                            _closable(request, loaded)
                     else:
                         instance = await loaded  # type: ignore[misc]
                 except KEY_ERRORS:
@@ -591,16 +608,21 @@ async def check(
                 request.method, request.headers.raw, snapshot, options, path, logger=logger
             )
             ready = waiting(answer, options)
-            if isinstance(ready, HTTPError):
-                raise ConditionalHTTPException(ready)
         except BaseException:
             if claim is not None:
                 await async_store.release(claim.record.id, claim.record.attempt)  # type: ignore[attr-defined]
             raise
+        if isinstance(ready, HTTPError) and claim is not None:
+            await async_store.release(claim.record.id, claim.record.attempt)  # type: ignore[attr-defined]
     except BaseException:
         if loading is not None:
             await loading.aclose()
         raise
+    if isinstance(ready, HTTPError):
+        # Answered now (404, or anything under answer_before_view): raised once, from here.
+        if loading is not None:
+            await loading.aclose()
+        raise ConditionalHTTPException(ready)
     decision, refusal = ready
     condition = ConditionalRequest(
         request, async_store, key, snapshot, decision, options, refusal=refusal, claim=claim
