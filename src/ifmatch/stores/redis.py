@@ -35,9 +35,10 @@ applying an unconditional one twice). Idempotency records live in ``<prefix>idem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +82,24 @@ RESERVED = frozenset({"version", "last_modified"})
 MAX_VERSION = 2**53 - 1
 Value = str | bytes | int | float
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+
+@contextlib.contextmanager
+def _script_errors() -> Iterator[None]:
+    """A script's failures as the store reports them: ``CROSSSLOT`` as a configuration error,
+    a lost or unreachable server as :class:`StoreUnavailable` (the write may have applied)."""
+    try:
+        yield
+    except ResponseError as exc:
+        if is_cross_slot(exc):
+            raise cross_slot(exc, "a Redis script") from exc
+        raise
+    except _UNREACHABLE as exc:
+        raise StoreUnavailable(
+            f"Redis connection lost; the write may or may not apply: {exc}"
+        ) from exc
+
+
 _LOST_CONNECTION = "Redis connection lost; the write may or may not have been applied"
 
 
@@ -415,7 +434,7 @@ class RedisStore(_RedisBase):
 
     def _run(self, script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
         self._checked(keys, "a Redis script")
-        try:
+        with _script_errors():
             if not self.wait_replicas:
                 return script(keys=keys, args=list(argv))
             reply, acknowledged = run_acked(
@@ -428,14 +447,6 @@ class RedisStore(_RedisBase):
                 "a script",
             )
             return self._confirmed(reply, acknowledged)
-        except ResponseError as exc:
-            if is_cross_slot(exc):
-                raise cross_slot(exc, "a Redis script") from exc
-            raise
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(
-                f"Redis connection lost; the write may or may not apply: {exc}"
-            ) from exc
 
 
 class AsyncRedisStore(_RedisBase):
@@ -538,7 +549,7 @@ class AsyncRedisStore(_RedisBase):
 
     async def _run(self, script: Any, keys: list[str], argv: Sequence[Value]) -> Any:
         self._checked(keys, "a Redis script")
-        try:
+        with _script_errors():
             if not self.wait_replicas:
                 return await script(keys=keys, args=list(argv))
             reply, acknowledged = await run_acked_async(
@@ -551,11 +562,3 @@ class AsyncRedisStore(_RedisBase):
                 "a script",
             )
             return self._confirmed(reply, acknowledged)
-        except ResponseError as exc:
-            if is_cross_slot(exc):
-                raise cross_slot(exc, "a Redis script") from exc
-            raise
-        except _UNREACHABLE as exc:
-            raise StoreUnavailable(
-                f"Redis connection lost; the write may or may not apply: {exc}"
-            ) from exc
