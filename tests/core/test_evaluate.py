@@ -62,12 +62,29 @@ def test_conformance_table(case: Case) -> None:
 
 
 def test_304_carries_validators_at_http_precision() -> None:
-    decision = evaluate("GET", {"If-None-Match": '"v3"'}, ResourceState(CURRENT, SAME_SECOND))
-    assert isinstance(decision, NotModified)
-    assert decision.headers == (
-        ("ETag", '"v3"'),
-        ("Last-Modified", "Sun, 22 Nov 2026 10:30:15 GMT"),
-    )
+    # RFC 9110 §15.4.5: a 304 MUST carry the ETag a 200 would, and SHOULD NOT carry other
+    # representation metadata unless it guides cache updates ("Last-Modified might be useful if
+    # the response does not have an ETag field"). A client that validated by tag gets the tag;
+    # one that validated by date also gets the date, to the second.
+    state = ResourceState(CURRENT, SAME_SECOND)
+    for fields in ({"If-None-Match": '"v3"'}, {"If-None-Match": '"v1", "v3"'}):
+        decision = evaluate("GET", fields, state)
+        assert isinstance(decision, NotModified)
+        assert decision.headers == (("ETag", '"v3"'),)
+    for fields in (
+        {"If-Modified-Since": "Sun, 22 Nov 2026 10:30:16 GMT"},
+        {"If-Modified-Since": "Sun, 22 Nov 2026 10:30:16 GMT", "If-Match": '"v3"'},
+    ):
+        decision = evaluate("GET", fields, state)
+        assert isinstance(decision, NotModified)
+        assert decision.headers == (
+            ("ETag", '"v3"'),
+            ("Last-Modified", "Sun, 22 Nov 2026 10:30:15 GMT"),
+        )
+    # No tag to send: the date is the validator left.
+    untagged = evaluate("GET", {"If-None-Match": "*"}, ResourceState(None, SAME_SECOND))
+    assert isinstance(untagged, NotModified)
+    assert untagged.headers == (("Last-Modified", "Sun, 22 Nov 2026 10:30:15 GMT"),)
 
 
 def test_412_names_header_code_and_current_tag() -> None:

@@ -118,7 +118,7 @@ def evaluate(
             if read.proceed is not None:
                 return read.proceed
         elif method in CACHEABLE_READS:
-            return _not_modified(resource)
+            return _not_modified(resource, by_date=False)
     return _evaluate(method, read.preconditions, resource, policy)
 
 
@@ -197,7 +197,7 @@ def _evaluate(
     if if_none_match is not None:
         if not _if_none_match_passes(if_none_match, resource, policy):
             if method in CACHEABLE_READS:
-                return _not_modified(resource)
+                return _not_modified(resource, by_date=False)
             return _if_none_match_failed(if_none_match, resource)
     # Step 4: "When the method is GET or HEAD, If-None-Match is not present, and
     # If-Modified-Since is present, evaluate the If-Modified-Since precondition: if true,
@@ -209,7 +209,7 @@ def _evaluate(
         and last_modified is not None
         and not modified_after(last_modified, preconditions.if_modified_since)
     ):
-        return _not_modified(resource)
+        return _not_modified(resource, by_date=True)
 
     # Step 5 (If-Range) concerns range requests, which ifmatch leaves to the framework.
     # Step 6: "Otherwise, perform the requested method and respond according to its success
@@ -238,11 +238,16 @@ def _modified(
     return PreconditionFailed("If-Unmodified-Since", "modified", detail, current_etag=resource.etag)
 
 
-def _not_modified(resource: ResourceState) -> NotModified:
-    last_modified = resource.last_modified
-    return not_modified(
-        resource.etag, None if last_modified is None else to_http_precision(last_modified)
-    )
+def _not_modified(resource: ResourceState, *, by_date: bool) -> NotModified:
+    # RFC 9110 §15.4.5: a 304 MUST carry the ETag a 200 would, and "a sender SHOULD NOT
+    # generate representation metadata other than the above listed fields unless said metadata
+    # exists for the purpose of guiding cache updates (e.g., Last-Modified might be useful if
+    # the response does not have an ETag field)". So Last-Modified goes on a 304 only when the
+    # client validated by date (If-Modified-Since) or there is no tag to send.
+    etag, last_modified = resource.etag, resource.last_modified
+    if last_modified is None or (etag is not None and not by_date):
+        return not_modified(etag, None)
+    return not_modified(etag, to_http_precision(last_modified))
 
 
 def _is_conditional(
