@@ -20,7 +20,10 @@ function request()
   end
   if keyed then
     sent = sent + 1
-    headers["Idempotency-Key"] = '"' .. id .. "-" .. sent .. "-" .. math.random(1, 2147483647) .. '"'
+    -- Unique across the run's repetitions too (the server keeps every key it was sent, and each
+    -- repetition starts a fresh Lua state whose math.random repeats the same numbers): the
+    -- monotonic clock in nanoseconds makes each wrk run's keys its own.
+    headers["Idempotency-Key"] = string.format('"%d-%d-%.0f"', id, sent, now() * 1e9)
   end
   return wrk.format("PUT", path, headers, body)
 end
