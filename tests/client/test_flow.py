@@ -199,6 +199,30 @@ def test_a_304_without_validators_keeps_the_tag() -> None:
     assert policy.store.get(URL) == Validators(ETag("v1"))
 
 
+def test_a_304_carrying_the_tag_alone_keeps_the_date_known_for_that_tag() -> None:
+    # RFC 9110 §15.4.5: a 304 to If-None-Match may carry the ETag alone; RFC 9111 §4.3.4: it
+    # freshens only what it carries. A weak tag (from a compressing proxy) still has its date,
+    # so the next write is still conditional (If-Unmodified-Since).
+    policy = ConditionalRequests()
+    policy.store.learn(URL, Validators(ETag("v7", weak=True), LM))
+    asked = Request("GET", URL, (("If-None-Match", 'W/"v7"'),))
+    run(policy, asked, Response(304, (("ETag", 'W/"v7"'),)))
+    assert policy.store.get(URL) == Validators(ETag("v7", weak=True), LM)
+    sent, _ = run(policy, Request("PUT", URL), Response(200))
+    assert sent[0].header("If-Unmodified-Since") == "Wed, 01 May 2024 12:00:00 GMT"
+    # Another tag in the 304 is another version: the old date does not describe it.
+    run(policy, asked, Response(304, (("ETag", 'W/"v8"'),)))
+    assert policy.store.get(URL) == Validators(ETag("v8", weak=True))
+    # A 304 that carries a date of its own is taken as it is.
+    later = datetime(2024, 5, 2, tzinfo=UTC)
+    run(
+        policy,
+        asked,
+        Response(304, (("ETag", 'W/"v8"'), ("Last-Modified", format_http_date(later)))),
+    )
+    assert policy.store.get(URL) == Validators(ETag("v8", weak=True), later)
+
+
 def test_a_failed_write_keeps_the_tag_it_was_sent_with() -> None:
     policy = ConditionalRequests()
     policy.store.learn(URL, Validators(ETag("v1")))

@@ -272,6 +272,69 @@ def test_backoff_is_bounded_full_jitter() -> None:
         assert max(delays) > ceiling * 0.8  # it does use the whole range
 
 
+def test_backoff_starts_from_the_round_that_lost() -> None:
+    # A round slower than ``base`` sets the window's start; ``cap`` still bounds every wait.
+    backoff = Backoff(base=0.01, factor=2, cap=1.0)
+    rng = random.Random(5)
+    for attempt, took, ceiling in [(1, 0.2, 0.2), (2, 0.2, 0.4), (3, 0.2, 0.8), (4, 0.2, 1.0)]:
+        delays = [backoff.delay(attempt, rng, took=took) for _ in range(300)]
+        assert all(0 <= delay <= ceiling for delay in delays)
+        assert max(delays) > ceiling * 0.8
+    fast = [backoff.delay(1, rng, took=0.001) for _ in range(300)]
+    assert max(fast) <= 0.01  # a round faster than base: base as before
+
+
+class Clock:
+    """``time.monotonic`` for the flows: each read of it moves on by ``step`` seconds."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 100.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_update_waits_in_proportion_to_its_own_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each read of the clock is 0.15 s later: a round (read to refusal) takes 0.15 s, so the
+    # wait after each loss is drawn from [0, 0.15 * 2 ** (n - 1)], not from base's 0.01 s.
+    from ifmatch.client import strategies
+
+    monkeypatch.setattr(strategies.time, "monotonic", Clock(0.15))
+    replies = [doc_response({}, '"v1"')]
+    for n in range(2, 5):
+        replies += [stale(f'"v{n}"'), doc_response({}, f'"v{n}"')]
+    replies.append(doc_response({"x": 1}, '"v9"'))
+    server = Server(*replies)
+    seen: list[float] = []
+    for seed in range(40):
+        server = Server(*replies)
+        server.drive(update_flow(URL, add("x", 1), rng=random.Random(seed)))
+        seen += server.sleeps
+        assert [wait <= 0.15 * 2**n + 1e-9 for n, wait in enumerate(server.sleeps)] == [True] * 3
+    assert max(seen) > 0.3  # the window grew past anything base (0.01 s) would give
+
+
+def test_save_merge_waits_in_proportion_to_its_own_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ifmatch.client import strategies
+
+    monkeypatch.setattr(strategies.time, "monotonic", Clock(0.25))
+    waits: list[float] = []
+    for seed in range(30):
+        server = Server(
+            stale('"v2"'),
+            doc_response({"title": "T", "body": "theirs"}, '"v2"'),
+            doc_response({"title": "Mine", "body": "theirs"}, '"v3"'),
+        )
+        base = Document(URL, {"title": "T", "body": "b"}, ETag("v1"))
+        mine = {"title": "Mine", "body": "b"}
+        server.drive(save_flow(base, mine, on_conflict="merge", rng=random.Random(seed)))
+        waits += server.sleeps
+    assert len(waits) == 30 and max(waits) <= 0.25 and max(waits) > 0.05
+
+
 # -- save: raise, merge, overwrite ---------------------------------------------------------------
 
 BASE = Document(URL, {"title": "T", "body": "b"}, ETag("v1"))

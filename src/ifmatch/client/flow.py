@@ -277,6 +277,17 @@ class ConditionalRequests:
             tag = body_etag(body, self.config.learning)
             if tag is not None:
                 validators = Validators(tag, validators.last_modified)
+        if (
+            response.status == 304
+            and validators.etag is not None
+            and validators.last_modified is None
+        ):
+            # RFC 9111 §4.3.4: a 304 freshens only the fields it carries, and a 304 to
+            # If-None-Match carries the ETag alone (RFC 9110 §15.4.5): the date known for that
+            # very tag still holds (a weak tag's write needs it for If-Unmodified-Since).
+            known = self.store.get(url, request.headers)
+            if known is not None and known.etag == validators.etag:
+                validators = Validators(validators.etag, known.last_modified)
         target = self._target(request, response)
         if target is not None:
             if target == url:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -88,15 +89,26 @@ OnConflict = Literal["raise", "merge", "overwrite"] | Resolver
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Exponential backoff with full jitter: attempt ``n`` waits a uniform random time in
-    ``[0, min(cap, base * factor ** (n - 1))]`` seconds, so writers that lost together spread
-    out instead of colliding again."""
+    ``[0, min(cap, max(base, took) * factor ** (n - 1))]`` seconds, so writers that lost
+    together spread out instead of colliding again.
+
+    ``took`` is how long the attempt that lost took (its read and its refused write, as
+    :func:`update_flow` and :func:`save_flow` measure it). Writers that collide can only take
+    turns if their waits spread over about as many rounds as there are writers; a window that
+    starts at one round and doubles per loss gets there without anything shared between them
+    (writers in separate processes share no limiter), where a fixed ``base`` far below a busy
+    server's round would leave them colliding again. ``cap`` bounds every wait.
+    """
 
     base: float = 0.01
     factor: float = 2.0
     cap: float = 1.0
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.cap, self.base * self.factor ** (attempt - 1)))
+    def delay(self, attempt: int, rng: random.Random, *, took: float = 0.0) -> float:
+        """The wait before attempt ``attempt + 1``, after an attempt that took ``took``
+        seconds."""
+        start = max(self.base, took)
+        return rng.uniform(0.0, min(self.cap, start * self.factor ** (attempt - 1)))
 
 
 def _get(url: str, headers: tuple[tuple[str, str], ...]) -> Request:
@@ -369,6 +381,7 @@ def update_flow(
     """
     backoff = backoff or Backoff()
     rng = rng or random.Random()
+    started = time.monotonic()
     document = yield from read_flow(url, learning=learning)
     attempt = 0
     while True:
@@ -384,7 +397,8 @@ def update_flow(
         if error.status not in RETRYABLE or attempt > retries:
             error.attempts = attempt
             raise error
-        yield Sleep(backoff.delay(attempt, rng))
+        yield Sleep(backoff.delay(attempt, rng, took=time.monotonic() - started))
+        started = time.monotonic()
         current = _current(request, response)
         document = current or (yield from read_flow(url, learning=learning))
 
@@ -433,6 +447,7 @@ def save_flow(
     attempt = 0
     while True:
         attempt += 1
+        started = time.monotonic()
         request = write_request(
             base, data, patch=patch, require_validator=require_validator, key=new_key()
         )
@@ -445,7 +460,7 @@ def save_flow(
             raise error
         theirs = _current(request, response)
         if theirs is None:
-            yield Sleep(backoff.delay(attempt, rng))
+            yield Sleep(backoff.delay(attempt, rng, took=time.monotonic() - started))
             theirs = yield from read_flow(base.url, learning=learning)
         try:
             data = resolve(base.data, data, theirs.data)
