@@ -229,6 +229,77 @@ def test_the_slot_is_given_back_when_update_gives_up() -> None:
     assert api.body("1") == {"n": 100}
 
 
+class Longest(random.Random):
+    """Jitter that always picks the longest wait."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_writer_waits_out_its_backoff_without_holding_the_slot(asynchronous: bool) -> None:
+    # One slot. A loses its first write and backs off for 0.5 s; meanwhile B, which asked for
+    # the slot while A held it, gets in and commits: A's wait keeps no one out.
+    api = FakeAPI()
+    api.put_doc("1", {"tokens": []})
+    done: list[str] = []
+    raced = threading.Event()
+
+    def mine(document: dict[str, Any]) -> None:
+        if not raced.is_set():
+            api.put_doc("1", {"tokens": [*api.body("1")["tokens"], "theirs"]})
+            raced.set()
+        document["tokens"].append("A")
+
+    def theirs(document: dict[str, Any]) -> None:
+        document["tokens"].append("B")
+
+    slow = Backoff(base=0.5, cap=0.5)
+    transport = httpx.MockTransport(api)
+    if asynchronous:
+        alimiter = AsyncConflictLimiter(initial=1, maximum=1)
+
+        async def both() -> None:
+            async def a() -> None:
+                async with AsyncClient(
+                    BASE, transport=transport, backoff=slow, rng=Longest(), limiter=alimiter
+                ) as client:
+                    await client.update("/docs/1", mine)
+                done.append("A")
+
+            async def b() -> None:
+                while not raced.is_set():
+                    await anyio.sleep(0.001)
+                async with AsyncClient(BASE, transport=transport, limiter=alimiter) as client:
+                    await client.update("/docs/1", theirs)
+                done.append("B")
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(a)
+                group.start_soon(b)
+
+        anyio.run(both)
+    else:
+        limiter = ConflictLimiter(initial=1, maximum=1)
+
+        def a() -> None:
+            with Client(
+                BASE, transport=transport, backoff=slow, rng=Longest(), limiter=limiter
+            ) as client:
+                client.update("/docs/1", mine)
+            done.append("A")
+
+        writer = threading.Thread(target=a)
+        writer.start()
+        assert raced.wait(10)
+        with Client(BASE, transport=transport, limiter=limiter) as client:
+            client.update("/docs/1", theirs)
+        done.append("B")
+        writer.join(10)
+    assert done == ["B", "A"]
+    assert api.body("1") == {"tokens": ["theirs", "B", "A"]}
+
+
 def test_plain_writes_and_raising_saves_are_not_limited() -> None:
     api = FakeAPI()
     api.put_doc("1", {"n": 0})

@@ -13,6 +13,7 @@ conflict strategies, each one call::
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Generator, Hashable, Mapping
@@ -374,9 +375,7 @@ class Client(_Base):
         return self._limited(url, flow)
 
     def _limited(self, url: str | httpx.URL, flow: StrategyFlow) -> Document:
-        key = self._slot_key(url)
-        with self.limiter.slot(key):
-            return self._run(flow, key)
+        return self._run(flow, self._slot_key(url))
 
     def bulk_update(
         self,
@@ -393,21 +392,32 @@ class Client(_Base):
         return self._learn_bulk(self._run(self._bulk_flow(url, changes, atomic, retries, item_url)))
 
     def _run(self, flow: Flow[T], limited: str | None = None) -> T:
-        step = next(flow)
-        while True:
-            received: Response | LostReply | None = None
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-            else:
-                received = self._send(step)
-                outcome = None if limited is None else _outcome(step, received)
-                if outcome is not None and limited is not None:
-                    self.limiter.record(limited, conflict=outcome)
-            try:
-                step = flow.send(received)
-            except StopIteration as done:
-                result: T = done.value
-                return result
+        # With ``limited`` (a URL's slot key) the flow holds one of the URL's slots, except
+        # while it waits out a backoff: a writer that lost sleeps without keeping this
+        # process's other writers of the URL out, and queues again (first come, first served)
+        # when it wakes.
+        with contextlib.ExitStack() as held:
+            if limited is not None:
+                held.enter_context(self.limiter.slot(limited))
+            step = next(flow)
+            while True:
+                received: Response | LostReply | None = None
+                if isinstance(step, Sleep):
+                    if limited is not None:
+                        held.close()
+                    time.sleep(step.seconds)
+                    if limited is not None:
+                        held.enter_context(self.limiter.slot(limited))
+                else:
+                    received = self._send(step)
+                    outcome = None if limited is None else _outcome(step, received)
+                    if outcome is not None and limited is not None:
+                        self.limiter.record(limited, conflict=outcome)
+                try:
+                    step = flow.send(received)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
 
     def _send(self, request: Request) -> Response | LostReply:
         try:
@@ -556,9 +566,7 @@ class AsyncClient(_Base):
         return await self._limited(url, flow)
 
     async def _limited(self, url: str | httpx.URL, flow: StrategyFlow) -> Document:
-        key = self._slot_key(url)
-        async with self.limiter.slot(key):
-            return await self._run(flow, key)
+        return await self._run(flow, self._slot_key(url))
 
     async def bulk_update(
         self,
@@ -574,26 +582,36 @@ class AsyncClient(_Base):
         return self._learn_bulk(await self._run(flow))
 
     async def _run(self, flow: Flow[T], limited: str | None = None) -> T:
-        step = next(flow)
-        while True:
-            received: Response | LostReply | None = None
-            if isinstance(step, Sleep):
-                await anyio.sleep(step.seconds)
-            else:
-                try:
-                    raw = await self.http.request(step.method, step.url, **_strategy_options(step))
-                except LOST as error:
-                    received = LostReply(f"{type(error).__name__}: {error}")
+        # As Client._run: the URL's slot is held except while a backoff is waited out.
+        async with contextlib.AsyncExitStack() as held:
+            if limited is not None:
+                await held.enter_async_context(self.limiter.slot(limited))
+            step = next(flow)
+            while True:
+                received: Response | LostReply | None = None
+                if isinstance(step, Sleep):
+                    if limited is not None:
+                        await held.aclose()
+                    await anyio.sleep(step.seconds)
+                    if limited is not None:
+                        await held.enter_async_context(self.limiter.slot(limited))
                 else:
-                    received = _to_response(raw)
-                outcome = None if limited is None else _outcome(step, received)
-                if outcome is not None and limited is not None:
-                    self.limiter.record(limited, conflict=outcome)
-            try:
-                step = flow.send(received)
-            except StopIteration as done:
-                result: T = done.value
-                return result
+                    try:
+                        raw = await self.http.request(
+                            step.method, step.url, **_strategy_options(step)
+                        )
+                    except LOST as error:
+                        received = LostReply(f"{type(error).__name__}: {error}")
+                    else:
+                        received = _to_response(raw)
+                    outcome = None if limited is None else _outcome(step, received)
+                    if outcome is not None and limited is not None:
+                        self.limiter.record(limited, conflict=outcome)
+                try:
+                    step = flow.send(received)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
 
     async def aclose(self) -> None:
         await self.http.aclose()
