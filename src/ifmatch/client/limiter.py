@@ -13,12 +13,12 @@ window (additive increase, multiplicative decrease):
 * a write refused with 412 or 409 multiplies it by ``decrease``, never below 1.
 
 ``Client.update`` (and ``Client.save`` with a retrying ``on_conflict``) holds one of the URL's
-``floor(limit)`` slots from its read to its last write, except while it waits out a backoff
-(it queues again when it wakes), so writers of one process that keep colliding take turns, while writers of different URLs, or of one URL that does not conflict,
-are not held back. Writers waiting for a URL get its slots in the order they asked (first come,
-first served: none waits forever while others keep getting in). A URL whose limit is back at
-the start and has no write in flight is forgotten, and at most ``max_urls`` URLs are
-remembered.
+``floor(limit)`` slots from its read to its last write, except while it waits out a backoff (it
+queues again when it wakes), so writers of one process that keep colliding take turns, while
+writers of different URLs, or of one URL that does not conflict, are not held back. Writers
+waiting for a URL get its slots in the order they asked (first come, first served: none waits
+forever while others keep getting in). A URL whose limit is back at the start and has no write
+in flight is forgotten, and at most ``max_urls`` URLs are remembered.
 
 Nothing here decides whether a write is correct: the server's precondition does. The limiter
 only changes when writes are sent.
