@@ -116,29 +116,21 @@ def gunicorn(
 
 
 def uvicorn(factory: str, port: int) -> list[str]:
-    """uvicorn with ``WORKERS`` processes and keep-alive, no access log."""
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        factory,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(WORKERS),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--backlog",
-        "2048",
-    ]
+    """uvicorn with ``WORKERS`` processes and keep-alive, no access log, each worker on its
+    own ``SO_REUSEPORT`` socket (``reuseport.py`` says why)."""
+    launcher = Path(__file__).with_name("reuseport.py")
+    return [sys.executable, str(launcher), factory, "127.0.0.1", str(port), str(WORKERS)]
+
+
+def describe(argv: list[str]) -> str:
+    """The server command as the results name it."""
+    if Path(argv[1]).name == "reuseport.py":
+        factory, _host, port, workers = argv[2:]
+        return (
+            f"uvicorn {factory} --factory --port {port} --workers {workers} (one SO_REUSEPORT"
+            " socket per worker) --loop uvloop --http httptools --no-access-log --backlog 2048"
+        )
+    return " ".join(argv[2:])
 
 
 @dataclass
@@ -203,7 +195,7 @@ def serve(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(argv, port, process, log, database, " ".join(argv[2:]), env)
+    server = Server(argv, port, process, log, database, describe(argv), env)
     try:
         _wait_ready(server, health)
         yield server
