@@ -106,6 +106,20 @@ def _outcome(step: Request, received: Response | LostReply | None) -> bool | Non
     return False if received.ok else None
 
 
+def _learn(
+    limiter: ConflictLimiter | AsyncConflictLimiter,
+    limited: str | None,
+    step: Request,
+    received: Response | LostReply | None,
+) -> None:
+    """Tell ``limiter`` whether a write to ``limited`` (a URL's slot key) committed or was
+    refused; nothing without a slot key or for an answer that says nothing of contention."""
+    if limited is not None:
+        outcome = _outcome(step, received)
+        if outcome is not None:
+            limiter.record(limited, conflict=outcome)
+
+
 def _strategy_options(step: Request) -> dict[str, Any]:
     """``httpx.Client.request`` arguments for one request of a strategy flow.
 
@@ -410,9 +424,7 @@ class Client(_Base):
                         held.enter_context(self.limiter.slot(limited))
                 else:
                     received = self._send(step)
-                    outcome = None if limited is None else _outcome(step, received)
-                    if outcome is not None and limited is not None:
-                        self.limiter.record(limited, conflict=outcome)
+                    _learn(self.limiter, limited, step, received)
                 try:
                     step = flow.send(received)
                 except StopIteration as done:
@@ -596,22 +608,20 @@ class AsyncClient(_Base):
                     if limited is not None:
                         await held.enter_async_context(self.limiter.slot(limited))
                 else:
-                    try:
-                        raw = await self.http.request(
-                            step.method, step.url, **_strategy_options(step)
-                        )
-                    except LOST as error:
-                        received = LostReply(f"{type(error).__name__}: {error}")
-                    else:
-                        received = _to_response(raw)
-                    outcome = None if limited is None else _outcome(step, received)
-                    if outcome is not None and limited is not None:
-                        self.limiter.record(limited, conflict=outcome)
+                    received = await self._send(step)
+                    _learn(self.limiter, limited, step, received)
                 try:
                     step = flow.send(received)
                 except StopIteration as done:
                     result: T = done.value
                     return result
+
+    async def _send(self, request: Request) -> Response | LostReply:
+        try:
+            raw = await self.http.request(request.method, request.url, **_strategy_options(request))
+        except LOST as error:
+            return LostReply(f"{type(error).__name__}: {error}")
+        return _to_response(raw)
 
     async def aclose(self) -> None:
         await self.http.aclose()
