@@ -760,25 +760,28 @@ def conditional(
                 options if not callable(variant) else replace(options, variant=variant(request))
             )
             try:
-                condition = await check(
-                    request, async_store, resource, chosen, idempotency=keys, scope=scope
-                )
-                request.state.ifmatch = condition
-                response = await endpoint(request)
-            except ConditionalHTTPException as exc:
-                return _ended(condition, error_response(exc.error))
-            except Exception as exc:
-                return _ended(condition, await write_conflict_handler(request, exc))
+                try:
+                    condition = await check(
+                        request, async_store, resource, chosen, idempotency=keys, scope=scope
+                    )
+                    request.state.ifmatch = condition
+                    response = await endpoint(request)
+                except ConditionalHTTPException as exc:
+                    return error_response(exc.error)
+                except Exception as exc:
+                    return await write_conflict_handler(request, exc)
+                finally:
+                    if condition is not None:
+                        await condition.release_claim()
+                if condition.refusal is not None and 200 <= response.status_code < 300:
+                    # The endpoint granted access and wrote nothing: answer the precondition.
+                    return error_response(condition.answer(condition.refusal))
+                unsafe = request.method not in {"GET", "HEAD"}
+                if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
+                    log_unguarded(logger, request.method, request.url.path)
+                return condition.apply(response)
             finally:
-                if condition is not None:
-                    await condition.release_claim()
-            if condition.refusal is not None and 200 <= response.status_code < 300:
-                # The endpoint granted access and wrote nothing: answer the precondition now.
-                return _ended(condition, error_response(condition.answer(condition.refusal)))
-            unsafe = request.method not in {"GET", "HEAD"}
-            if unsafe and 200 <= response.status_code < 300 and not condition.wrote:
-                log_unguarded(logger, request.method, request.url.path)
-            return _ended(condition, condition.apply(response))
+                _end(condition)
 
         return protected
 
@@ -830,27 +833,30 @@ def collection(
         async def listed(request: Request) -> Response:
             condition: CollectionRequest | None = None
             try:
-                chosen = None if query is None else query(request)
-                condition = await check_collection(
-                    request, store, options, query=chosen, secret=secret, locate=locate
-                )
-                request.state.ifmatch = condition
-                response = await endpoint(request)
-            except ConditionalHTTPException as exc:
-                return _ended(condition, error_response(exc.error))
-            except Exception as exc:
-                return _ended(condition, await write_conflict_handler(request, exc))
-            if condition.refusal is not None and 200 <= response.status_code < 300:
-                return _ended(condition, error_response(condition.answer(condition.refusal)))
-            return _ended(condition, condition.apply(response))
+                try:
+                    chosen = None if query is None else query(request)
+                    condition = await check_collection(
+                        request, store, options, query=chosen, secret=secret, locate=locate
+                    )
+                    request.state.ifmatch = condition
+                    response = await endpoint(request)
+                except ConditionalHTTPException as exc:
+                    return error_response(exc.error)
+                except Exception as exc:
+                    return await write_conflict_handler(request, exc)
+                if condition.refusal is not None and 200 <= response.status_code < 300:
+                    return error_response(condition.answer(condition.refusal))
+                return condition.apply(response)
+            finally:
+                _end(condition)
 
         return listed
 
     return decorator
 
 
-def _ended(condition: ConditionalRequest | None, response: Response) -> Response:
-    """``response``, once ``condition`` has let go of its request (``ConditionalRequest.end``)."""
+def _end(condition: ConditionalRequest | None) -> None:
+    """Once the answer is made, ``condition`` lets go of its request
+    (``ConditionalRequest.end``)."""
     if condition is not None:
         condition.end()
-    return response
