@@ -102,7 +102,10 @@ def starlette_app(store: MemoryStore) -> Starlette:
     )
 
 
-async def call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> int:
+async def exchange(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[bytes, bytes]]:
+    """One request driven through the ASGI app: the status and the response's headers."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -118,7 +121,7 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
         "server": ("127.0.0.1", 80),
         "state": {},
     }
-    status = 0
+    started: dict[str, Any] = {}
     sent = False
 
     async def receive() -> dict[str, Any]:
@@ -129,12 +132,15 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
-        nonlocal status
         if message["type"] == "http.response.start":
-            status = message["status"]
+            started.update(message)
 
     await app(scope, receive, send)
-    return status
+    return started["status"], dict(started.get("headers", []))
+
+
+async def call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes) -> int:
+    return (await exchange(app, method, path, headers, body))[0]
 
 
 def garbage_per_request(app: Any, request: Call, expect: int, times: int = 20) -> list[str]:
@@ -174,36 +180,9 @@ def requests(collection_tag: str) -> list[tuple[Call, int]]:
 
 
 def collection_tag(app: Any) -> str:
-    async def read() -> str:
-        tag = ""
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal tag
-            if message["type"] == "http.response.start":
-                tag = dict(message["headers"])[b"etag"].decode()
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/items",
-            "raw_path": b"/items",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
-        await app(scope, receive, send)
-        return tag
-
-    return asyncio.run(read())
+    status, headers = asyncio.run(exchange(app, "GET", "/items", {}, b""))
+    assert status == 200
+    return headers[b"etag"].decode()
 
 
 def test_fastapi_requests_leave_no_cycles() -> None:
