@@ -44,7 +44,7 @@ def _cpu(result: Result, name: str) -> str:
     if not series.extra.get("server_cpu_us"):
         return ""  # measured in-process (core, stores, client): no server to read
     server = series.extra_median("server_cpu_us") / 1000
-    # Backends that exit during a cell take their CPU time with them: never show below zero.
+    # Runs before 2026-12-06 lost the CPU time of backends that exited during a cell.
     db = max(series.extra_median("db_cpu_us") / 1000, 0.0)
     return f"{server:.2f} ms server + {db:.2f} ms database CPU"
 
@@ -359,8 +359,9 @@ def page(run: dict[str, Any], figures: list[str]) -> str:
         "is checked (a 304 cell that gets a 200 fails the run).",
         "- **Interleaving**: the cells of one comparison run in a rotating order, every "
         "repetition running each cell once, seconds apart; a ratio is computed per repetition "
-        "and the median of those is reported. The server's and the database backends' CPU time "
-        "per request come from `/proc` and are less disturbed by the neighbours than throughput.",
+        "and the median of those is reported. The server's and the database server's CPU time "
+        "per request come from `/proc` (PostgreSQL's with the backends it reaped during the "
+        "cell) and are less disturbed by the neighbours than throughput.",
         "- **The race**: N wrk connections each loop GET → PUT `If-Match` → again on one counter "
         "document, stopping their writes a second before wrk stops so that every write sent is "
         "answered; lost updates = acknowledged (2xx) increments missing from the final value.",

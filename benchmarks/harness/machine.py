@@ -54,6 +54,19 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU time of the children a process has already waited for (``cutime`` + ``cstime``)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / TICKS
+
+
+def parent(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

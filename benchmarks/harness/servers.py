@@ -4,6 +4,7 @@ the same worker count, a readiness probe, and their CPU time."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import os
 import socket
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .machine import ROOT, process_cpu_seconds, tree_cpu_seconds
+from .machine import ROOT, parent, reaped_cpu_seconds, tree_cpu_seconds
 
 APPS = ROOT / "benchmarks" / "apps"
 POSTGRES_URL = os.environ.get("IFMATCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -46,17 +47,27 @@ class Database:
         return f"{scheme}://{auth}@{self.host}:{self.port}/{self.name}"
 
     def backend_cpu_seconds(self) -> float:
-        """CPU time of the PostgreSQL backends connected to this database right now (read
-        from ``/proc``: the server runs on this machine). Backends that already exited are
-        not counted, so compare readings taken while the same pool stays connected."""
-        import psycopg
+        """CPU time of the PostgreSQL server so far, read from ``/proc`` (the server runs on
+        this machine): the postmaster's own, its live processes' and what the processes it
+        already reaped used. A backend that exits mid-cell (a pool closing its overflow
+        connections) is still counted, so a difference of two readings is never negative. The
+        whole server is counted: during a benchmark nothing else uses it."""
+        postmaster = _postmaster()
+        return tree_cpu_seconds(postmaster) + reaped_cpu_seconds(postmaster)
 
-        _, connect = _admin(POSTGRES_URL)
-        with psycopg.connect(**connect) as conn:  # type: ignore[call-overload]
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)
-            ).fetchall()
-        return sum(process_cpu_seconds(pid) for (pid,) in rows)
+
+@functools.cache
+def _postmaster() -> int:
+    """The PostgreSQL server's main process: the parent of an admin connection's backend."""
+    import psycopg
+
+    _, connect = _admin(POSTGRES_URL)
+    with psycopg.connect(**connect) as conn:  # type: ignore[call-overload]
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    found = parent(int(row[0]))
+    if found is None:
+        raise RuntimeError("the PostgreSQL server is not on this machine")
+    return found
 
 
 def _admin(url: str) -> tuple[Database, dict[str, object]]:
