@@ -207,7 +207,7 @@ def redis_cluster(primaries: int = 3) -> Iterator[Cluster]:
         )  # fmt: skip
         if create.returncode != 0:
             pytest.fail(f"redis-cli --cluster create failed:\n{create.stdout}{create.stderr}")
-        _wait_ready(cluster)
+        wait_ready(cluster)
         yield cluster
     finally:
         for node in cluster.nodes:
@@ -217,8 +217,9 @@ def redis_cluster(primaries: int = 3) -> Iterator[Cluster]:
         shutil.rmtree(cluster.directory, ignore_errors=True)
 
 
-def _wait_ready(cluster: Cluster, timeout: float = 30.0) -> None:
-    """Every node agrees the cluster is ok and every replica has finished its first sync."""
+def wait_ready(cluster: Cluster, timeout: float = 30.0) -> None:
+    """Every live node agrees the cluster is ok, is in it, and every replica's link to its
+    primary is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(redis.RedisError):
@@ -229,7 +230,7 @@ def _wait_ready(cluster: Cluster, timeout: float = 30.0) -> None:
                     with contextlib.closing(cluster.node(port).client()) as client:
                         link = client.info("replication").get("master_link_status")
                     synced = synced and link == "up"
-            if cluster.healthy() and len(roles) == len(cluster.nodes) and synced:
+            if cluster.healthy() and len(roles) == len(cluster.alive()) and synced:
                 return
         time.sleep(0.1)
     pytest.fail("the Redis Cluster did not become ready", pytrace=False)

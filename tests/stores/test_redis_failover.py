@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from redis.crc import key_slot
 
 from ifmatch.stores import Expectation
 from ifmatch.stores.redis import RedisStore
 from services import PYTHON, subprocess_env
-from stores.redis_cluster import Cluster, redis_cluster
+from stores.redis_cluster import Cluster, redis_cluster, wait_ready
 
 pytestmark = pytest.mark.services
 
@@ -87,14 +88,26 @@ def cut_replication(cluster: Cluster, primary: int) -> None:
         client.execute_command("CLIENT", "KILL", "TYPE", "replica")
 
 
+def primary_with_replica(cluster: Cluster, timeout: float = 30.0) -> tuple[int, int]:
+    """A primary and its replica, once every node says the cluster is ok and every replica is in
+    sync. CI once found no primary with a replica at the start of both tests, on a loaded
+    machine; this waits such a state out and, if it lasts, names the topology it saw."""
+    deadline = time.monotonic() + timeout
+    topology: dict[int, tuple[str, int | None]] = {}
+    while time.monotonic() < deadline:
+        wait_ready(cluster, timeout=max(deadline - time.monotonic(), 0.1))
+        with contextlib.suppress(redis.RedisError, OSError):
+            topology = cluster.topology()
+            for port, (role, of) in topology.items():
+                if role == "slave" and of is not None and topology.get(of, ("",))[0] == "master":
+                    return of, port
+        time.sleep(0.1)
+    raise AssertionError(f"no primary with a replica within {timeout} s: {topology}")
+
+
 def run_failover(cluster: Cluster, wait_replicas: int) -> FailoverReport:
+    victim, replica = primary_with_replica(cluster)
     topology = cluster.topology()
-    victim = next(
-        port
-        for port, (role, _) in topology.items()
-        if role == "master" and any(of == port for r, of in topology.values() if r == "slave")
-    )
-    replica = cluster.replica_of(victim)
     prefix = f"fo{uuid.uuid4().hex[:8]}:"
     ports = [port for port in topology if port != victim]
     with cluster.client() as client:
