@@ -65,12 +65,13 @@ def create_app() -> FastAPI:
             await db.remove()
 
     Session = Annotated[AsyncSession, Depends(session)]
-    # ifmatch as docs/fastapi.md shows it: the loader reads the row without its body (text is
-    # deferred) in the request's session and yields it; the validators come from it, and the
-    # handler builds the body in that session, closed when the request ends (at once for a
-    # 304, which the dependency answers before the handler runs: no access check follows it
-    # here). The store writes in the same session, and the handler commits: one connection
-    # per request.
+    # ifmatch as docs/fastapi.md shows it: a GET carrying If-None-Match is first checked
+    # against the validators alone (store.peek: one SELECT in autocommit, no session), and a
+    # copy still current is answered 304 from them before the handler runs (no access check
+    # follows the dependency here). Otherwise the loader reads the row without its body (text
+    # is deferred) in the request's session and yields it; the validators come from it, and
+    # the handler builds the body in that session, closed when the request ends. The store
+    # writes in the same session, and the handler commits: one connection per request.
     store = AsyncSQLAlchemyStore(BenchDoc, db)
 
     async def load(key: int) -> AsyncIterator[BenchDoc | None]:
@@ -85,6 +86,7 @@ def create_app() -> FastAPI:
         load=load,
         snapshot=snapshot,
         answer_before_view=True,
+        validators=store.peek,  # a revalidation still current: one SELECT, then 304
     )
     Condition = Annotated[ConditionalRequest, Depends(documents)]
 

@@ -226,6 +226,21 @@ def decision_error(decision: Decision, options: Options, instance: str | None) -
     return HTTPError.from_problem(body, options, getattr(decision, "current_etag", None))
 
 
+def not_modified(
+    method: str, headers: HeadersInput, snapshot: Snapshot | None, options: Options
+) -> HTTPError | None:
+    """The 304 to a revalidating GET or HEAD when ``snapshot``'s validators say the client's
+    copy is current; ``None`` for a missing resource and for any other answer (which the
+    caller then decides in full, from the row itself). Nothing is logged here.
+    """
+    if snapshot is None or method.upper() not in ("GET", "HEAD"):
+        return None
+    decision = decide(method, headers, snapshot, options)
+    if not isinstance(decision, NotModified):
+        return None
+    return decision_error(decision, options, None)
+
+
 def validator_headers(snapshot: Snapshot | None, options: Options) -> list[tuple[str, str]]:
     """``ETag`` (and ``Last-Modified``) for a 2xx carrying ``snapshot``'s version."""
     if snapshot is None:

@@ -57,6 +57,7 @@ from .starlette import (
     ConditionalHTTPException,
     ConditionalRequest,
     Loader,
+    Peek,
     as_async,
     check,
     check_collection,
@@ -131,6 +132,12 @@ class Conditional:
             yielding the object is kept open until the request ends (its session can build
             the body), and closed at once when the dependency answers; needs ``install(app)``.
         snapshot: the validators of a loaded object, e.g. ``ifmatch.stores.sqlalchemy.snapshot``.
+        validators: ``async (key) -> Snapshot | None`` reading the validators alone, e.g.
+            ``AsyncSQLAlchemyStore.peek`` (one statement, outside any transaction): a GET or
+            HEAD carrying ``If-None-Match`` or ``If-Modified-Since`` whose copy is current is
+            answered 304 from it, before ``load`` (or the store's read) runs. It must find
+            what ``load`` finds (a loader that filters rows by user needs the same filter
+            here). Needs ``answer_before_view=True``.
         answer_before_view: raise a false precondition's answer (304, 400, 412, 428) from the
             dependency itself, before the handler runs, so a 304 costs only the version read.
             Only for routes whose every access decision is an app or route dependency, or a
@@ -164,8 +171,15 @@ class Conditional:
         answer_before_view: bool = False,
         idempotency: bool | Idempotency | None = None,
         idempotency_scope: Callable[[Request], str] | None = None,
+        validators: Peek | None = None,
     ) -> None:
+        if validators is not None and not answer_before_view:
+            raise ConfigurationError(
+                "Conditional(validators=...) answers a 304 before the handler runs: it needs "
+                "answer_before_view=True (and every access decision made before the dependency)"
+            )
         self.load = load
+        self.validators = validators
         self.snapshot_of = snapshot or getattr(store, "snapshot", None)
         if load is not None and self.snapshot_of is None:
             raise TypeError("Conditional(load=...) needs snapshot=... for this store")
@@ -212,6 +226,7 @@ class Conditional:
             snapshot_of=self.snapshot_of,
             idempotency=self.idempotency,
             scope=scope,
+            peek=self.validators,
         )
         if condition.refusal is not None and not installed:
             # Without install()'s middleware nothing could replace the route's 2xx later.

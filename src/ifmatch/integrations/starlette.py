@@ -64,6 +64,7 @@ from ._conditional import (
     location,
     log_unguarded,
     not_found_error,
+    not_modified,
     precheck,
     replay_error,
     unavailable_error,
@@ -546,6 +547,17 @@ async def check_collection(
 
 
 Loader = Callable[[Hashable], Awaitable[Any] | AsyncIterator[Any]]
+#: ``async (key) -> Snapshot | None``: the validators alone, e.g. ``AsyncSQLAlchemyStore.peek``.
+Peek = Callable[[Hashable], Awaitable[Snapshot | None]]
+
+
+def revalidates(request: Request) -> bool:
+    """A GET or HEAD that a 304 may answer: it carries ``If-None-Match`` or
+    ``If-Modified-Since``."""
+    headers = request.headers
+    return request.method in ("GET", "HEAD") and (
+        "if-none-match" in headers or "if-modified-since" in headers
+    )
 
 
 async def check(
@@ -558,6 +570,7 @@ async def check(
     snapshot_of: Callable[[Any], Snapshot] | None = None,
     idempotency: Idempotency | None = None,
     scope: str = "",
+    peek: Peek | None = None,
 ) -> ConditionalRequest:
     """Read the stored version and evaluate the request's preconditions against it.
 
@@ -568,6 +581,11 @@ async def check(
     With ``load`` (and ``snapshot_of``), the resource is loaded instead and its validators
     taken from the loaded object, which the endpoint finds in ``condition.instance``. A loader
     that cannot take the key (``ValueError``, ``TypeError``, ``KeyError``) means no resource.
+
+    With ``peek`` (only under ``options.answer_before_view``), a GET or HEAD carrying
+    ``If-None-Match`` or ``If-Modified-Since`` is first checked against the validators it
+    reads: a copy still current is answered 304 from them, without loading or reading
+    anything else; any other answer is decided as without it.
 
     Returns:
         The :class:`ConditionalRequest` the endpoint writes through; when the preconditions are
@@ -584,6 +602,8 @@ async def check(
     loading: AsyncGenerator[Any, None] | None = None
     try:
         try:
+            if peek is not None and revalidates(request):
+                await _answer_current(request, peek, key, options)
             if load is not None and snapshot_of is not None:
                 try:
                     loaded = load(key)
@@ -642,6 +662,17 @@ async def check(
     condition.echo = echo
     condition.loading = loading
     return condition
+
+
+async def _answer_current(request: Request, peek: Peek, key: Hashable, options: Options) -> None:
+    """Raise the 304 when the peeked validators say the client's copy is current."""
+    try:
+        snapshot = await peek(key)
+    except KEY_ERRORS:
+        return  # the loader (or the store) decides what such a key means
+    current = not_modified(request.method, request.headers.raw, snapshot, options)
+    if current is not None:
+        raise ConditionalHTTPException(current)
 
 
 def _closable(request: Request, loading: AsyncGenerator[Any, None]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -58,12 +58,15 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         )
         self._factory: async_sessionmaker[Any] | None = None
         self._session: Callable[[], AsyncSession] | None = None
+        self._scoped: async_scoped_session[Any] | None = None
+        self._peeking: tuple[AsyncEngine, Select[Any]] | None = None
         bind: Any
         if isinstance(session, async_sessionmaker):
             self._factory = session
             bind = session.kw.get("bind")
         elif isinstance(session, async_scoped_session):
             self._session = session  # checked on first use, inside its scope
+            self._scoped = session
             bind = None
         elif isinstance(session, AsyncSession):
             self._session = lambda: session
@@ -109,7 +112,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     ) -> Claim:
         """Claim record ``id`` for this attempt (see ``SQLAlchemyStore.claim``)."""
         ledger = self._ledger_sql()
-        engine = self._ledger_engine()
+        engine = self._engine()
         flow = claim_flow(id, fingerprint, retention=retention, in_flight=in_flight)
         answer: object = None
         try:
@@ -125,24 +128,49 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     async def lookup(self, id: str) -> IdempotencyRecord | None:
         """The record ``id`` as committed, or ``None``."""
         ledger = self._ledger_sql()
-        async with self._ledger_engine().begin() as connection:
+        async with self._engine().begin() as connection:
             return ledger.record((await connection.execute(ledger.select(id))).first())
 
     async def release(self, id: str, attempt: str) -> None:
         """Forget ``attempt``'s pending claim of ``id`` (its write did not happen)."""
         ledger = self._ledger_sql()
-        async with self._ledger_engine().begin() as connection:
+        async with self._engine().begin() as connection:
             await connection.execute(ledger.release(id, attempt))
 
-    def _ledger_engine(self) -> AsyncEngine:
+    async def peek(self, key: K) -> Snapshot | None:
+        """The validators of ``key`` as last committed, read alone: one ``SELECT`` on a pooled
+        connection in autocommit, outside the caller's session and any transaction (no
+        ``BEGIN``, no ``ROLLBACK``). For answering a revalidation with 304
+        (``Conditional(validators=store.peek)``); a write still checks the version in its own
+        statement."""
+        if self._peeking is None:
+            engine = self._engine().execution_options(isolation_level="AUTOCOMMIT")
+            # Built once, the key bound at execution: no statement or cache key per call.
+            query = select(*self._spec.returned()).where(self._spec.key == bindparam("key"))
+            self._peeking = engine, query
+        engine, query = self._peeking
+        async with engine.connect() as connection:
+            if not self._spec.holds_key(key, self._check(connection.dialect)):
+                return None
+            result = await connection.execute(query, {"key": key})
+            return self._spec.snapshot(result.first())
+
+    def _engine(self) -> AsyncEngine:
+        """The engine the sessions are bound to (idempotency records and ``peek`` use it
+        directly)."""
+        bind: Any = None
         if self._factory is not None:
             bind = self._factory.kw.get("bind")
-        else:
-            assert self._session is not None
+        elif self._scoped is not None:
+            bind = self._scoped.session_factory.kw.get("bind")
+        if bind is None and self._session is not None:
             bind = self._session().bind
         engine = bind.engine if isinstance(bind, AsyncConnection) else bind
         if not isinstance(engine, AsyncEngine):
-            raise TypeError("idempotency records need a session bound to an engine")
+            raise TypeError(
+                "idempotency records and peek() need a session bound to an engine "
+                "(async_sessionmaker(engine) or AsyncSession(engine))"
+            )
         return engine
 
     async def compare_and_set(
