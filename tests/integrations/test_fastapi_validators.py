@@ -194,3 +194,33 @@ def test_the_answer_is_the_same_with_and_without_validators(
             (response.status_code, response.content, {k: response.headers.get(k) for k in kept})
         )
     assert answers[0] == answers[1]
+
+
+def test_without_a_loader_the_store_reads_only_what_the_peek_did_not_answer(
+    portal: BlockingPortal, store: MemoryStore
+) -> None:
+    calls = Calls(store)
+    reads: list[Hashable] = []
+
+    class CountingStore(MemoryStore):
+        def read(self, key: Hashable) -> Snapshot | None:
+            reads.append(key)
+            return store.read(key)
+
+    documents = Conditional(
+        CountingStore(), key="doc_id", answer_before_view=True, validators=calls.peek
+    )
+    app = FastAPI()
+
+    @app.get("/d/{doc_id}")
+    async def read(
+        doc_id: str, condition: Annotated[ConditionalRequest, Depends(documents)]
+    ) -> str:
+        return doc_id
+
+    client = AsgiClient(install(app), portal)
+    assert client.request("GET", "/d/d", headers={"If-None-Match": '"v1"'}).status_code == 304
+    assert reads == []
+    stale = client.request("GET", "/d/d", headers={"If-None-Match": '"v0"'})
+    assert stale.status_code == 200 and stale.headers["etag"] == '"v1"'
+    assert reads == ["d"] and calls.made == ["peek d", "peek d"]

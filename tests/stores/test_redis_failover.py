@@ -88,10 +88,13 @@ def cut_replication(cluster: Cluster, primary: int) -> None:
         client.execute_command("CLIENT", "KILL", "TYPE", "replica")
 
 
-def primary_with_replica(cluster: Cluster, timeout: float = 30.0) -> tuple[int, int]:
-    """A primary and its replica, once every node says the cluster is ok and every replica is in
-    sync. CI once found no primary with a replica at the start of both tests, on a loaded
-    machine; this waits such a state out and, if it lasts, names the topology it saw."""
+def primary_with_replica(
+    cluster: Cluster, timeout: float = 30.0
+) -> tuple[int, int, dict[int, tuple[str, int | None]]]:
+    """A primary and its replica, and the topology they were found in, once every node says the
+    cluster is ok and every replica is in sync. CI once found no primary with a replica at the
+    start of both tests, on a loaded machine; this waits such a state out and, if it lasts,
+    names the topology it saw."""
     deadline = time.monotonic() + timeout
     topology: dict[int, tuple[str, int | None]] = {}
     while time.monotonic() < deadline:
@@ -100,14 +103,13 @@ def primary_with_replica(cluster: Cluster, timeout: float = 30.0) -> tuple[int, 
             topology = cluster.topology()
             for port, (role, of) in topology.items():
                 if role == "slave" and of is not None and topology.get(of, ("",))[0] == "master":
-                    return of, port
+                    return of, port, topology
         time.sleep(0.1)
     raise AssertionError(f"no primary with a replica within {timeout} s: {topology}")
 
 
 def run_failover(cluster: Cluster, wait_replicas: int) -> FailoverReport:
-    victim, replica = primary_with_replica(cluster)
-    topology = cluster.topology()
+    victim, replica, topology = primary_with_replica(cluster)
     prefix = f"fo{uuid.uuid4().hex[:8]}:"
     ports = [port for port in topology if port != victim]
     with cluster.client() as client:

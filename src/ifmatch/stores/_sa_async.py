@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import (
 
 from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
 from ._ledger_sql import Superseded
-from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
+from ._sa_common import (
+    FRESH_LEVELS,
+    READ_KEY,
+    Item,
+    Plan,
+    StoreBase,
+    aborted_batch,
+    settle,
+    unavailable,
+)
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot, in_caller_order, lock_order
 from .collection import CollectionState
@@ -59,7 +68,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         self._factory: async_sessionmaker[Any] | None = None
         self._session: Callable[[], AsyncSession] | None = None
         self._scoped: async_scoped_session[Any] | None = None
-        self._peeking: tuple[AsyncEngine, Select[Any]] | None = None
+        self._peeking: AsyncEngine | None = None
         bind: Any
         if isinstance(session, async_sessionmaker):
             self._factory = session
@@ -144,15 +153,11 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         (``Conditional(validators=store.peek)``); a write still checks the version in its own
         statement."""
         if self._peeking is None:
-            engine = self._engine().execution_options(isolation_level="AUTOCOMMIT")
-            # Built once, the key bound at execution: no statement or cache key per call.
-            query = select(*self._spec.returned()).where(self._spec.key == bindparam("key"))
-            self._peeking = engine, query
-        engine, query = self._peeking
-        async with engine.connect() as connection:
+            self._peeking = self._engine().execution_options(isolation_level="AUTOCOMMIT")
+        async with self._peeking.connect() as connection:
             if not self._spec.holds_key(key, self._check(connection.dialect)):
                 return None
-            result = await connection.execute(query, {"key": key})
+            result = await connection.execute(self._snapshot_query, {READ_KEY: key})
             return self._spec.snapshot(result.first())
 
     def _engine(self) -> AsyncEngine:
@@ -356,7 +361,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
     async def _read_in(self, session: AsyncSession, key: Any) -> Snapshot | None:
         if not self._spec.holds_key(key, self._dialect(session)):
             return None
-        result = await session.execute(self._spec.select_snapshot(key))
+        result = await session.execute(self._snapshot_query, {READ_KEY: key})
         return self._spec.snapshot(result.first())
 
     async def _fresh_read(self, session: AsyncSession, key: Any) -> Snapshot | None:
@@ -368,7 +373,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         ):
             return await self._read_in(session, key)
         async with connection.engine.connect() as other:
-            result = await other.execute(self._spec.select_snapshot(key))
+            result = await other.execute(self._snapshot_query, {READ_KEY: key})
             return self._spec.snapshot(result.first())
 
     def _sync_identity(self, session: AsyncSession, item: Item, plan: Plan) -> None:

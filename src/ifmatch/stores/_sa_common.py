@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, CursorResult, Executable, Table
+from sqlalchemy import Column, CursorResult, Executable, Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -48,10 +48,15 @@ class Item:
         return self.expect.exists is False and not self.deleting
 
 
+#: The bound parameter naming the key in ``StoreBase._snapshot_query``.
+READ_KEY = "ifm_read_key"
+
+
 class StoreBase(Generic[K]):
     """Configuration and the I/O-free half of the SQLAlchemy stores."""
 
     _spec: TableSpec
+    _snapshot_query: Select[Any]
     retries: int
 
     def _configure(
@@ -67,6 +72,10 @@ class StoreBase(Generic[K]):
         self.retries = retries
         self._checked: set[int] = set()
         self._ledger = None if idempotency is None else LedgerSQL(idempotency)
+        # The validators' read, built once with the key bound at execution: no statement to
+        # build and no cache key to compute on each read.
+        spec = self._spec
+        self._snapshot_query = select(*spec.returned()).where(spec.key == bindparam(READ_KEY))
 
     def _ledger_sql(self) -> LedgerSQL:
         if self._ledger is None:

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from ..core.idempotency import DEFAULT_IN_FLIGHT, DEFAULT_RETENTION, IdempotencyRecord
 from ._ledger_sql import Superseded
-from ._sa_common import FRESH_LEVELS, Item, Plan, StoreBase, aborted_batch, settle, unavailable
+from ._sa_common import (
+    FRESH_LEVELS,
+    READ_KEY,
+    Item,
+    Plan,
+    StoreBase,
+    aborted_batch,
+    settle,
+    unavailable,
+)
 from ._sql import is_duplicate_key, is_retryable_conflict
 from .base import BulkItem, CASResult, Expectation, Outcome, Snapshot, in_caller_order, lock_order
 from .collection import CollectionState
@@ -357,7 +366,7 @@ class SQLAlchemyStore(StoreBase[K]):
     def _read_in(self, session: Session, key: Any) -> Snapshot | None:
         if not self._spec.holds_key(key, self._dialect(session)):
             return None
-        return self._spec.snapshot(session.execute(self._spec.select_snapshot(key)).first())
+        return self._spec.snapshot(session.execute(self._snapshot_query, {READ_KEY: key}).first())
 
     def _fresh_read(self, session: Session, key: Any) -> Snapshot | None:
         """The latest committed state, outside the caller's transaction snapshot.
@@ -372,7 +381,7 @@ class SQLAlchemyStore(StoreBase[K]):
         if connection.dialect.name == "sqlite" or connection.get_isolation_level() in FRESH_LEVELS:
             return self._read_in(session, key)
         with connection.engine.connect() as other:
-            return self._spec.snapshot(other.execute(self._spec.select_snapshot(key)).first())
+            return self._spec.snapshot(other.execute(self._snapshot_query, {READ_KEY: key}).first())
 
     def _sync_identity(self, session: Session, item: Item, plan: Plan) -> None:
         """Keep an instance of this row already loaded in the session consistent."""

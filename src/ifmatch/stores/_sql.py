@@ -536,9 +536,6 @@ class TableSpec:
         count, digest, newest = result.one()
         return CollectionState(int(count), int(digest), utc(newest))
 
-    def select_snapshot(self, key: Any) -> Select[Any]:
-        return select(*self.returned()).where(self.key == key)
-
     def select_row(self, key: Any) -> Select[Any]:
         return select(*self.columns.values()).where(self.key == key)
 
