@@ -2,6 +2,7 @@
 and the PNG figures under ``docs/performance/``.
 
     python -m benchmarks.report [RESULTS.json] [--docs DOCS_FOLDER]
+    python -m benchmarks.report --rerun RERUN.json   # merge a rerun of some parts, then render
 
 The analysis of why a target was missed is written by hand in ``benchmarks/notes.md`` and
 included as it is; everything else on the page comes from the results file.
@@ -414,12 +415,46 @@ def render(run: dict[str, Any], docs: Path) -> None:
     (docs / "performance.md").write_text(page(run, figures))
 
 
+def merge_rerun(run: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """``run`` with the parts ``rerun`` measured again taken from it, and the rerun's date,
+    commit, duration and load listed under ``run["reruns"]`` (the page names them). A part
+    rerun twice keeps the later rerun only."""
+    if rerun.get("quick"):
+        raise ValueError("a quick run's numbers mean nothing: not merged")
+    parts = [result["name"] for result in rerun.get("benchmarks", [])]
+    if not parts:
+        raise ValueError("the rerun holds no results")
+    machine = rerun.get("machine", {})
+    record = {
+        "parts": parts,
+        "started": rerun.get("started"),
+        "commit": machine.get("commit"),
+        "seconds": rerun.get("seconds"),
+        "conditions": rerun.get("conditions", {}),
+        "dirty": machine.get("dirty", False),
+    }
+    kept = [r for r in run.get("benchmarks", []) if r["name"] not in parts]
+    order = [r["name"] for r in run.get("benchmarks", [])]
+    merged = kept + list(rerun["benchmarks"])
+    merged.sort(key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
+    earlier = [r for r in run.get("reruns", []) if not set(r.get("parts", [])) <= set(parts)]
+    return {**run, "benchmarks": merged, "reruns": [*earlier, record]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render docs/performance.md from results.")
     parser.add_argument("results", nargs="?", type=Path, default=LATEST)
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    parser.add_argument(
+        "--rerun",
+        type=Path,
+        help="a run of some parts (--only) to merge into RESULTS first (written back to it)",
+    )
     args = parser.parse_args(argv)
     run = json.loads(args.results.read_text())
+    if args.rerun is not None:
+        run = merge_rerun(run, json.loads(args.rerun.read_text()))
+        args.results.write_text(json.dumps(run, indent=1) + "\n")
     if args.results == LATEST:
         run = goodput_report.merge_separate_run(run)
     render(run, args.docs)

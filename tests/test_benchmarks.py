@@ -179,3 +179,64 @@ def test_a_separate_goodput_run_joins_the_page(tmp_path: Path) -> None:
     assert "| Django REST framework | 16 | 22.0 | 33.0 | 66.0 | **3.00×**" in page
     assert "zero lost updates at every concurrency level | **2** lost" in page  # doubled
     assert (tmp_path / "performance" / "goodput.png").stat().st_size > 10_000
+
+
+def test_a_rerun_of_one_part_replaces_it_and_is_named_on_the_page(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks.report import merge_rerun, render
+
+    run = synthetic_run()
+    run["quick"] = False
+    names = [r["name"] for r in run["benchmarks"]]  # type: ignore[attr-defined]
+    rerun = {
+        "started": "2026-01-02T00:00:00+00:00",
+        "seconds": 400.0,
+        "machine": {"commit": "abc1234", "dirty": False},
+        "conditions": {"load_average_before": [0.5], "load_average_after": [2.0], "busy_pct": 90},
+        "benchmarks": [run["benchmarks"][0]],  # type: ignore[index]
+    }
+    merged = merge_rerun(run, rerun)
+    assert [r["name"] for r in merged["benchmarks"]] == names, "the parts keep their order"
+    assert merged["reruns"] == [
+        {
+            "parts": [names[0]],
+            "started": "2026-01-02T00:00:00+00:00",
+            "commit": "abc1234",
+            "seconds": 400.0,
+            "conditions": rerun["conditions"],
+            "dirty": False,
+        }
+    ]
+    again = merge_rerun(merged, {**rerun, "started": "2026-01-03T00:00:00+00:00"})
+    assert [r["started"] for r in again["reruns"]] == ["2026-01-03T00:00:00+00:00"]
+    with pytest.raises(ValueError, match="quick"):
+        merge_rerun(run, {**rerun, "quick": True})
+    render(merged, tmp_path)
+    page = (tmp_path / "performance.md").read_text()
+    assert f"- Rerun of {names[0]}: 2026-01-02T00:00:00+00:00, commit `abc1234`, 400.0 s" in page
+
+
+def test_the_profile_table_lists_the_top_frames_per_request() -> None:
+    import cProfile
+
+    from benchmarks.profile_fastapi import report
+
+    def leaf(n: int) -> int:
+        return sum(range(n))
+
+    def request() -> int:
+        return leaf(20_000) + leaf(10)
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(10):
+        request()
+    profile.disable()
+    lines = report(profile, 10, 2)
+    calls = int(lines[0].split()[0])
+    assert lines[0].endswith("function calls per request") and 3 <= calls <= 6
+    assert len(lines) == 3
+    # The built-in sum takes most of the time, called twice per request.
+    assert lines[1].startswith("| `builtins.sum` |") and lines[1].endswith("| 2.0 |")
+    shares = [float(line.split("|")[2].strip(" %")) for line in lines[1:]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100
