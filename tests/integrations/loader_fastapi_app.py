@@ -1,7 +1,8 @@
 """A FastAPI app written as docs/fastapi.md's fast pattern: a loader that yields the row from a
 session scoped to the request, the store writing in that session, the handler committing, and
-false preconditions answered before the handler (``answer_before_view``). For the lost-update
-race under several uvicorn workers (``tests/integrations/test_fastapi_loader.py``)."""
+false preconditions answered before the handler (``answer_before_view``), and a revalidation
+still current answered from ``store.peek`` alone. For the lost-update race and the stale-304
+check under several uvicorn workers (``tests/integrations/test_fastapi_loader.py``)."""
 
 import asyncio
 import os
@@ -33,7 +34,9 @@ def create_app() -> FastAPI:
         finally:
             await db.remove()
 
-    documents = Conditional(store, key="doc_id", load=load, answer_before_view=True)
+    documents = Conditional(
+        store, key="doc_id", load=load, answer_before_view=True, validators=store.peek
+    )
     Condition = Annotated[ConditionalRequest, Depends(documents)]
     app = FastAPI()
 

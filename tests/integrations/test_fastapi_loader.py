@@ -2,7 +2,10 @@
 loader is closed exactly once, at once for an answer given before the handler, else when the
 request ends (whatever the handler did)."""
 
+import threading
+import time
 from collections.abc import AsyncIterator, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import httpx
@@ -210,3 +213,79 @@ def test_an_early_304_carries_its_validator_and_a_malformed_if_none_match_is_a_4
             assert refused.json()["header"] == "If-None-Match"
             assert refused.headers["content-length"] == str(len(refused.content))
     assert ledger.open == 0
+
+
+@pytest.mark.slow
+@pytest.mark.services
+def test_no_304_hides_a_write_acknowledged_before_the_request_through_uvicorn_workers(
+    postgres_db: services.Database,
+) -> None:
+    # One writer commits versions one after another; readers revalidate the newest tag they
+    # hold. A 304 (answered from store.peek, outside any transaction) to a request sent after
+    # a newer version was acknowledged would hide that write; a 200 must carry at least the
+    # version acknowledged before the request was sent.
+    create_tables(postgres_db.sqlalchemy_url())
+    engine = create_engine(postgres_db.sqlalchemy_url())
+    with Session(engine) as session:
+        session.merge(Document(id="stale-304", text=""))
+        session.commit()
+    engine.dispose()
+    port = services.free_port()
+    argv = [
+        services.PYTHON,
+        *("-m", "uvicorn", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"),
+        *("--factory", "integrations.loader_fastapi_app:create_app"),
+    ]
+    env = services.subprocess_env(
+        **{DATABASE_URL_ENV: postgres_db.sqlalchemy_url(asynchronous=True)}
+    )
+    path = "/documents/stale-304"
+    acknowledged: list[tuple[float, int]] = []  # (when the 2xx arrived, the version it made)
+    answers: list[tuple[float, int, int, int]] = []  # (sent, held version, status, got version)
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def version(etag: str) -> int:
+        return int(etag.strip('"').removeprefix("v"))
+
+    def write(client: httpx.Client) -> None:
+        tag = client.get(path).headers["etag"]
+        for n in range(40):
+            put = client.put(path, json={"text": f"w{n}"}, headers={"If-Match": tag})
+            assert put.status_code == 200, put.text
+            tag = put.headers["etag"]
+            with lock:
+                acknowledged.append((time.monotonic(), version(tag)))
+
+    def read(client: httpx.Client) -> None:
+        tag = client.get(path).headers["etag"]
+        while not done.is_set():
+            sent = time.monotonic()
+            got = client.get(path, headers={"If-None-Match": tag})
+            assert got.status_code in (200, 304), got.text
+            with lock:
+                answers.append((sent, version(tag), got.status_code, version(got.headers["etag"])))
+            tag = got.headers["etag"]
+
+    with services.running_server(argv, port, env=env):
+        base = f"http://127.0.0.1:{port}"
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            clients = [httpx.Client(base_url=base, timeout=30) for _ in range(5)]
+            readers = [pool.submit(read, client) for client in clients[1:]]
+            try:
+                pool.submit(write, clients[0]).result()
+            finally:
+                done.set()
+            for reader in readers:
+                reader.result()
+            for client in clients:
+                client.close()
+    assert len(acknowledged) == 40
+    stale = []
+    for sent, held, status, got in answers:
+        newest = max((v for when, v in acknowledged if when < sent), default=1)
+        if got < newest or (status == 304 and held < newest):
+            stale.append((status, held, got, newest))
+    assert stale == [], f"{len(stale)} answers older than an acknowledged write: {stale[:5]}"
+    not_modified = sum(1 for answer in answers if answer[2] == 304)
+    assert not_modified > 0 and len(answers) > not_modified  # both answers were exercised
