@@ -1,5 +1,6 @@
-"""``AsyncSQLAlchemyStore.peek``: the validators as last committed, in one statement on a pooled
-connection in autocommit, outside the caller's session, on SQLite, PostgreSQL and MariaDB."""
+"""``AsyncSQLAlchemyStore.peek`` and ``SQLAlchemyStore.peek``: the validators as last committed,
+in one statement on a pooled connection in autocommit, outside the caller's session, on SQLite,
+PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,9 +17,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from ifmatch.stores import Expectation
-from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore
+from ifmatch.stores.sqlalchemy import AsyncSQLAlchemyStore, SQLAlchemyStore
 
 from .sa_support import Doc, create_tables, make_engine
 
@@ -130,3 +132,50 @@ def test_a_store_without_an_engine_cannot_peek(runner: asyncio.Runner) -> None:
     unbound: async_sessionmaker[AsyncSession] = async_sessionmaker()
     with pytest.raises(TypeError, match="peek"):
         runner.run(AsyncSQLAlchemyStore(Doc, unbound).peek("any"))
+
+
+# --- the synchronous store --------------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_engine(urls: tuple[str, str]) -> Iterator[Engine]:
+    engine = create_engine(urls[0])  # as a user creates it
+    yield engine
+    engine.dispose()
+
+
+def test_sync_peek_reads_what_was_committed_in_one_statement(sync_engine: Engine) -> None:
+    sessions = sessionmaker(sync_engine, expire_on_commit=False)
+    store = SQLAlchemyStore(Doc, sessions)
+    store.compare_and_delete("peek-s1", Expectation(exists=None))
+    store.compare_and_set("peek-s1", Expectation(exists=False), {"body": "one"})
+    assert store.peek("peek-s1") == store.read("peek-s1")
+    assert store.peek("peek-absent") is None and store.peek("x" * 65) is None
+    with sessions() as writer:
+        written = SQLAlchemyStore(Doc, writer).compare_and_set(
+            "peek-s1", Expectation(exists=True), {}
+        )
+        before = store.peek("peek-s1")
+        assert before is not None and before.version == 1  # not committed yet
+        writer.commit()
+    assert store.peek("peek-s1") == written.snapshot
+    sent: list[tuple[str, Any]] = []
+
+    def log(connection: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        level = connection.get_execution_options().get("isolation_level")
+        sent.append((statement.split()[0], level))
+
+    scoped = scoped_session(sessions)
+    in_scope = SQLAlchemyStore(Doc, scoped)
+    event.listen(sync_engine, "before_cursor_execute", log)
+    try:
+        assert in_scope.peek("peek-s1") == written.snapshot
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", log)
+        scoped.remove()
+    assert sent == [("SELECT", "AUTOCOMMIT")]
+
+
+def test_a_sync_store_without_an_engine_cannot_peek() -> None:
+    with pytest.raises(TypeError, match="peek"):
+        SQLAlchemyStore(Doc, sessionmaker()).peek("any")

@@ -40,6 +40,7 @@ from flask.views import View
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 
 from ..core import ETag, Policy, Proceed
+from ..core.errors import ConfigurationError
 from ..stores import (
     CASResult,
     Expectation,
@@ -60,6 +61,7 @@ from ._conditional import (
     location,
     log_unguarded,
     not_found_error,
+    not_modified,
     pick_key,
     precheck,
     replay_error,
@@ -356,6 +358,7 @@ class IfMatch:
         answer_before_view: bool = False,
         idempotency: bool | Idempotency | None = None,
         idempotency_scope: Callable[[], str] | None = None,
+        validators: Callable[[Hashable], Snapshot | None] | None = None,
     ) -> Callable[[F], F]:
         """Decorate a view function, or a ``MethodView`` class, to make it conditional.
 
@@ -390,7 +393,18 @@ class IfMatch:
                 ``docs/idempotency.md``).
             idempotency_scope: who a key belongs to, e.g. ``lambda: str(current_user.id)``;
                 keys are always scoped to the resource too.
+            validators: ``(key) -> Snapshot | None`` reading the validators alone, e.g.
+                ``SQLAlchemyStore.peek`` (one statement, outside any transaction): a GET or
+                HEAD carrying ``If-None-Match`` or ``If-Modified-Since`` whose copy is current
+                is answered 304 from it, before ``load`` (or the store's read) runs. It must
+                find what ``load`` finds (a loader that filters rows by user needs the same
+                filter here). Needs ``answer_before_view=True``.
         """
+        if validators is not None and not answer_before_view:
+            raise ConfigurationError(
+                "protect(validators=...) answers a 304 before the view runs: it needs "
+                "answer_before_view=True (and every access decision made before the view)"
+            )
         chosen = store if store is not None else self.store
         if chosen is None:
             raise TypeError("protect() needs a store, here or in IfMatch(store=...)")
@@ -410,6 +424,7 @@ class IfMatch:
             answer_before_view,
             idempotency,
             idempotency_scope,
+            validators,
         )
 
         def decorator(view: F) -> F:
@@ -568,6 +583,17 @@ class _Collection:
         return response
 
 
+def _revalidates() -> bool:
+    """A GET or HEAD that a 304 may answer: it carries ``If-None-Match`` or
+    ``If-Modified-Since``, and ifmatch is switched on (``IFMATCH_ENABLED``)."""
+    headers = request.headers
+    return (
+        request.method in ("GET", "HEAD")
+        and ("If-None-Match" in headers or "If-Modified-Since" in headers)
+        and current_app.config.get("IFMATCH_ENABLED", True)
+    )
+
+
 class _NoSuchResource(Exception):
     """The path names no resource: the key function or the loader could not take it."""
 
@@ -585,6 +611,7 @@ class _Route:
     answer_before_view: bool
     idempotency: bool | Idempotency | None
     idempotency_scope: Callable[[], str] | None
+    validators: Callable[[Hashable], Snapshot | None] | None = None
     cache: dict[tuple[Any, ...], Options] = field(default_factory=dict)
 
     def dispatch(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
@@ -614,6 +641,8 @@ class _Route:
             key = self.resolve_key(kwargs)
             if self.authorize is not None and self.authorize(key) is False:
                 raise Forbidden()
+            if self.validators is not None and _revalidates():
+                self.answer_current(key, options)  # a 304 from the validators alone
             instance, snapshot = self.read(key)
         except _NoSuchResource:
             raise ConditionalError(not_found_error(options, request.path)) from None
@@ -717,6 +746,17 @@ class _Route:
                 raise ConditionalError(refusal)
             self.finish(response, condition, method, config.get("IFMATCH_ENABLED", True))
         return response
+
+    def answer_current(self, key: Hashable, options: Options) -> None:
+        """Raise the 304 when the validators alone say the client's copy is current."""
+        assert self.validators is not None
+        try:
+            snapshot = self.validators(key)
+        except KEY_ERRORS:
+            return  # the loader (or the store) decides what such a key means
+        current = not_modified(request.method, request.headers, snapshot, options)
+        if current is not None:
+            raise ConditionalError(current)
 
     def read(self, key: Hashable) -> tuple[Any, Snapshot | None]:
         """The loaded object (if ``load=``) and the resource's validators; a key the loader

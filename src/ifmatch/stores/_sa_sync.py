@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -81,6 +82,7 @@ class SQLAlchemyStore(StoreBase[K]):
         )
         self._factory: sessionmaker[Any] | None = None
         self._session: Callable[[], Session] | None = None
+        self._peeking: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
         if isinstance(session, sessionmaker):
             self._factory = session
             bind = session.kw.get("bind")
@@ -103,6 +105,40 @@ class SQLAlchemyStore(StoreBase[K]):
         """The current validators of ``key`` (in the caller's transaction in session mode)."""
         with self._using() as session:
             return self._read_in(session, key)
+
+    def peek(self, key: K) -> Snapshot | None:
+        """The validators of ``key`` as last committed, read alone: one ``SELECT`` on a pooled
+        connection in autocommit, outside the caller's session and any transaction (no
+        ``BEGIN``, no ``ROLLBACK``). For answering a revalidation with 304
+        (``protect(validators=store.peek)`` in Flask); a write still checks the version in its
+        own statement."""
+        engine = self._peek_engine()
+        with engine.connect() as connection:
+            if not self._spec.holds_key(key, self._check(connection.dialect)):
+                return None
+            row = connection.execute(self._snapshot_query, {READ_KEY: key}).first()
+            return self._spec.snapshot(row)
+
+    def _peek_engine(self) -> Engine:
+        """The engine the model's table is bound to, in autocommit (one per engine: a
+        scoped session, e.g. Flask-SQLAlchemy's, may bind to another engine per app)."""
+        if self._factory is not None:
+            bind = self._factory.kw.get("bind")
+        else:
+            assert self._session is not None
+            bind = self._session().get_bind(clause=self._spec.table)
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        if not isinstance(engine, Engine):
+            raise TypeError(
+                "peek() needs a session bound to an engine (sessionmaker(engine) or "
+                "Session(engine))"
+            )
+        autocommit = self._peeking.get(engine)
+        if autocommit is None:
+            autocommit = self._peeking[engine] = engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        return autocommit
 
     def get(self, key: K) -> tuple[Snapshot, dict[str, Any]] | None:
         """The validators and all column values of ``key``, read together."""
