@@ -95,7 +95,7 @@ class AsyncSQLAlchemyStore(StoreBase[K]):
         async with self._using() as session:
             if not self._spec.holds_key(key, self._dialect(session)):
                 return None
-            row = (await session.execute(self._spec.select_row(key))).first()
+            row = (await session.execute(self._row_query, {READ_KEY: key})).first()
             if row is None:
                 return None
             snapshot = self._spec.snapshot(row)

@@ -57,6 +57,7 @@ class StoreBase(Generic[K]):
 
     _spec: TableSpec
     _snapshot_query: Select[Any]
+    _row_query: Select[Any]
     retries: int
 
     def _configure(
@@ -72,10 +73,11 @@ class StoreBase(Generic[K]):
         self.retries = retries
         self._checked: set[int] = set()
         self._ledger = None if idempotency is None else LedgerSQL(idempotency)
-        # The validators' read, built once with the key bound at execution: no statement to
-        # build and no cache key to compute on each read.
+        # The validators' read and the row's, built once with the key bound at execution: no
+        # statement to build and no cache key to compute on each read.
         spec = self._spec
         self._snapshot_query = select(*spec.returned()).where(spec.key == bindparam(READ_KEY))
+        self._row_query = select(*spec.columns.values()).where(spec.key == bindparam(READ_KEY))
 
     def _ledger_sql(self) -> LedgerSQL:
         if self._ledger is None:

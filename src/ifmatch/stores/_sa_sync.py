@@ -145,7 +145,7 @@ class SQLAlchemyStore(StoreBase[K]):
         with self._using() as session:
             if not self._spec.holds_key(key, self._dialect(session)):
                 return None
-            row = session.execute(self._spec.select_row(key)).first()
+            row = session.execute(self._row_query, {READ_KEY: key}).first()
             if row is None:
                 return None
             snapshot = self._spec.snapshot(row)

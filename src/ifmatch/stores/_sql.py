@@ -536,9 +536,6 @@ class TableSpec:
         count, digest, newest = result.one()
         return CollectionState(int(count), int(digest), utc(newest))
 
-    def select_row(self, key: Any) -> Select[Any]:
-        return select(*self.columns.values()).where(self.key == key)
-
     def snapshot(self, row: Row[Any] | None) -> Snapshot | None:
         """The snapshot in a row that has the version (and Last-Modified) columns."""
         if row is None:
