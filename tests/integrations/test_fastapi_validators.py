@@ -224,3 +224,35 @@ def test_without_a_loader_the_store_reads_only_what_the_peek_did_not_answer(
     stale = client.request("GET", "/d/d", headers={"If-None-Match": '"v0"'})
     assert stale.status_code == 200 and stale.headers["etag"] == '"v1"'
     assert reads == ["d"] and calls.made == ["peek d", "peek d"]
+
+
+def test_the_starlette_decorator_peeks_too(portal: BlockingPortal, store: MemoryStore) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from ifmatch.integrations.starlette import conditional
+
+    calls = Calls(store)
+    reads: list[Hashable] = []
+
+    class CountingStore(MemoryStore):
+        def read(self, key: Hashable) -> Snapshot | None:
+            reads.append(key)
+            return store.read(key)
+
+    @conditional(CountingStore(), key="doc_id", answer_before_view=True, validators=calls.peek)
+    async def document(request: Request) -> JSONResponse:
+        return JSONResponse({"id": request.path_params["doc_id"]})
+
+    app = Starlette(routes=[Route("/d/{doc_id}", document)])
+    client = AsgiClient(app, portal)
+    current = client.request("GET", "/d/d", headers={"If-None-Match": '"v1"'})
+    assert current.status_code == 304 and current.headers["etag"] == '"v1"'
+    assert reads == []
+    stale = client.request("GET", "/d/d", headers={"If-None-Match": '"v0"'})
+    assert stale.status_code == 200 and stale.headers["etag"] == '"v1"'
+    assert reads == ["d"] and calls.made == ["peek d", "peek d"]
+    with pytest.raises(ConfigurationError, match="answer_before_view"):
+        conditional(store, key="doc_id", validators=calls.peek)

@@ -744,6 +744,7 @@ def conditional(
     answer_before_view: bool = False,
     idempotency: bool | Idempotency | None = None,
     idempotency_scope: Callable[[Request], str] | None = None,
+    validators: Peek | None = None,
 ) -> Callable[[Endpoint], Endpoint]:
     """Make a Starlette endpoint conditional; it finds its state in ``request.state.ifmatch``.
 
@@ -765,7 +766,16 @@ def conditional(
             that may require it); the store keeps the records.
         idempotency_scope: who a key belongs to (e.g. the authenticated user's id), from the
             request; keys are always scoped to the resource too.
+        validators: ``async (key) -> Snapshot | None`` reading the validators alone, e.g.
+            ``AsyncSQLAlchemyStore.peek``: a GET or HEAD carrying ``If-None-Match`` or
+            ``If-Modified-Since`` whose copy is current is answered 304 from it, before the
+            store's read. Needs ``answer_before_view=True``.
     """
+    if validators is not None and not answer_before_view:
+        raise ConfigurationError(
+            "conditional(validators=...) answers a 304 before the endpoint runs: it needs "
+            "answer_before_view=True (and every access decision made before the endpoint)"
+        )
     options = make_options(
         policy=policy,
         error_format=error_format,
@@ -793,7 +803,13 @@ def conditional(
             try:
                 try:
                     condition = await check(
-                        request, async_store, resource, chosen, idempotency=keys, scope=scope
+                        request,
+                        async_store,
+                        resource,
+                        chosen,
+                        idempotency=keys,
+                        scope=scope,
+                        peek=validators,
                     )
                     request.state.ifmatch = condition
                     response = await endpoint(request)
