@@ -2,9 +2,10 @@
 loader is closed exactly once, at once for an answer given before the handler, else when the
 request ends (whatever the handler did)."""
 
+import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
@@ -156,6 +157,31 @@ def test_a_loader_that_yields_needs_install(portal: BlockingPortal, store: Memor
     assert ledger.events == ["open d", "close d"] and ledger.open == 0
 
 
+@contextlib.contextmanager
+def serving_loader_app(
+    postgres_db: services.Database, doc_id: str, *, workers: int
+) -> Iterator[str]:
+    """``loader_fastapi_app`` under uvicorn workers, with document ``doc_id`` empty; yields
+    the base URL."""
+    create_tables(postgres_db.sqlalchemy_url())
+    engine = create_engine(postgres_db.sqlalchemy_url())
+    with Session(engine) as session:
+        session.merge(Document(id=doc_id, text=""))
+        session.commit()
+    engine.dispose()
+    port = services.free_port()
+    argv = [
+        services.PYTHON,
+        *("-m", "uvicorn", "--workers", str(workers), "--port", str(port)),
+        *("--host", "127.0.0.1", "--factory", "integrations.loader_fastapi_app:create_app"),
+    ]
+    env = services.subprocess_env(
+        **{DATABASE_URL_ENV: postgres_db.sqlalchemy_url(asynchronous=True)}
+    )
+    with services.running_server(argv, port, env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
 @pytest.mark.slow
 @pytest.mark.services
 def test_no_lost_updates_through_uvicorn_workers_with_a_yielding_loader(
@@ -163,23 +189,7 @@ def test_no_lost_updates_through_uvicorn_workers_with_a_yielding_loader(
 ) -> None:
     # More writers than pooled connections per worker: a request that held its loader's
     # connection while its write waited for another would stall here.
-    create_tables(postgres_db.sqlalchemy_url())
-    engine = create_engine(postgres_db.sqlalchemy_url())
-    with Session(engine) as session:
-        session.merge(Document(id="loader-race", text=""))
-        session.commit()
-    engine.dispose()
-    port = services.free_port()
-    argv = [
-        services.PYTHON,
-        *("-m", "uvicorn", "--workers", "3", "--port", str(port), "--host", "127.0.0.1"),
-        *("--factory", "integrations.loader_fastapi_app:create_app"),
-    ]
-    base = f"http://127.0.0.1:{port}"
-    env = services.subprocess_env(
-        **{DATABASE_URL_ENV: postgres_db.sqlalchemy_url(asynchronous=True)}
-    )
-    with services.running_server(argv, port, env=env):
+    with serving_loader_app(postgres_db, "loader-race", workers=3) as base:
         tally, lost = race(base, "/documents/loader-race", writers=12, tokens=5)
     assert not tally.errors and len(tally.acknowledged) == 60
     assert lost == [], f"{len(lost)} acknowledged writes lost"
@@ -224,21 +234,6 @@ def test_no_304_hides_a_write_acknowledged_before_the_request_through_uvicorn_wo
     # hold. A 304 (answered from store.peek, outside any transaction) to a request sent after
     # a newer version was acknowledged would hide that write; a 200 must carry at least the
     # version acknowledged before the request was sent.
-    create_tables(postgres_db.sqlalchemy_url())
-    engine = create_engine(postgres_db.sqlalchemy_url())
-    with Session(engine) as session:
-        session.merge(Document(id="stale-304", text=""))
-        session.commit()
-    engine.dispose()
-    port = services.free_port()
-    argv = [
-        services.PYTHON,
-        *("-m", "uvicorn", "--workers", "2", "--port", str(port), "--host", "127.0.0.1"),
-        *("--factory", "integrations.loader_fastapi_app:create_app"),
-    ]
-    env = services.subprocess_env(
-        **{DATABASE_URL_ENV: postgres_db.sqlalchemy_url(asynchronous=True)}
-    )
     path = "/documents/stale-304"
     acknowledged: list[tuple[float, int]] = []  # (when the 2xx arrived, the version it made)
     answers: list[tuple[float, int, int, int]] = []  # (sent, held version, status, got version)
@@ -267,19 +262,20 @@ def test_no_304_hides_a_write_acknowledged_before_the_request_through_uvicorn_wo
                 answers.append((sent, version(tag), got.status_code, version(got.headers["etag"])))
             tag = got.headers["etag"]
 
-    with services.running_server(argv, port, env=env):
-        base = f"http://127.0.0.1:{port}"
-        with ThreadPoolExecutor(max_workers=5) as pool:
-            clients = [httpx.Client(base_url=base, timeout=30) for _ in range(5)]
-            readers = [pool.submit(read, client) for client in clients[1:]]
-            try:
-                pool.submit(write, clients[0]).result()
-            finally:
-                done.set()
-            for reader in readers:
-                reader.result()
-            for client in clients:
-                client.close()
+    with (
+        serving_loader_app(postgres_db, "stale-304", workers=2) as base,
+        ThreadPoolExecutor(max_workers=5) as pool,
+    ):
+        clients = [httpx.Client(base_url=base, timeout=30) for _ in range(5)]
+        readers = [pool.submit(read, client) for client in clients[1:]]
+        try:
+            pool.submit(write, clients[0]).result()
+        finally:
+            done.set()
+        for reader in readers:
+            reader.result()
+        for client in clients:
+            client.close()
     assert len(acknowledged) == 40
     stale = []
     for sent, held, status, got in answers:

@@ -3,21 +3,19 @@
 request is answered exactly as without it."""
 
 from collections.abc import AsyncIterator, Hashable
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Annotated, Any
 
 import pytest
 from anyio.from_thread import BlockingPortal
 from fastapi import Depends, FastAPI
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ifmatch.core.errors import ConfigurationError
 from ifmatch.integrations.fastapi import Conditional, ConditionalRequest, install
 from ifmatch.stores import Expectation, Snapshot, StoreUnavailable
 from ifmatch.stores.memory import MemoryStore
 from integrations.http_conformance import AsgiClient
+from integrations.revalidation import FIELDS, METHODS, dated
 
 Found = tuple[Snapshot, dict[str, Any]]
 
@@ -39,6 +37,19 @@ class Calls:
     async def load(self, key: Hashable) -> AsyncIterator[Found | None]:
         self.made.append(f"load {key}")
         yield self.store.get(key)
+
+
+class CountingStore(MemoryStore):
+    """A store whose reads (of ``store``'s rows) are counted in ``reads``."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
+        self.of = store
+        self.reads: list[Hashable] = []
+
+    def read(self, key: Hashable) -> Snapshot | None:
+        self.reads.append(key)
+        return self.of.read(key)
 
 
 def make_app(store: MemoryStore, calls: Calls, *, peek: bool = True) -> FastAPI:
@@ -155,36 +166,16 @@ def test_validators_need_answer_before_view(store: MemoryStore) -> None:
         Conditional(store, load=calls.load, snapshot=lambda found: found[0], validators=calls.peek)
 
 
-def _date(offset: int) -> str:
-    return format_datetime(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=offset), True)
-
-
-TAGS = st.sampled_from(['"v1"', '"v0"', "*", 'W/"v1"', '"v0", "v1"', "v1", '"v1", junk', ""])
-DATES = st.sampled_from(["now", _date(-3600), _date(10**8), "yesterday", ""])
-FIELDS = st.fixed_dictionaries(
-    {},
-    optional={
-        "If-None-Match": TAGS,
-        "If-Match": TAGS,
-        "If-Modified-Since": DATES,
-        "If-Unmodified-Since": DATES,
-    },
-)
-
-
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(method=st.sampled_from(["GET", "HEAD"]), fields=FIELDS)
+@given(method=METHODS, fields=FIELDS)
 def test_the_answer_is_the_same_with_and_without_validators(
     portal: BlockingPortal, method: str, fields: dict[str, str]
 ) -> None:
     store = MemoryStore()
     store.compare_and_set("d", Expectation(exists=False), {"text": "d"})
-    snapshot = store.read("d")
-    assert snapshot is not None and snapshot.last_modified is not None
-    now = format_datetime(snapshot.last_modified, True)
-    headers = {name: now if value == "now" else value for name, value in fields.items()}
+    headers = dated(fields, store.read("d"))
     answers = []
     for peek in (True, False):
         client = AsgiClient(make_app(store, Calls(store), peek=peek), portal)
@@ -200,16 +191,10 @@ def test_without_a_loader_the_store_reads_only_what_the_peek_did_not_answer(
     portal: BlockingPortal, store: MemoryStore
 ) -> None:
     calls = Calls(store)
-    reads: list[Hashable] = []
+    counted = CountingStore(store)
+    reads = counted.reads
 
-    class CountingStore(MemoryStore):
-        def read(self, key: Hashable) -> Snapshot | None:
-            reads.append(key)
-            return store.read(key)
-
-    documents = Conditional(
-        CountingStore(), key="doc_id", answer_before_view=True, validators=calls.peek
-    )
+    documents = Conditional(counted, key="doc_id", answer_before_view=True, validators=calls.peek)
     app = FastAPI()
 
     @app.get("/d/{doc_id}")
@@ -235,14 +220,10 @@ def test_the_starlette_decorator_peeks_too(portal: BlockingPortal, store: Memory
     from ifmatch.integrations.starlette import conditional
 
     calls = Calls(store)
-    reads: list[Hashable] = []
+    counted = CountingStore(store)
+    reads = counted.reads
 
-    class CountingStore(MemoryStore):
-        def read(self, key: Hashable) -> Snapshot | None:
-            reads.append(key)
-            return store.read(key)
-
-    @conditional(CountingStore(), key="doc_id", answer_before_view=True, validators=calls.peek)
+    @conditional(counted, key="doc_id", answer_before_view=True, validators=calls.peek)
     async def document(request: Request) -> JSONResponse:
         return JSONResponse({"id": request.path_params["doc_id"]})
 

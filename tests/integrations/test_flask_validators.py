@@ -6,14 +6,11 @@ Flask-SQLAlchemy's session on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Hashable
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import pytest
 from flask import Flask, request
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
@@ -23,6 +20,7 @@ from ifmatch.stores import Expectation, Snapshot, StoreUnavailable
 from ifmatch.stores.memory import MemoryStore
 from ifmatch.stores.sqlalchemy import SQLAlchemyStore
 from integrations.example_models import Document, create_tables
+from integrations.revalidation import FIELDS, METHODS, dated
 from services import Database
 
 Found = tuple[Snapshot, dict[str, Any]]
@@ -137,34 +135,14 @@ def test_validators_need_answer_before_view(store: MemoryStore) -> None:
         IfMatch(Flask(__name__), store=store).protect(validators=calls.peek)
 
 
-def _date(offset: int) -> str:
-    return format_datetime(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=offset), True)
-
-
-TAGS = st.sampled_from(['"v1"', '"v0"', "*", 'W/"v1"', '"v0", "v1"', "v1", '"v1", junk', ""])
-DATES = st.sampled_from(["now", _date(-3600), _date(10**8), "yesterday", ""])
-FIELDS = st.fixed_dictionaries(
-    {},
-    optional={
-        "If-None-Match": TAGS,
-        "If-Match": TAGS,
-        "If-Modified-Since": DATES,
-        "If-Unmodified-Since": DATES,
-    },
-)
-
-
 @settings(max_examples=150, deadline=None)
-@given(method=st.sampled_from(["GET", "HEAD"]), fields=FIELDS)
+@given(method=METHODS, fields=FIELDS)
 def test_the_answer_is_the_same_with_and_without_validators(
     method: str, fields: dict[str, str]
 ) -> None:
     store = MemoryStore()
     store.compare_and_set("d", Expectation(exists=False), {"text": "d"})
-    snapshot = store.read("d")
-    assert snapshot is not None and snapshot.last_modified is not None
-    now = format_datetime(snapshot.last_modified, True)
-    headers = {name: now if value == "now" else value for name, value in fields.items()}
+    headers = dated(fields, store.read("d"))
     answers = []
     for peek in (True, False):
         client = make_app(store, Calls(store), peek=peek).test_client()
