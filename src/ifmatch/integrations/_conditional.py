@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from ..core import (
@@ -38,6 +38,7 @@ from ..core import (
     evaluate,
     problem,
 )
+from ..core.errors import ConfigurationError
 from ..core.idempotency import IdempotencyRecord
 from ..stores import CASResult, Expectation, Outcome, Snapshot
 from ..stores.idempotency import Claim, Completion
@@ -224,6 +225,35 @@ def decision_error(decision: Decision, options: Options, instance: str | None) -
         return HTTPError(304, b"", tuple(headers))
     body = decision_problem(decision, instance=instance, type_base=options.type_base)
     return HTTPError.from_problem(body, options, getattr(decision, "current_etag", None))
+
+
+#: The fields a 304 answers (RFC 9110 §13.1.2, §13.1.3), in lower case.
+REVALIDATION_FIELDS = ("if-none-match", "if-modified-since")
+
+
+class FieldNames(Protocol):
+    """Headers that say whether they hold a field, by its case-insensitive name."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+
+
+def revalidates(method: str, headers: FieldNames) -> bool:
+    """A GET or HEAD that a 304 may answer: it carries ``If-None-Match`` or
+    ``If-Modified-Since`` (``headers``: a case-insensitive mapping, Starlette's or Werkzeug's)."""
+    return method in ("GET", "HEAD") and any(name in headers for name in REVALIDATION_FIELDS)
+
+
+def check_validators_option(owner: str, validators: object, answer_before_view: bool) -> None:
+    """``validators=`` answers a 304 before the view runs, so it needs ``answer_before_view``.
+
+    Raises:
+        ConfigurationError: ``validators`` without ``answer_before_view``.
+    """
+    if validators is not None and not answer_before_view:
+        raise ConfigurationError(
+            f"{owner}(validators=...) answers a 304 before the view runs: it needs "
+            "answer_before_view=True (and every access decision made before the view)"
+        )
 
 
 def not_modified(

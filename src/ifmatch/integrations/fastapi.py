@@ -46,7 +46,7 @@ from starlette.routing import BaseRoute
 from ..core import DEFAULT_POLICY, PROBLEM_MEDIA_TYPE, Policy
 from ..core.errors import ConfigurationError
 from ..stores import Snapshot, StoreUnavailable
-from ._conditional import KEY_ERRORS, not_found_error, pick_key
+from ._conditional import KEY_ERRORS, check_validators_option, not_found_error, pick_key
 from ._idempotency import Idempotency, idempotency_options
 from .answers import SCOPE_KEY, LateAnswerMiddleware
 from .head import HeadMiddleware
@@ -173,11 +173,7 @@ class Conditional:
         idempotency_scope: Callable[[Request], str] | None = None,
         validators: Peek | None = None,
     ) -> None:
-        if validators is not None and not answer_before_view:
-            raise ConfigurationError(
-                "Conditional(validators=...) answers a 304 before the handler runs: it needs "
-                "answer_before_view=True (and every access decision made before the dependency)"
-            )
+        check_validators_option("Conditional", validators, answer_before_view)
         self.load = load
         self.validators = validators
         self.snapshot_of = snapshot or getattr(store, "snapshot", None)

@@ -40,7 +40,6 @@ from flask.views import View
 from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 
 from ..core import ETag, Policy, Proceed
-from ..core.errors import ConfigurationError
 from ..stores import (
     CASResult,
     Expectation,
@@ -56,6 +55,7 @@ from ._conditional import (
     ConditionalState,
     HTTPError,
     Options,
+    check_validators_option,
     collection_precheck,
     idempotency_error,
     location,
@@ -65,6 +65,7 @@ from ._conditional import (
     pick_key,
     precheck,
     replay_error,
+    revalidates,
     unavailable_error,
     validator_headers,
     waiting,
@@ -400,11 +401,7 @@ class IfMatch:
                 find what ``load`` finds (a loader that filters rows by user needs the same
                 filter here). Needs ``answer_before_view=True``.
         """
-        if validators is not None and not answer_before_view:
-            raise ConfigurationError(
-                "protect(validators=...) answers a 304 before the view runs: it needs "
-                "answer_before_view=True (and every access decision made before the view)"
-            )
+        check_validators_option("protect", validators, answer_before_view)
         chosen = store if store is not None else self.store
         if chosen is None:
             raise TypeError("protect() needs a store, here or in IfMatch(store=...)")
@@ -583,17 +580,6 @@ class _Collection:
         return response
 
 
-def _revalidates() -> bool:
-    """A GET or HEAD that a 304 may answer: it carries ``If-None-Match`` or
-    ``If-Modified-Since``, and ifmatch is switched on (``IFMATCH_ENABLED``)."""
-    headers = request.headers
-    return (
-        request.method in ("GET", "HEAD")
-        and ("If-None-Match" in headers or "If-Modified-Since" in headers)
-        and current_app.config.get("IFMATCH_ENABLED", True)
-    )
-
-
 class _NoSuchResource(Exception):
     """The path names no resource: the key function or the loader could not take it."""
 
@@ -641,7 +627,11 @@ class _Route:
             key = self.resolve_key(kwargs)
             if self.authorize is not None and self.authorize(key) is False:
                 raise Forbidden()
-            if self.validators is not None and _revalidates():
+            if (
+                self.validators is not None
+                and revalidates(request.method, request.headers)
+                and current_app.config.get("IFMATCH_ENABLED", True)
+            ):
                 self.answer_current(key, options)  # a 304 from the validators alone
             instance, snapshot = self.read(key)
         except _NoSuchResource:

@@ -58,6 +58,7 @@ from ._conditional import (
     ErrorFormat,
     HTTPError,
     Options,
+    check_validators_option,
     collection_needs_tag,
     collection_precheck,
     idempotency_error,
@@ -67,6 +68,7 @@ from ._conditional import (
     not_modified,
     precheck,
     replay_error,
+    revalidates,
     unavailable_error,
     validator_headers,
     waiting,
@@ -551,15 +553,6 @@ Loader = Callable[[Hashable], Awaitable[Any] | AsyncIterator[Any]]
 Peek = Callable[[Hashable], Awaitable[Snapshot | None]]
 
 
-def revalidates(request: Request) -> bool:
-    """A GET or HEAD that a 304 may answer: it carries ``If-None-Match`` or
-    ``If-Modified-Since``."""
-    headers = request.headers
-    return request.method in ("GET", "HEAD") and (
-        "if-none-match" in headers or "if-modified-since" in headers
-    )
-
-
 async def check(
     request: Request,
     store: AnyStore,
@@ -602,7 +595,7 @@ async def check(
     loading: AsyncGenerator[Any, None] | None = None
     try:
         try:
-            if peek is not None and revalidates(request):
+            if peek is not None and revalidates(request.method, request.headers):
                 await _answer_current(request, peek, key, options)
             if load is not None and snapshot_of is not None:
                 try:
@@ -771,11 +764,7 @@ def conditional(
             ``If-Modified-Since`` whose copy is current is answered 304 from it, before the
             store's read. Needs ``answer_before_view=True``.
     """
-    if validators is not None and not answer_before_view:
-        raise ConfigurationError(
-            "conditional(validators=...) answers a 304 before the endpoint runs: it needs "
-            "answer_before_view=True (and every access decision made before the endpoint)"
-        )
+    check_validators_option("conditional", validators, answer_before_view)
     options = make_options(
         policy=policy,
         error_format=error_format,
